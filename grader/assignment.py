@@ -1,0 +1,168 @@
+"""An assignment's spec: graded functions, their cases, points and tolerances, read from data.
+
+Everything the grader knows about an assignment lives in `assignments/<name>/assignment.toml`
+(plus its `cases.py`, helper files and notebook) and `reference/<name>/`; nothing in `grader/`
+names an assignment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import SpecError
+
+
+def project_root() -> Path:
+    """The folder holding `assignments/`, `reference/` and `expected/`."""
+    env = os.environ.get("GRADER_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parent.parent
+    if (here / "assignments").is_dir():
+        return here
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a graded function, and how its output is judged."""
+
+    name: str
+    inputs: str
+    params: dict[str, Any] = field(default_factory=dict)
+    hidden: bool = True
+    points: float = 1.0
+    atol: float = 1e-7
+    rtol: float = 0.0
+    below: float | None = None  # passes when the (scalar) output is < below
+    outputs: tuple[str, ...] = ()  # paths into the output to compare; empty means all of it
+    setup: str = ""  # code run in the namespace after the student's definitions (collaborators)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Function:
+    """A graded function and its cases."""
+
+    name: str
+    cases: tuple[Case, ...]
+    timeout: float = 10.0
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.cases)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A figure the course prints, checked by `grader reproduce`."""
+
+    figure: str
+    label: str
+    course: float
+    tol: float = 1e-9
+    platform_sensitive: bool = False
+    course_data: bool = False  # only judged when run on the course's own data file
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Everything the grader knows about one assignment."""
+
+    name: str
+    title: str
+    notebook: str
+    files: tuple[str, ...]
+    given: tuple[str, ...]
+    functions: tuple[Function, ...]
+    reproduce: tuple[Reproduction, ...]
+    folder: Path
+    reference_folder: Path
+    expected_path: Path
+
+    @property
+    def student_notebook(self) -> Path:
+        return self.folder / self.notebook
+
+    @property
+    def reference_notebook(self) -> Path:
+        return self.reference_folder / self.notebook
+
+    @property
+    def cases_module(self) -> Path:
+        return self.folder / "cases.py"
+
+    @property
+    def max_score(self) -> float:
+        return sum(f.max_score for f in self.functions)
+
+    def function(self, name: str) -> Function:
+        for f in self.functions:
+            if f.name == name:
+                return f
+        raise SpecError(f"{self.name} has no graded function {name!r}")
+
+
+_CASE_KEYS = {f for f in Case.__dataclass_fields__}
+
+
+def _case(fname: str, raw: dict[str, Any]) -> Case:
+    unknown = set(raw) - _CASE_KEYS
+    if unknown:
+        raise SpecError(f"{fname}: unknown case keys {sorted(unknown)}")
+    if "name" not in raw or "inputs" not in raw:
+        raise SpecError(f"{fname}: every case needs 'name' and 'inputs'")
+    raw = dict(raw)
+    raw["outputs"] = tuple(raw.get("outputs", ()))
+    return Case(**raw)
+
+
+def _function(name: str, raw: dict[str, Any]) -> Function:
+    cases = tuple(_case(name, c) for c in raw.get("cases", []))
+    if not cases:
+        raise SpecError(f"{name}: no cases")
+    names = [c.name for c in cases]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{name}: duplicate case names {names}")
+    return Function(name=name, cases=cases, timeout=float(raw.get("timeout", 10.0)))
+
+
+def load(name: str, *, root: Path | None = None) -> Assignment:
+    """Read `assignments/<name>/assignment.toml` under `root`."""
+    root = root or project_root()
+    folder = root / "assignments" / name
+    spec_path = folder / "assignment.toml"
+    if not spec_path.is_file():
+        raise SpecError(f"no assignment {name!r}: {spec_path} does not exist")
+    try:
+        raw = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{spec_path}: {exc}") from exc
+    functions = tuple(_function(k, v) for k, v in raw.get("functions", {}).items())
+    return Assignment(
+        name=raw.get("name", name),
+        title=raw.get("title", name),
+        notebook=raw["notebook"],
+        files=tuple(raw.get("files", ())),
+        given=tuple(raw.get("given", ())),
+        functions=functions,
+        reproduce=tuple(Reproduction(**r) for r in raw.get("reproduce", [])),
+        folder=folder,
+        reference_folder=root / "reference" / name,
+        expected_path=root / "expected" / f"{name}.json",
+    )
+
+
+def names(*, root: Path | None = None) -> list[str]:
+    """Every assignment under `root`, sorted."""
+    root = root or project_root()
+    return sorted(p.parent.name for p in (root / "assignments").glob("*/assignment.toml"))
+
+
+def load_all(*, root: Path | None = None) -> list[Assignment]:
+    """Every assignment under `root`."""
+    return [load(n, root=root) for n in names(root=root)]

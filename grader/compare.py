@@ -1,0 +1,238 @@
+"""Judging a decoded output against the expected one: pure functions, no kernel, no student code.
+
+Everything compared here is plain data rebuilt by `harness.decode` in the grader's own process,
+so no object a student defined can take part in deciding equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grader.assignment import Case
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one comparison: `reason` is safe for hidden cases, `detail` shows values."""
+
+    passed: bool
+    reason: str = ""
+    detail: str = ""
+
+    def message(self, hidden: bool) -> str:
+        if self.passed:
+            return "passed"
+        if hidden or not self.detail:
+            return self.reason
+        return f"{self.reason}: {self.detail}"
+
+
+OK = Verdict(True)
+
+
+def _fail(reason: str, detail: str = "") -> Verdict:
+    return Verdict(False, reason, detail)
+
+
+def kind(value: Any) -> str:
+    """A word for a value's type, as a student would say it."""
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, bool):
+        return "a bool"
+    if value is None:
+        return "None"
+    return {
+        tuple: "a tuple",
+        list: "a list",
+        dict: "a dict",
+        str: "a string",
+        int: "an int",
+        float: "a float",
+    }.get(type(value), type(value).__name__)
+
+
+def select(value: Any, path: str) -> tuple[bool, Any]:
+    """Follow a dot-separated path of indices and keys; (False, None) when it does not exist."""
+    for part in path.split(".") if path else []:
+        if isinstance(value, (tuple, list)) and part.lstrip("-").isdigit():
+            i = int(part)
+            if not -len(value) <= i < len(value):
+                return False, None
+            value = value[i]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return False, None
+    return True, value
+
+
+def judge(expected: Any, got: Any, case: Case) -> Verdict:
+    """Compare `got` with `expected` under the case's rules."""
+    if case.below is not None:
+        return _below(got, case.below)
+    paths = case.outputs or ("",)
+    for path in paths:
+        _, exp = select(expected, path)
+        found, val = select(got, path)
+        where = _label(path)
+        if not found:
+            return _fail(f"the output has no {where} (got {kind(got)})")
+        verdict = compare(exp, val, case.atol, case.rtol, where)
+        if not verdict.passed:
+            return verdict
+    return OK
+
+
+def _label(path: str) -> str:
+    if not path:
+        return "output"
+    parts = path.split(".")
+    return "output" + "".join(f"[{p}]" if p.lstrip("-").isdigit() else f"[{p!r}]" for p in parts)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf"
+
+
+def _below(got: Any, threshold: float) -> Verdict:
+    if not _is_number(got):
+        return _fail(f"expected a number, got {kind(got)}")
+    x = float(got)
+    if not np.isfinite(x):
+        return _fail(f"the result is {x}, not a finite number")
+    if not x < threshold:
+        return _fail(f"the result should be below {threshold:g}", f"got {x!r}")
+    return OK
+
+
+def compare(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
+    """Recursive structural comparison; the first difference found is reported."""
+    if (
+        isinstance(exp, np.ndarray)
+        and exp.shape == ()
+        or (_is_number(exp) and not isinstance(exp, np.ndarray))
+    ):
+        return _scalar(exp, got, atol, rtol, where)
+    if isinstance(exp, np.ndarray):
+        return _array(exp, got, atol, rtol, where)
+    if isinstance(exp, (tuple, list)):
+        return _sequence(exp, got, atol, rtol, where)
+    if isinstance(exp, dict):
+        return _mapping(exp, got, atol, rtol, where)
+    if type(got) is not type(exp) or got != exp:
+        return _fail(f"{where} is wrong", f"expected {exp!r}, got {_short(got)}")
+    return OK
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, np.ndarray) else np.array2string(value, threshold=12)
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _sequence(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
+    if not isinstance(got, (tuple, list)):
+        return _fail(f"{where} should be {kind(exp)} of {len(exp)} items, got {kind(got)}")
+    if len(got) != len(exp):
+        return _fail(f"{where} should have {len(exp)} items, got {len(got)}")
+    for i, (e, g) in enumerate(zip(exp, got, strict=True)):
+        v = compare(e, g, atol, rtol, f"{where}[{i}]")
+        if not v.passed:
+            return v
+    return OK
+
+
+def _mapping(exp: dict[str, Any], got: Any, atol: float, rtol: float, where: str) -> Verdict:
+    if not isinstance(got, dict):
+        return _fail(f"{where} should be a dict, got {kind(got)}")
+    missing, extra = sorted(set(exp) - set(got)), sorted(set(got) - set(exp))
+    if missing or extra:
+        parts = ([f"missing keys {missing}"] if missing else []) + (
+            [f"unexpected keys {extra}"] if extra else []
+        )
+        return _fail(f"{where} has {' and '.join(parts)}")
+    for key in exp:
+        v = compare(exp[key], got[key], atol, rtol, f"{where}[{key!r}]")
+        if not v.passed:
+            return v
+    return OK
+
+
+def _scalar(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
+    e = exp.item() if isinstance(exp, np.ndarray) else exp
+    if isinstance(e, bool):
+        if not (
+            isinstance(got, bool) or isinstance(got, np.ndarray) and got.shape == () and got.dtype.kind == "b"
+        ):
+            return _fail(f"{where} should be a bool, got {kind(got)}")
+        return OK if bool(got) == e else _fail(f"{where} is wrong", f"expected {e}, got {bool(got)}")
+    if not _is_number(got):
+        hint = (
+            " (a one-element array: use np.squeeze or float())"
+            if isinstance(got, np.ndarray) and got.size == 1
+            else ""
+        )
+        return _fail(f"{where} should be a number, got {kind(got)}{hint}")
+    g = float(got)
+    if _close(np.float64(e), np.float64(g), atol, rtol):
+        return OK
+    if np.isfinite(e) and not np.isfinite(g):
+        return _fail(f"{where} is {g}, not a finite number")
+    return _fail(f"{where} is wrong", f"expected {e!r}, got {g!r} (error {abs(g - e):.3g})")
+
+
+def _close(e: Any, g: Any, atol: float, rtol: float) -> Any:
+    with np.errstate(invalid="ignore", over="ignore"):
+        same = (e == g) | (np.isnan(e) & np.isnan(g))
+        return same | (np.abs(g - e) <= atol + rtol * np.abs(e))
+
+
+def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> Verdict:
+    if not isinstance(got, np.ndarray):
+        extra = " (convert it with np.array)" if isinstance(got, (list, tuple)) else ""
+        return _fail(f"{where} should be a numpy array of shape {exp.shape}, got {kind(got)}{extra}")
+    if got.shape != exp.shape:
+        hint = "; transposed?" if got.shape == exp.shape[::-1] and exp.ndim == 2 else ""
+        if exp.ndim == 2 and exp.shape[1] == 1 and got.shape == exp.shape[:1]:
+            hint = f"; use shape {exp.shape}, e.g. np.zeros(({exp.shape[0]}, 1))"
+        return _fail(f"{where} has shape {got.shape}, expected {exp.shape}{hint}")
+    if exp.dtype.kind == "b":
+        return _mask(exp, got, where)
+    if exp.dtype.kind == "f" and got.dtype.kind != "f":
+        return _fail(f"{where} has dtype {got.dtype}, expected floating point (dtype {exp.dtype})")
+    if exp.dtype.kind in "iu" and got.dtype.kind not in "iuf":
+        return _fail(f"{where} has dtype {got.dtype}, expected numbers")
+    e, g = exp.astype(np.float64), got.astype(np.float64)
+    bad_finite = np.isfinite(e) & ~np.isfinite(g)
+    if bad_finite.any():
+        idx = tuple(int(i) for i in np.argwhere(bad_finite)[0])
+        return _fail(f"{where} contains {g[idx]} (not finite) at {list(idx)}")
+    ok = _close(e, g, atol, rtol)
+    if ok.all():
+        return OK
+    with np.errstate(invalid="ignore"):
+        err = np.where(ok, 0.0, np.abs(g - e))
+    idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(err)), err.shape))
+    n_bad = int((~ok).sum())
+    reason = f"{where} has {n_bad} of {e.size} entries wrong"
+    detail = f"largest error {err[idx]:.3g} at {list(idx)}: expected {e[idx]!r}, got {g[idx]!r}"
+    return _fail(reason, detail)
+
+
+def _mask(exp: np.ndarray, got: np.ndarray, where: str) -> Verdict:
+    if got.dtype.kind == "b":
+        g = got
+    elif got.dtype.kind in "iuf" and np.isin(got, (0, 1)).all():
+        g = got.astype(bool)
+    else:
+        return _fail(f"{where} should be a mask of booleans (or 0/1), got dtype {got.dtype}")
+    wrong = g != exp
+    if not wrong.any():
+        return OK
+    idx = [int(i) for i in np.argwhere(wrong)[0]]
+    return _fail(f"{where} has {int(wrong.sum())} of {exp.size} mask entries wrong", f"first at {idx}")

@@ -1,0 +1,147 @@
+"""`expected/<assignment>.json`: every case's inputs and the reference's outputs.
+
+Inputs come from the trusted builders in `cases.py`; outputs come from running the reference
+notebook through the very same sandbox and harness that grade students, so the reference scores
+full marks by construction and both sides start every call from the same RNG state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from grader import harness, notebook, reference, run, sandbox
+from grader.assignment import Assignment
+from grader.errors import SpecError
+from grader.report import write_atomic
+
+FORMAT = 1
+
+
+def _cases_module(a: Assignment) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_grader_cases_{a.name}", a.cases_module)
+    if spec is None or spec.loader is None:
+        raise SpecError(f"cannot load {a.cases_module}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
+    """Run each case's builder against the reference; return encoded arguments per case."""
+    ns = reference.namespace_of(a.reference_notebook, a.folder)
+    ref = reference.as_object(ns)
+    builders = _cases_module(a)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    with reference.inside(a.folder):
+        for f in a.functions:
+            for c in f.cases:
+                builder = getattr(builders, c.inputs, None)
+                if builder is None:
+                    raise SpecError(f"{a.name}: cases.py has no builder {c.inputs!r} ({f.name}/{c.name})")
+                args = builder(ref, **c.params)
+                out.setdefault(f.name, {})[c.name] = {
+                    "hidden": c.hidden,
+                    "arg_names": list(args),
+                    "args": [harness.encode(v) for v in args.values()],
+                }
+    return out
+
+
+def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, Any]:
+    """The whole expected document for an assignment."""
+    inputs = build_inputs(a)
+    parsed = notebook.parse(notebook.read(a.reference_notebook))
+    given = notebook.given_units(parsed, a.given)
+    graded = frozenset(f.name for f in a.functions) | frozenset(a.given)
+    tasks = []
+    for f in a.functions:
+        ans = notebook.answer(parsed, f.name, exclude=graded - {f.name})
+        if ans.definition is None:
+            raise SpecError(f"the reference notebook does not define {f.name}")
+        cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
+        tasks.append(run.task_for(ans, given, cases, f.timeout * 3))
+    results, _, output = run.execute(a, tasks, limits=limits or sandbox.Limits())
+    functions: dict[str, Any] = {}
+    for f in a.functions:
+        raw = results[f.name]
+        for c in f.cases:
+            r = raw.get("cases", {}).get(c.name)
+            if not r or not r.get("ok"):
+                raise SpecError(f"the reference fails {f.name}/{c.name}: {r or raw}\n{output[-2000:]}")
+            entry = dict(inputs[f.name][c.name])
+            entry["output"] = harness.encode(harness.decode(r["output"]))
+            functions.setdefault(f.name, {})[c.name] = entry
+    return {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """JSON that reads well in a diff: one array per line, full-precision floats."""
+
+    def emit(value: Any, indent: int) -> str:
+        pad = " " * indent
+        if isinstance(value, dict) and value.get("$") != "ndarray" and value:
+            items = [f"{pad} {json.dumps(k)}: {emit(v, indent + 1).lstrip()}" for k, v in value.items()]
+            return pad + "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            items = [emit(v, indent + 1) for v in value]
+            return pad + "[\n" + ",\n".join(items) + "\n" + pad + "]"
+        return pad + json.dumps(value, allow_nan=True)
+
+    return emit(doc, 0) + "\n"
+
+
+def load(a: Assignment) -> dict[str, Any]:
+    """Read an assignment's expected document."""
+    try:
+        return dict(json.loads(a.expected_path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise SpecError(f"{a.expected_path} is missing: run `grader expected`") from None
+
+
+def write(a: Assignment, doc: dict[str, Any]) -> Path:
+    """Write the expected document atomically."""
+    write_atomic(a.expected_path, dumps(doc))
+    return a.expected_path
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equal up to the last couple of bits of a float (BLAS may differ across machines)."""
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+            return False
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        if x.dtype.kind == "f":
+            return bool(np.allclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True))
+        return bool(np.array_equal(x, y))
+    if isinstance(x, float) and isinstance(y, float):
+        return bool(np.isclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True))
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return type(x) is type(y) and len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y, strict=True))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    return type(x) is type(y) and bool(x == y)
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Entries that differ between two expected documents, as `function/case: what`."""
+    changes = []
+    of, nf = old.get("functions", {}), new.get("functions", {})
+    for fname in sorted(set(of) | set(nf)):
+        oc, nc = of.get(fname, {}), nf.get(fname, {})
+        for case in sorted(set(oc) | set(nc)):
+            if case not in oc:
+                changes.append(f"{fname}/{case}: new case")
+            elif case not in nc:
+                changes.append(f"{fname}/{case}: case removed")
+            else:
+                for key in ("hidden", "arg_names", "args", "output"):
+                    if not _same(harness.decode(oc[case].get(key)), harness.decode(nc[case].get(key))):
+                        changes.append(f"{fname}/{case}: {key} changed")
+    return changes

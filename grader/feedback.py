@@ -1,0 +1,95 @@
+"""Words for what went wrong in a student's process: exceptions, timeouts, crashes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader import notebook
+from grader.assignment import Assignment
+from grader.sandbox import Limits
+
+ERROR_PREFIXES = ("raised ", "the code could not run", "ran out of memory", "exceeded")
+
+_SIGNALS = {
+    "SIGSEGV": "crashed with a segmentation fault",
+    "SIGBUS": "crashed (bus error)",
+    "SIGABRT": "aborted",
+    "SIGXCPU": "exceeded the CPU time limit",
+    "SIGXFSZ": "exceeded the file size limit",
+    "SIGKILL": "was killed (memory, process or time limit)",
+    "SIGFPE": "crashed (floating point exception)",
+}
+
+
+def process_outcome(raw: dict[str, Any], limits: Limits) -> tuple[str, str] | None:
+    """(status, message) when the function's process did not return results at all."""
+    if "timeout" in raw:
+        return (
+            "timeout",
+            f"did not finish within {raw['timeout']:g} s (an infinite loop, or a very slow loop?)",
+        )
+    if "too_big" in raw:
+        return "killed", f"produced more than {limits.result_bytes >> 20} MB of results"
+    if raw.get("worker_died"):
+        return "killed", "the grading process was killed while this function ran (did it kill its parent?)"
+    died = raw.get("died")
+    if isinstance(died, dict):
+        name = died.get("signal_name")
+        if name:
+            return "killed", f"the function {_SIGNALS.get(str(name), f'was killed by {name}')}"
+        code = died.get("exit_code")
+        return (
+            "error",
+            f"the process exited (code {code}) before returning: os._exit() or a crash in native code?",
+        )
+    if "crash" in raw:
+        return "error", "the grader could not run this function's code"
+    if not isinstance(raw.get("cases"), dict):
+        return "error", "no results came back"
+    return None
+
+
+def _where(frames: list[Any]) -> str:
+    for fr in reversed(frames):
+        if isinstance(fr, dict) and isinstance(fr.get("cell"), str):
+            code = str(fr.get("code", "")).strip()
+            return f" ({fr['cell']}, line {fr.get('line')}{': `' + code + '`' if code else ''})"
+    return ""
+
+
+def case_error(r: dict[str, Any], ans: notebook.Answer, a: Assignment) -> str:
+    """A message for a case whose call raised, or whose result was not plain data."""
+    if "unencodable" in r:
+        return f"returned {r['unencodable']}"
+    err = r.get("error")
+    if not isinstance(err, dict):
+        return "the code could not run"
+    etype, message = str(err.get("type", "Exception")), str(err.get("message", ""))
+    qual = str(err.get("qualname", etype))
+    where = _where(err.get("frames") or [])
+    if etype == "MemoryError":
+        return f"ran out of memory{where}"
+    if etype == "RecursionError":
+        return f"raised RecursionError: infinite recursion?{where}"
+    if etype == "SystemExit":
+        return f"raised SystemExit: the function called sys.exit() or exit(){where}"
+    if etype == "NameError":
+        name = message.split("'")[1] if message.count("'") >= 2 else ""
+        if name in ans.global_names:
+            return f"raised NameError: uses the notebook's global `{name}` instead of its arguments{where}"
+        if name:
+            return f"raised NameError: `{name}` is not defined when the function runs on its own{where}"
+    if r.get("setup"):
+        return f"the code could not run: {qual}: {message}{where}"
+    return f"raised {qual}: {message}{where}".strip()
+
+
+def placeholder_hint(ans: notebook.Answer) -> str:
+    """'not finished' when `x = None` placeholders remain between the START/END markers."""
+    if ans.definition is None:
+        return ""
+    lines = notebook.placeholders(ans.definition)
+    if not lines:
+        return ""
+    where = ", ".join(str(n) for n in lines[:5])
+    return f"not implemented yet: `= None` placeholders remain ({ans.definition.cell.label}, line {where})"

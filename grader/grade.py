@@ -1,0 +1,183 @@
+"""Grading one submission: read it, pick out each answer, run it in the sandbox, judge, report."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader import assignment as spec
+from grader import expected as expected_mod
+from grader import feedback, harness, notebook, run, sandbox
+from grader.assignment import Assignment, Case, Function
+from grader.compare import judge
+from grader.errors import NotebookError
+from grader.report import FunctionResult, Report, TestResult
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What grading an assignment needs, loaded once per process."""
+
+    assignment: Assignment
+    expected: dict[str, Any]
+    given: tuple[notebook.Unit, ...]
+    templates: dict[str, str]  # function -> ast dump of the released (blank) definition
+
+    def outputs(self, function: str, case: str) -> Any:
+        return harness.decode(self.expected["functions"][function][case]["output"])
+
+    def args(self, function: str, case: str) -> Any:
+        return self.expected["functions"][function][case]["args"]
+
+
+@cache
+def prepare(name: str, root: Path | None = None) -> Prepared:
+    """Load an assignment's spec, expected values and released notebook."""
+    a = spec.load(name, root=root)
+    released = notebook.parse(notebook.read(a.student_notebook))
+    templates = {}
+    for f in a.functions:
+        d, _ = notebook.choose(released, f.name)
+        if d is not None:
+            templates[f.name] = ast.dump(d.node)
+    return Prepared(a, expected_mod.load(a), notebook.given_units(released, a.given), templates)
+
+
+def recognise(parsed: notebook.Parsed, root: Path | None = None) -> str | None:
+    """The assignment whose graded functions this notebook marks or defines most."""
+    names = set(parsed.markers) | set(parsed.definitions)
+    best, best_hits = None, 0
+    for a in spec.load_all(root=root):
+        hits = len(names & {f.name for f in a.functions})
+        if hits > best_hits:
+            best, best_hits = a.name, hits
+    return best
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to grade: limits, an optional assignment override, a timeout override."""
+
+    assignment: str | None = None
+    timeout: float | None = None
+    limits: sandbox.Limits = sandbox.Limits()
+    root: Path | None = None
+
+
+def grade_path(path: Path, options: Options) -> Report:
+    """Grade one notebook file; never raises for anything the submission does."""
+    label = str(path)
+    try:
+        cells = notebook.read(path)
+    except NotebookError as exc:
+        return Report(label, options.assignment, "invalid", f"not a readable notebook: {exc}")
+    parsed = notebook.parse(cells)
+    name = options.assignment or recognise(parsed, options.root)
+    if name is None:
+        known = ", ".join(spec.names(root=options.root))
+        return Report(
+            label,
+            None,
+            "invalid",
+            f"no graded function of a known assignment ({known}) found; use --assignment",
+        )
+    return grade_parsed(label, parsed, prepare(name, options.root), options)
+
+
+def grade_parsed(label: str, parsed: notebook.Parsed, prep: Prepared, options: Options) -> Report:
+    """Grade an already parsed notebook against a prepared assignment."""
+    a = prep.assignment
+    provided = frozenset(f.name for f in a.functions) | frozenset(a.given)
+    answers = {f.name: notebook.answer(parsed, f.name, exclude=provided - {f.name}) for f in a.functions}
+    early: dict[str, FunctionResult] = {}
+    tasks = []
+    for f in a.functions:
+        ans = answers[f.name]
+        result = _not_runnable(f, ans, prep)
+        if result is not None:
+            early[f.name] = result
+            continue
+        cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
+        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout))
+    raw, isolation, _ = run.execute(a, tasks, limits=options.limits) if tasks else ({}, (), "")
+    functions = []
+    warnings: list[str] = []
+    for f in a.functions:
+        ans = answers[f.name]
+        res = early.get(f.name) or _judge_function(f, ans, raw[f.name], prep, options)
+        functions.append(res)
+        warnings.extend(_import_notes(raw.get(f.name, {})))
+    return Report(
+        label, a.name, "graded", "graded", tuple(functions), tuple(dict.fromkeys(warnings)), isolation
+    )
+
+
+def _import_notes(raw: dict[str, Any]) -> list[str]:
+    notes: list[str] = []
+    for r in raw.get("cases", {}).values():
+        if isinstance(r, dict):
+            notes.extend(str(n) for n in r.get("notes", []) if isinstance(n, str))
+    return notes
+
+
+def _zero(f: Function, status: str, message: str, ans: notebook.Answer, hide: bool = False) -> FunctionResult:
+    tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
+    return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)
+
+
+def _not_runnable(f: Function, ans: notebook.Answer, prep: Prepared) -> FunctionResult | None:
+    if ans.definition is None:
+        if ans.syntax_error:
+            return _zero(f, "error", f"syntax error in {ans.syntax_error}", ans)
+        return _zero(f, "missing", f"`{f.name}` is not defined in the notebook", ans)
+    if prep.templates.get(f.name) == ast.dump(ans.definition.node):
+        return _zero(f, "failed", "not implemented yet: the template is unchanged", ans)
+    return None
+
+
+def _judge_function(
+    f: Function, ans: notebook.Answer, raw: dict[str, Any], prep: Prepared, options: Options
+) -> FunctionResult:
+    outcome = feedback.process_outcome(raw, options.limits)
+    if outcome is not None:
+        status, message = outcome
+        return _zero(f, status, message, ans)
+    tests = []
+    for c in f.cases:
+        tests.append(_judge_case(f, c, ans, raw.get("cases", {}).get(c.name), prep))
+    score = sum(t.points for t in tests)
+    failing = [t for t in tests if not t.passed]
+    if not failing:
+        return FunctionResult(
+            f.name, score, f.max_score, "passed", "all tests passed", tuple(tests), ans.warnings
+        )
+    first = failing[0]
+    status = "error" if first.message.startswith(feedback.ERROR_PREFIXES) else "failed"
+    if status == "error" and "out of memory" in first.message:
+        status = "killed"
+    message = f"{first.name}: {first.message}"
+    hint = feedback.placeholder_hint(ans)
+    if hint:
+        message = f"{hint}; {message}"
+    return FunctionResult(f.name, score, f.max_score, status, message, tuple(tests), ans.warnings)
+
+
+def _judge_case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) -> TestResult:
+    def result(passed: bool, message: str) -> TestResult:
+        return TestResult(c.name, c.hidden, passed, message, c.points if passed else 0.0, c.points)
+
+    if not isinstance(r, dict):
+        return result(False, "no result came back for this case")
+    if not r.get("ok"):
+        return result(False, feedback.case_error(r, ans, prep.assignment))
+    try:
+        got = harness.decode(r.get("output"))
+    except (ValueError, TypeError, KeyError) as exc:
+        return result(False, f"the returned value could not be read ({exc})")
+    if got is None and prep.outputs(f.name, c.name) is not None:
+        return result(False, "returned None: is the `return` statement missing?")
+    verdict = judge(prep.outputs(f.name, c.name), got, c)
+    return result(verdict.passed, verdict.message(c.hidden))

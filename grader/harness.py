@@ -1,0 +1,346 @@
+"""The code that runs inside the sandbox, and the plain-data format both sides speak.
+
+This file is sent to the sandboxed interpreter as *text* (`python -I -c`): it imports only the
+standard library and numpy, so the grader's own package is never on the student's path.
+The grader imports the same file for `encode`/`decode`, so both sides share one format:
+
+    None, bool, int, float, str      as JSON
+    list                             JSON array
+    tuple                            {"$": "tuple", "items": [...]}
+    dict (string keys)               {"$": "dict", "items": {...}}
+    numpy array or scalar            {"$": "ndarray", "dtype": "float64", "shape": [...],
+                                      "data": nested list  |  "b64": raw little-endian bytes}
+
+Worker protocol: the grader writes one JSON job per line on stdin; for every graded function
+the worker forks a child that runs its cases; each function's result goes out as one JSON line
+on fd 3 as soon as it is known, then {"done": true}. A function child never holds fd 3, so what
+a student prints or writes cannot be taken for a result.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import linecache
+import math
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+DTYPES = frozenset(
+    [
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    ]
+)
+MAX_DEPTH = 32
+MAX_ELEMENTS = 10_000_000
+RESULT_FD = int(os.environ.get("GRADER_RESULT_FD", "3"))
+RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
+
+
+class Unencodable(Exception):
+    """A value that is not plain data."""
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def encode(value: Any, *, binary: bool = False, _depth: int = 0) -> Any:
+    """Turn plain data into JSON-ready structures; refuse anything else."""
+    if _depth > MAX_DEPTH:
+        raise Unencodable("the value is nested too deeply")
+    t = type(value)
+    if value is None or t in (bool, str):
+        return value
+    if t is int:
+        return value if abs(value) < 2**63 else float(value)
+    if t is float:
+        return value
+    if t is list:
+        return [encode(v, binary=binary, _depth=_depth + 1) for v in value]
+    if t is tuple:
+        return {"$": "tuple", "items": [encode(v, binary=binary, _depth=_depth + 1) for v in value]}
+    if t is dict:
+        if not all(type(k) is str for k in value):
+            raise Unencodable("a dict with keys that are not strings")
+        return {
+            "$": "dict",
+            "items": {k: encode(v, binary=binary, _depth=_depth + 1) for k, v in value.items()},
+        }
+    if isinstance(value, np.generic) and type(value).__module__ == "numpy":
+        return _array(np.asarray(value), binary)
+    if t is np.ndarray:
+        return _array(value, binary)
+    if isinstance(value, np.ndarray):
+        raise Unencodable(f"a {t.__name__} (a subclass of numpy.ndarray); return a plain numpy array")
+    raise Unencodable(f"a {t.__module__}.{t.__qualname__}, which is not plain data")
+
+
+def _array(arr: np.ndarray, binary: bool) -> dict[str, Any]:
+    name = arr.dtype.name
+    if name not in DTYPES:
+        raise Unencodable(f"a numpy array of dtype {name}; expected numbers or booleans")
+    head: dict[str, Any] = {"$": "ndarray", "dtype": name, "shape": list(arr.shape)}
+    if binary:
+        head["b64"] = base64.b64encode(
+            np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
+        ).decode()
+    else:
+        head["data"] = arr.tolist()
+    return head
+
+
+def decode(value: Any, *, _depth: int = 0) -> Any:
+    """Inverse of `encode`, strict: safe on data that came out of a student's process."""
+    if _depth > MAX_DEPTH:
+        raise ValueError("nested too deeply")
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is list:
+        return [decode(v, _depth=_depth + 1) for v in value]
+    if type(value) is not dict:
+        raise ValueError(f"unexpected {type(value).__name__}")
+    tag = value.get("$")
+    if tag == "tuple" and type(value.get("items")) is list:
+        return tuple(decode(v, _depth=_depth + 1) for v in value["items"])
+    if tag == "dict" and type(value.get("items")) is dict:
+        return {str(k): decode(v, _depth=_depth + 1) for k, v in value["items"].items()}
+    if tag == "ndarray":
+        return _decode_array(value)
+    raise ValueError("unknown tagged value")
+
+
+def _decode_array(value: dict[str, Any]) -> np.ndarray:
+    dtype, shape = value.get("dtype"), value.get("shape")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} not allowed")
+    if type(shape) is not list or len(shape) > MAX_DEPTH or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError("bad shape")
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        raise ValueError("array too large")
+    if "b64" in value:
+        raw = base64.b64decode(str(value["b64"]), validate=True)
+        arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
+        if arr.size != size:
+            raise ValueError("array data does not match its shape")
+        return arr.astype(dtype).reshape(shape)
+    arr = np.array(value.get("data"), dtype=dtype)
+    if arr.size != size:
+        raise ValueError("array data does not match its shape")
+    return arr.reshape(shape)
+
+
+# ----------------------------------------------------------------------------- one call
+
+
+def _student_frames(tb: Any) -> list[dict[str, Any]]:
+    frames = []
+    for fs in traceback.extract_tb(tb):
+        if fs.filename.startswith("cell "):
+            frames.append(
+                {"cell": fs.filename, "line": fs.lineno, "function": fs.name, "code": (fs.line or "")[:200]}
+            )
+    return frames
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    try:
+        message = str(exc)[:500]
+    except BaseException:  # a student's exception may refuse to be printed
+        message = "<unprintable>"
+    return {
+        "type": type(exc).__name__ if type(exc).__module__ == "builtins" else "Exception",
+        "qualname": type(exc).__qualname__[:100],
+        "message": message,
+        "frames": _student_frames(exc.__traceback__),
+    }
+
+
+def _load_units(units: list[dict[str, str]], ns: dict[str, Any]) -> list[str]:
+    """Exec each unit; a failing import is noted, a failing definition is an error."""
+    notes = []
+    for u in units:
+        linecache.cache[u["filename"]] = (len(u["source"]), None, u["source"].splitlines(True), u["filename"])
+        code = compile(u["source"], u["filename"], "exec", dont_inherit=True)
+        try:
+            exec(code, ns)
+        except (ImportError, AttributeError) as exc:
+            if u.get("kind") != "import":
+                raise
+            notes.append(f"{u['filename']}: import failed ({type(exc).__name__}: {exc})"[:300])
+    return notes
+
+
+def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> dict[str, Any]:
+    """Build a fresh namespace, call `func` on the case's inputs, encode what comes back."""
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    notes = _load_units(units, ns)
+    if case.get("setup"):
+        exec(compile(case["setup"], "setup", "exec", dont_inherit=True), ns)
+    target = ns.get(func)
+    if not callable(target):
+        return {
+            "ok": False,
+            "error": {
+                "type": "NameError",
+                "qualname": "NameError",
+                "message": f"{func} is not defined",
+                "frames": [],
+            },
+        }
+    args = decode(case["args"])
+    np.random.seed(RNG_SEED)
+    try:
+        out = target(*args)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
+        return {"ok": False, "error": _error(exc), "notes": notes}
+    try:
+        return {"ok": True, "output": encode(out, binary=True), "notes": notes}
+    except Unencodable as exc:
+        return {"ok": False, "unencodable": str(exc), "notes": notes}
+    except RecursionError:
+        return {"ok": False, "unencodable": "the value is nested too deeply", "notes": notes}
+
+
+def run_function(task: dict[str, Any]) -> dict[str, Any]:
+    """Every case of one graded function (inside its own child process)."""
+    results = {}
+    for case in task["cases"]:
+        try:
+            results[case["name"]] = run_case(task["units"], task["function"], case)
+        except BaseException as exc:  # e.g. the student's code does not compile or exec
+            results[case["name"]] = {"ok": False, "error": _error(exc), "setup": True}
+    return {"function": task["function"], "cases": results}
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _child(task: dict[str, Any], wfd: int) -> None:
+    os.setpgid(0, 0)  # its own group, so everything it starts dies with it
+    os.close(RESULT_FD)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
+    sys.stderr = sys.stdout
+    try:
+        payload = json.dumps(run_function(task)).encode()
+    except BaseException as exc:
+        payload = json.dumps({"function": task["function"], "crash": repr(exc)[:300]}).encode()
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(wfd, view) :]
+    os.close(wfd)
+    os._exit(0)
+
+
+def _describe_status(status: int) -> dict[str, Any]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return {
+            "signal": sig,
+            "signal_name": signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig),
+        }
+    return {"exit_code": os.WEXITSTATUS(status)}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Fork a child for one function; collect its result within the function's timeout."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        _child(task, wfd)
+    os.close(wfd)
+    deadline = time.monotonic() + float(task["timeout"])
+    chunks, size, timed_out, too_big = [], 0, False, False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select([rfd], [], [], left)
+        if not ready:
+            continue
+        data = os.read(rfd, 1 << 16)
+        if not data:
+            break
+        size += len(data)
+        if size > max_bytes:
+            too_big = True
+            break
+        chunks.append(data)
+    os.close(rfd)
+    _kill_group(pid)
+    _, status = os.waitpid(pid, 0)
+    name = task["function"]
+    if timed_out:
+        return {"function": name, "timeout": task["timeout"]}
+    if too_big:
+        return {"function": name, "too_big": max_bytes}
+    try:
+        result = json.loads(b"".join(chunks))
+        if type(result) is dict and result.get("function") == name and "cases" in result:
+            return result
+    except ValueError:
+        pass
+    return {"function": name, "died": _describe_status(status)}
+
+
+def _send(obj: dict[str, Any]) -> None:
+    data = (json.dumps(obj) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(RESULT_FD, view) :]
+
+
+def serve() -> None:
+    """Worker loop: one job per stdin line until EOF."""
+    for line in sys.stdin:
+        job = json.loads(line)
+        for task in job["tasks"]:
+            _send(grade_function(task, int(job.get("max_bytes", 64 << 20))))
+        _send({"done": True})
+
+
+def main() -> None:
+    """Entry point of the sandboxed interpreter."""
+    sys.path.insert(0, os.getcwd())  # the released helper modules, and nothing else of ours
+    sys.setrecursionlimit(3000)
+    for mod in os.environ.get("GRADER_PRELOAD", "").split(","):
+        if mod:
+            try:
+                __import__(mod)
+            except Exception:
+                pass
+    serve()
+
+
+if __name__ == "__main__":
+    main()

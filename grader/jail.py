@@ -1,0 +1,122 @@
+"""Confining a process before it runs students' code: the one place isolation is applied.
+
+Used two ways: as a `preexec_fn` for the grading worker, and as a standalone launcher
+(`python -I -c <this file> CONFIG -- cmd...`) that confines itself and then execs the Jupyter
+kernel for full-notebook runs. Standard library only, for that second use.
+
+Layers, each applied when the machine allows it (the parent probes and reports which):
+a session of its own; rlimits on memory, CPU, file size, open files and processes; a network
+namespace with no interfaces up; a mount namespace where the grader's secrets (expected values,
+reference, tests, other submissions, reports) are covered by empty read-only tmpfs mounts; and,
+when root, the unprivileged user `nobody`, with private directories on the interpreter's path
+re-exposed read-only through bind mounts so that nobody can still run Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+NOBODY = 65534
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(src: str, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    libc = _libc()
+    rc = libc.mount(
+        src.encode(),
+        dst.encode(),
+        fstype.encode() if fstype else None,
+        flags,
+        data.encode() if data else None,
+    )
+    _check(rc, f"mount {dst}")
+
+
+def _rlimits(cfg: dict[str, Any]) -> None:
+    mb = 1024 * 1024
+    pairs = [
+        (resource.RLIMIT_AS, cfg["memory_mb"] * mb, cfg["memory_mb"] * mb),
+        (resource.RLIMIT_CPU, cfg["cpu_seconds"], cfg["cpu_seconds"] + 5),
+        (resource.RLIMIT_FSIZE, cfg["file_size_mb"] * mb, cfg["file_size_mb"] * mb),
+        (resource.RLIMIT_NOFILE, cfg["open_files"], cfg["open_files"]),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    for which, soft, hard in pairs:
+        resource.setrlimit(which, (soft, hard))
+
+
+def _reexpose(needed: list[str], staging: str) -> None:
+    """Make each needed path traversable by `nobody`: cover its first private ancestor with a
+    tmpfs (mode 755) and bind the needed children back into it."""
+    plan: dict[str, set[str]] = {}
+    for path in needed:
+        parts = os.path.abspath(path).split(os.sep)[1:]
+        for i in range(1, len(parts)):
+            ancestor = os.sep + os.sep.join(parts[:i])
+            if not os.stat(ancestor).st_mode & 0o001:
+                plan.setdefault(ancestor, set()).add(parts[i])
+                break
+    for n, (ancestor, children) in enumerate(sorted(plan.items())):
+        holds = []
+        for child in sorted(children):
+            src, hold = os.path.join(ancestor, child), os.path.join(staging, f"{n}-{child}")
+            os.mkdir(hold)
+            _mount(src, hold, None, MS_BIND | MS_REC)
+            holds.append((hold, src))
+        _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        for hold, src in holds:
+            os.mkdir(src)
+            _mount(hold, src, None, MS_BIND | MS_REC)
+
+
+def apply(cfg: dict[str, Any]) -> None:
+    """Confine the calling process according to `cfg` (see `sandbox.jail_config`)."""
+    if os.getsid(0) != os.getpid():  # a launcher may have made us a session leader already
+        os.setsid()
+    _rlimits(cfg)
+    libc = _libc()
+    flags = (CLONE_NEWNET if cfg.get("network") else 0) | (CLONE_NEWNS if cfg.get("mounts") else 0)
+    if flags:
+        _check(libc.unshare(flags), "unshare")
+    if cfg.get("mounts"):
+        _mount("none", "/", None, MS_REC | MS_PRIVATE)
+        for path in cfg.get("hide", []):
+            if os.path.isdir(path):
+                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+        if cfg.get("user"):
+            _reexpose(cfg.get("needed", []), cfg["staging"])
+    if cfg.get("user"):
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
+
+
+def main() -> None:
+    """`python -c <jail> CONFIG -- program args...`: confine, then exec the program."""
+    cfg = json.loads(sys.argv[1])
+    argv = sys.argv[sys.argv.index("--") + 1 :]
+    apply(cfg)
+    os.chdir(cfg["cwd"])
+    os.execve(argv[0], argv, cfg["env"])
+
+
+if __name__ == "__main__":
+    main()

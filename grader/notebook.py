@@ -1,0 +1,375 @@
+"""Reading notebooks and finding the code a graded function needs.
+
+The only module that touches notebook JSON structures. Reading is deliberately light: one
+`json.loads`, structural checks, and a minimal nbformat 3 -> 4 upgrade, so a batch never pays
+for jsonschema validation.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import NotebookError
+
+MARKER = re.compile(r"^\s*#\s*GRADED\s+FUNCTION\s*:\s*([A-Za-z_]\w*)", re.IGNORECASE | re.MULTILINE)
+START = re.compile(r"^\s*#+\s*START CODE HERE", re.IGNORECASE)
+END = re.compile(r"^\s*#+\s*END CODE HERE", re.IGNORECASE)
+# Cell magics whose body is still Python; any other cell magic makes the cell foreign code.
+PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A notebook cell, normalised: text source with LF line ends, metadata as a dict."""
+
+    index: int  # 1-based position among all cells, as a student counts them
+    cell_type: str
+    source: str
+    metadata: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"cell {self.index}"
+
+    @property
+    def is_nbgrader_solution(self) -> bool:
+        nbg = self.metadata.get("nbgrader")
+        return isinstance(nbg, dict) and bool(nbg.get("solution")) and bool(nbg.get("grade_id"))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of code to run: its source, padded so line numbers match the student's cell."""
+
+    filename: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One top-level `def` (or `class`) found in a cell."""
+
+    name: str
+    cell: Cell
+    unit: Unit
+    node: ast.stmt
+    free_names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a notebook defines at top level, cell by cell."""
+
+    cells: tuple[Cell, ...]
+    definitions: dict[str, list[Definition]] = field(default_factory=dict)
+    imports: list[tuple[Unit, frozenset[str]]] = field(default_factory=list)  # (code, bound names)
+    star_imports: list[Unit] = field(default_factory=list)
+    assigned_globals: frozenset[str] = frozenset()
+    syntax_errors: dict[int, str] = field(default_factory=dict)  # cell index -> message
+    markers: dict[str, list[int]] = field(default_factory=dict)  # function -> cell indices
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _text(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    raise NotebookError(f"{where}: source is {type(value).__name__}, expected text")
+
+
+def _decode(data: bytes) -> str:
+    if not data.strip():
+        raise NotebookError("the file is empty")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise NotebookError("the file is UTF-16 encoded; notebooks are UTF-8 (save it from Jupyter)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"the file is not UTF-8 text (byte {exc.start})") from None
+
+
+def _load_json(text: str) -> dict[str, Any]:
+    stripped = text.lstrip()
+    if stripped[:1] == "<":
+        raise NotebookError("the file is HTML, not a notebook (was it downloaded as a web page?)")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotebookError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated"
+        ) from None
+    if not isinstance(raw, dict):
+        raise NotebookError(f"the JSON is a {type(raw).__name__}, not a notebook object")
+    return raw
+
+
+def _raw_cells(raw: dict[str, Any]) -> list[Any]:
+    major = raw.get("nbformat")
+    if major == 4:
+        cells = raw.get("cells")
+    elif major == 3:  # nbformat 3: cells live in worksheets; code text is under "input"
+        sheets = raw.get("worksheets")
+        if not isinstance(sheets, list):
+            raise NotebookError("nbformat 3 notebook without a list of worksheets")
+        cells = [c for ws in sheets if isinstance(ws, dict) for c in ws.get("cells", [])]
+    elif major is None:
+        raise NotebookError("no 'nbformat' field: this JSON is not a notebook")
+    else:
+        raise NotebookError(f"nbformat {major!r} is not supported (expected 3 or 4)")
+    if not isinstance(cells, list):
+        raise NotebookError("the notebook has no list of cells")
+    if not isinstance(raw.get("metadata", {}), dict):
+        raise NotebookError("the notebook's metadata is not an object")
+    return cells
+
+
+def _cell(i: int, raw: Any) -> Cell:
+    where = f"cell {i}"
+    if not isinstance(raw, dict):
+        raise NotebookError(f"{where} is not an object")
+    ctype = raw.get("cell_type")
+    if ctype == "heading":  # nbformat 3
+        ctype = "markdown"
+    if ctype not in ("code", "markdown", "raw"):
+        raise NotebookError(f"{where}: unknown cell type {ctype!r}")
+    key = "input" if ctype == "code" and "source" not in raw and "input" in raw else "source"
+    source = _text(raw.get(key, ""), where)
+    metadata = raw.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise NotebookError(f"{where}: metadata is not an object")
+    return Cell(i, ctype, source.replace("\r\n", "\n").replace("\r", "\n"), metadata)
+
+
+def loads(data: bytes) -> tuple[Cell, ...]:
+    """Parse notebook bytes into cells; raise NotebookError with a reason a person can act on."""
+    raw = _load_json(_decode(data))
+    return tuple(_cell(i, c) for i, c in enumerate(_raw_cells(raw), start=1))
+
+
+def read(path: Path) -> tuple[Cell, ...]:
+    """Read a notebook file into cells."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NotebookError(f"cannot read {path}: {exc.strerror}") from None
+    return loads(data)
+
+
+# ----------------------------------------------------------------------------- magics
+
+
+def neutralise(source: str) -> str:
+    """Replace IPython magics and shell escapes with `pass`, keeping line numbers."""
+    lines = source.split("\n")
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%"):
+        magic = first[2:].split()[0] if first[2:].split() else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            return "\n" * (len(lines) - 1)
+        lines[0] = ""
+    out = []
+    for line in lines:
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")):
+            out.append(indent + "pass")
+        elif re.match(r"^[\w.,\s\[\]]+=\s*[%!]", stripped):  # x = !ls, y = %timeit ...
+            out.append(indent + stripped.split("=", 1)[0].rstrip() + " = None")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _free_names(node: ast.AST) -> frozenset[str]:
+    """Names a definition reads that it does not bind itself (a cheap over-approximation)."""
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            (loaded if isinstance(sub.ctx, ast.Load) else bound).add(sub.id)
+        elif isinstance(sub, ast.arg):
+            bound.add(sub.arg)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub is not node:
+            bound.add(sub.name)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in sub.names)
+    return frozenset(loaded - bound - BUILTIN_NAMES)
+
+
+def _unit(cell: Cell, source: str, node: ast.stmt) -> Unit:
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    lines = source.split("\n")[start - 1 : node.end_lineno]
+    return Unit(cell.label, "\n" * (start - 1) + "\n".join(lines) + "\n")
+
+
+def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, str | None]:
+    source = neutralise(cell.source)
+    try:
+        return ast.parse(source), source, None
+    except SyntaxError as exc:
+        return None, source, f"line {exc.lineno}: {exc.msg}"
+
+
+def _rescue_defs(source: str) -> list[ast.stmt]:
+    """From a cell that does not parse, recover each top-level def that parses on its own."""
+    lines = source.split("\n")
+    found: list[ast.stmt] = []
+    starts = [i for i, ln in enumerate(lines) if re.match(r"(def|class)\s+\w+", ln)]
+    for i in starts:
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or lines[j][:1] in " \t#" or lines[j].startswith(")")):
+            j += 1
+        try:
+            mod = ast.parse("\n" * i + "\n".join(lines[i:j]))
+        except SyntaxError:
+            continue
+        found.extend(n for n in mod.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+    return found
+
+
+def parse(cells: tuple[Cell, ...]) -> Parsed:
+    """Find every top-level definition, import and assignment in the code cells."""
+    parsed = Parsed(cells=cells)
+    assigned: set[str] = set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        for name in MARKER.findall(cell.source):
+            parsed.markers.setdefault(name, []).append(cell.index)
+        module, source, error = _parse_cell(cell)
+        if error is not None:
+            parsed.syntax_errors[cell.index] = error
+        body = module.body if module is not None else _rescue_defs(source)
+        for node in body:
+            _collect(parsed, cell, source, node, assigned)
+    return Parsed(**{**parsed.__dict__, "assigned_globals": frozenset(assigned)})
+
+
+def _collect(parsed: Parsed, cell: Cell, source: str, node: ast.stmt, assigned: set[str]) -> None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        d = Definition(node.name, cell, _unit(cell, source, node), node, _free_names(node))
+        parsed.definitions.setdefault(node.name, []).append(d)
+    elif isinstance(node, ast.Import):
+        names = frozenset((a.asname or a.name).split(".")[0] for a in node.names)
+        parsed.imports.append((_unit(cell, source, node), names))
+    elif isinstance(node, ast.ImportFrom):
+        if any(a.name == "*" for a in node.names):
+            parsed.star_imports.append(_unit(cell, source, node))
+        else:
+            names = frozenset(a.asname or a.name for a in node.names)
+            parsed.imports.append((_unit(cell, source, node), names))
+    elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            assigned.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The code that makes up a student's answer for one graded function."""
+
+    name: str
+    definition: Definition | None
+    units: tuple[Unit, ...]  # imports, then helpers, then the function itself
+    warnings: tuple[str, ...]
+    syntax_error: str | None = None
+    global_names: frozenset[str] = frozenset()  # notebook globals it reads but is not given
+
+
+def choose(parsed: Parsed, name: str) -> tuple[Definition | None, list[str]]:
+    """The definition a top-to-bottom run leaves, unless the course's graded cell says otherwise."""
+    defs = parsed.definitions.get(name, [])
+    if not defs:
+        return None, []
+    official = [d for d in defs if d.cell.is_nbgrader_solution]
+    chosen = (official or defs)[-1]
+    warnings = []
+    distinct = {ast.dump(d.node) for d in defs}
+    if len(defs) > 1 and len(distinct) > 1:
+        where = ", ".join(d.cell.label for d in defs)
+        why = "the course's graded cell" if official else "the last one in the notebook"
+        warnings.append(f"`{name}` is defined {len(defs)} times ({where}); graded {why}, {chosen.cell.label}")
+    return chosen, warnings
+
+
+def answer(parsed: Parsed, name: str, *, exclude: frozenset[str]) -> Answer:
+    """Collect `name`'s definition plus the imports and student helpers it needs.
+
+    `exclude` holds names the grader provides itself (other graded and given functions): a
+    student's own copies of those are never pulled in.
+    """
+    chosen, warnings = choose(parsed, name)
+    if chosen is None:
+        marked = parsed.markers.get(name, [])
+        error = next(
+            (f"cell {i}, {parsed.syntax_errors[i]}" for i in marked if i in parsed.syntax_errors), None
+        )
+        return Answer(name, None, (), tuple(warnings), syntax_error=error)
+    helpers: list[Definition] = []
+    needed: set[str] = set(chosen.free_names)
+    todo = list(chosen.free_names)
+    while todo:
+        n = todo.pop()
+        if n in exclude or n == name or n not in parsed.definitions:
+            continue
+        helper, _ = choose(parsed, n)
+        if helper is not None and helper not in helpers:
+            helpers.append(helper)
+            new = helper.free_names - needed
+            needed |= new
+            todo.extend(new)
+    imports = [u for u, bound in parsed.imports if bound & needed]
+    units = tuple(imports + list(parsed.star_imports) + [h.unit for h in helpers] + [chosen.unit])
+    provided = set().union(*(b for _, b in parsed.imports)) | set(parsed.definitions) | exclude
+    stray = frozenset((needed & parsed.assigned_globals) - provided)
+    return Answer(name, chosen, units, tuple(warnings), global_names=stray)
+
+
+def given_units(parsed: Parsed, names: tuple[str, ...]) -> tuple[Unit, ...]:
+    """The given functions and the imports they need, taken from a trusted (released) notebook."""
+    defs = []
+    for n in names:
+        d, _ = choose(parsed, n)
+        if d is None:
+            raise NotebookError(f"the released notebook does not define given function {n!r}")
+        defs.append(d)
+    needed = set().union(*(d.free_names for d in defs)) if defs else set()
+    imports = [u for u, bound in parsed.imports if bound & needed] + list(parsed.star_imports)
+    return tuple(Unit(f"given:{u.filename}", u.source) for u in imports) + tuple(
+        Unit(f"given:{d.name}", d.unit.source) for d in defs
+    )
+
+
+def placeholders(definition: Definition) -> list[int]:
+    """Line numbers of `x = None` placeholders still inside START/END regions."""
+    lines = definition.unit.source.split("\n")
+    inside, found = False, []
+    for no, line in enumerate(lines, start=1):
+        if START.match(line):
+            inside = True
+        elif END.match(line):
+            inside = False
+        elif inside and re.match(r"^\s*[\w\[\]'\".+()\s,]+=\s*None\s*(#.*)?$", line):
+            found.append(no)
+    return found
+
+
+def graded_names(parsed: Parsed) -> set[str]:
+    """Names that carry a `# GRADED FUNCTION:` marker."""
+    return set(parsed.markers)

@@ -1,0 +1,62 @@
+"""The reference solution as a Python namespace, for trusted work: building case inputs,
+reproducing the course's figures, and tests. Never used on a student's behalf."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from grader import assignment as spec
+from grader import notebook
+
+
+@contextlib.contextmanager
+def inside(folder: Path) -> Iterator[None]:
+    """Run with `folder` as cwd and first on sys.path; forget its modules afterwards.
+
+    Helper modules of different assignments share names (`testCases`), so they must not stay
+    cached in sys.modules.
+    """
+    before = set(sys.modules)
+    old_cwd = Path.cwd()
+    sys.path.insert(0, str(folder))
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        sys.path.remove(str(folder))
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file.startswith(str(folder)):
+                del sys.modules[name]
+
+
+def namespace(name: str, *, root: Path | None = None) -> dict[str, Any]:
+    """Execute the reference notebook's imports and definitions; return its globals."""
+    a = spec.load(name, root=root)
+    return namespace_of(a.reference_notebook, a.folder)
+
+
+def namespace_of(path: Path, folder: Path) -> dict[str, Any]:
+    """Execute a trusted notebook's imports and definitions with `folder` as cwd."""
+    parsed = notebook.parse(notebook.read(path))
+    units = [u for u, _ in parsed.imports] + parsed.star_imports
+    units += [defs[-1].unit for defs in parsed.definitions.values()]
+    units.sort(key=lambda u: (int(u.filename.split()[-1]), len(u.source) - len(u.source.lstrip("\n"))))
+    ns: dict[str, Any] = {"__name__": "__reference__"}
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with inside(folder):
+        for u in units:
+            exec(compile(u.source, f"{path.name} {u.filename}", "exec"), ns)
+    return ns
+
+
+def as_object(ns: dict[str, Any]) -> SimpleNamespace:
+    """Attribute access to a namespace (what case builders receive as `ref`)."""
+    return SimpleNamespace(**{k: v for k, v in ns.items() if not k.startswith("__")})

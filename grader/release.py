@@ -1,0 +1,93 @@
+"""`grader release`: the student notebook is the reference with its solutions blanked out."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import tokenize
+from pathlib import Path
+from typing import Any
+
+from grader import notebook
+from grader.assignment import Assignment
+from grader.errors import SpecError
+from grader.report import write_atomic
+
+
+def _placeholder(line: str, where: str) -> str:
+    """`lhs = rhs  # note` -> `lhs = None  # note`, keeping indentation and the comment."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return line
+    indent = line[: len(line) - len(line.lstrip())]
+    try:
+        node = ast.parse(stripped).body[0]
+    except (SyntaxError, IndexError):
+        raise SpecError(f"{where}: solution line is not one statement: {stripped!r}") from None
+    if isinstance(node, ast.Assign):
+        target = " = ".join(ast.get_source_segment(stripped, t) or "" for t in node.targets)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        target = ast.get_source_segment(stripped, node.target) or ""
+    else:
+        raise SpecError(f"{where}: only assignments may sit between the markers: {stripped!r}")
+    comments = [
+        t.string
+        for t in tokenize.generate_tokens(io.StringIO(stripped).readline)
+        if t.type == tokenize.COMMENT
+    ]
+    return f"{indent}{target} = None" + (f"  {comments[0]}" if comments else "")
+
+
+def blank(source: str, where: str) -> str:
+    """Replace every solution line between START/END markers by its placeholder."""
+    out, inside = [], False
+    for no, line in enumerate(source.split("\n"), start=1):
+        if notebook.START.match(line):
+            inside = True
+        elif notebook.END.match(line):
+            inside = False
+        elif inside:
+            line = _placeholder(line, f"{where}, line {no}")
+        out.append(line)
+    if inside:
+        raise SpecError(f"{where}: START CODE HERE without END CODE HERE")
+    return "\n".join(out)
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def released(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """The student version of a reference notebook (a new dict)."""
+    nb = json.loads(json.dumps(raw))
+    for i, cell in enumerate(nb["cells"], start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        src = _source(cell)
+        if notebook.MARKER.search(src):
+            src = blank(src, f"{name} cell {i}")
+        cell["source"] = src
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    return nb
+
+
+def render(a: Assignment) -> str:
+    """The student notebook's exact text."""
+    raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
+    return json.dumps(released(raw, a.notebook), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def release(a: Assignment) -> Path:
+    """Write the student notebook from the reference."""
+    write_atomic(a.student_notebook, render(a))
+    return a.student_notebook
+
+
+def is_current(a: Assignment) -> bool:
+    """True when the student notebook is exactly what release would write."""
+    path = a.student_notebook
+    return path.is_file() and path.read_text(encoding="utf-8") == render(a)

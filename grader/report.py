@@ -1,0 +1,155 @@
+"""Results as frozen dataclasses, and their renderers. No grading logic lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One case of one function."""
+
+    name: str
+    hidden: bool
+    passed: bool
+    message: str
+    points: float
+    max_points: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "hidden": self.hidden, "passed": self.passed, "message": self.message}
+
+
+@dataclass(frozen=True)
+class FunctionResult:
+    """One graded function."""
+
+    name: str
+    score: float
+    max_score: float
+    status: str
+    message: str
+    tests: tuple[TestResult, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "status": self.status,
+            "message": self.message,
+            "tests": [t.to_dict() for t in self.tests],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything about one submission."""
+
+    submission: str
+    assignment: str | None
+    status: str  # "graded" | "invalid"
+    message: str
+    functions: tuple[FunctionResult, ...] = ()
+    warnings: tuple[str, ...] = ()
+    isolation: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return round(sum(f.score for f in self.functions), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(f.max_score for f in self.functions), 6)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "submission": self.submission,
+            "assignment": self.assignment,
+            "status": self.status,
+            "message": self.message,
+            "score": self.score,
+            "max_score": self.max_score,
+            "functions": [f.to_dict() for f in self.functions],
+            "warnings": list(self.warnings),
+            "isolation": list(self.isolation),
+            **self.extra,
+        }
+
+
+def to_json(reports: list[Report], *, single: bool) -> str:
+    """The JSON contract: one object for one submission, an array for several."""
+    data: Any = reports[0].to_dict() if single else [r.to_dict() for r in reports]
+    return json.dumps(data, indent=2)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_STYLE = {
+    "passed": "green",
+    "failed": "red",
+    "error": "red",
+    "timeout": "magenta",
+    "missing": "yellow",
+    "killed": "magenta",
+}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
+    """A readable table per submission: function, points, status, first useful message."""
+    out = StringIO()
+    console = Console(file=out, force_terminal=color, width=width, no_color=not color)
+    title = f"{report.submission}  [{report.assignment or 'unknown assignment'}]"
+    if report.status != "graded":
+        console.print(f"{title}\n  INVALID: {report.message}")
+        return out.getvalue()
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("function")
+    table.add_column("points", justify="right")
+    table.add_column("status")
+    table.add_column("feedback", overflow="fold")
+    for f in report.functions:
+        style = _STYLE.get(f.status, "")
+        table.add_row(f.name, f"{_fmt(f.score)}/{_fmt(f.max_score)}", f"[{style}]{f.status}[/]", f.message)
+    console.print(table)
+    for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
+        console.print(f"  warning: {w}", markup=False)
+    for note in report.isolation:
+        console.print(f"  isolation: {note}", markup=False)
+    console.print(f"  total: {_fmt(report.score)}/{_fmt(report.max_score)} ({report.percent:.1f}%)")
+    return out.getvalue()

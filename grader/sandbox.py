@@ -1,0 +1,302 @@
+"""The sandboxed worker process that runs students' code, and its limits.
+
+A worker is a fresh interpreter started with `python -I -B -c <harness text>` in its own session,
+with resource limits, a scrubbed environment, stdin from the job pipe only, a read-only scratch
+directory holding just the assignment's released files, no network (a new network namespace
+where the kernel allows it) and, when we are root, an unprivileged user. What could not be
+applied is recorded in `Isolation`, so a report can say so and `--require-isolation` can refuse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import harness, jail
+from grader.assignment import project_root
+
+HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
+PRELOAD = "numpy"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one worker (each function child inherits them)."""
+
+    memory_mb: int = 2048  # address space
+    cpu_seconds: int = 120  # per process
+    file_size_mb: int = 16
+    processes: int = 64
+    open_files: int = 256
+    output_bytes: int = 256 * 1024  # stdout/stderr kept, head and tail
+    result_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Which isolation layers a worker actually gets."""
+
+    network: bool
+    mounts: bool
+    user: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.network and self.mounts and self.user
+
+
+def secrets() -> list[str]:
+    """Folders student code must never see: expected values, the reference, our own code."""
+    root = project_root()
+    here = Path(__file__).resolve().parent
+    return [str(p) for p in (root / "expected", root / "reference", root / "tests", root / ".git", here)]
+
+
+def _needed() -> list[str]:
+    """Paths the interpreter needs, for re-exposing them to an unprivileged user."""
+    paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent), *site.getsitepackages()}
+    return sorted(p for p in paths if Path(p).exists())
+
+
+def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
+    """What `jail.apply` needs, as plain data (it may cross an exec)."""
+    needed = _needed() + [str(scratch)]
+    safe_hide = [h for h in hide if not any(Path(n).is_relative_to(h) for n in needed)]
+    return {
+        **asdict(limits),
+        "network": iso.network,
+        "mounts": iso.mounts,
+        "user": iso.user,
+        "hide": safe_hide,
+        "needed": needed,
+        "staging": str(scratch / ".jail"),
+        "cwd": str(scratch),
+    }
+
+
+def _probe(cfg: dict[str, Any]) -> bool:
+    """Apply a configuration in a throwaway child: can it still reach the interpreter?"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            jail.apply(cfg)
+            ok = os.access(sys.executable, os.X_OK) and all(os.access(p, os.R_OK) for p in cfg["needed"])
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+_ISOLATION: Isolation | None = None
+
+
+def available_isolation() -> Isolation:
+    """Probe once which layers this machine allows, strongest first."""
+    global _ISOLATION
+    if _ISOLATION is not None:
+        return _ISOLATION
+    scratch = prepare_scratch(Path("."), ())
+    try:
+        for net, mounts, user in [
+            (True, True, True),
+            (True, True, False),
+            (True, False, False),
+            (False, False, False),
+        ]:
+            if user and os.geteuid() != 0:
+                continue
+            iso = Isolation(net, mounts, user)
+            if _probe(jail_config(scratch, Limits(), iso, secrets())):
+                break
+    finally:
+        remove_scratch(scratch)
+    notes = []
+    if not iso.network:
+        notes.append("no network namespace: student code could reach the network")
+    if not iso.mounts:
+        notes.append("no mount namespace: student code could read files the grader can read")
+    if not iso.user:
+        notes.append("student code runs as the grader's own user")
+    _ISOLATION = Isolation(iso.network, iso.mounts, iso.user, tuple(notes))
+    return _ISOLATION
+
+
+def prepare_scratch(folder: Path, files: tuple[str, ...]) -> Path:
+    """A fresh directory with only the released files: read-only, plus a writable tmp/."""
+    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+    for rel in files:
+        src = folder / rel
+        dst = scratch / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        dst.chmod(0o444)
+    tmp = scratch / "tmp"
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    (scratch / ".jail").mkdir(mode=0o700)
+    for d in [scratch, *[p for p in scratch.rglob("*") if p.is_dir() and p.name not in ("tmp", ".jail")]]:
+        d.chmod(0o555)
+    return scratch
+
+
+def remove_scratch(scratch: Path) -> None:
+    """Delete a scratch directory made read-only on purpose."""
+    for d in [scratch, *scratch.rglob("*")]:
+        try:
+            if d.is_dir() and not d.is_symlink():
+                d.chmod(0o755)
+        except OSError:
+            pass
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def scrubbed_env(scratch: Path) -> dict[str, str]:
+    """The only environment student code sees."""
+    tmp = str(scratch / "tmp")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": tmp,
+        "TMPDIR": tmp,
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": tmp,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "GRADER_PRELOAD": PRELOAD,
+    }
+
+
+@dataclass
+class Worker:
+    """A running sandboxed worker."""
+
+    proc: subprocess.Popen[bytes]
+    result_fd: int
+    scratch: Path
+    isolation: Isolation
+    output: Capped = field(default_factory=lambda: Capped(256 * 1024))
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+        try:
+            os.close(self.result_fd)
+        except OSError:
+            pass
+
+
+def start(scratch: Path, limits: Limits, *, hide: list[str] | None = None) -> Worker:
+    """Start a confined worker in `scratch`."""
+    iso = available_isolation()
+    cfg = jail_config(scratch, limits, iso, secrets() + (hide or []))
+    rfd, wfd = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-B", "-c", HARNESS_SOURCE],
+        cwd=scratch,
+        env={**scrubbed_env(scratch), "GRADER_RESULT_FD": str(wfd)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=(wfd,),
+        preexec_fn=lambda: jail.apply(cfg),
+        close_fds=True,
+    )
+    os.close(wfd)
+    return Worker(proc, rfd, scratch, iso)
+
+
+class Capped:
+    """Keeps the head and the tail of a stream, so a bomb costs bounded memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.head, self.tail, self.dropped = limit, bytearray(), bytearray(), 0
+
+    def add(self, data: bytes) -> None:
+        room = self.limit // 2 - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        if len(self.tail) > self.limit // 2:
+            cut = len(self.tail) - self.limit // 2
+            self.dropped += cut
+            del self.tail[:cut]
+
+    def text(self) -> str:
+        gap = f"\n[... {self.dropped} bytes dropped ...]\n" if self.dropped else ""
+        return bytes(self.head).decode(errors="replace") + gap + bytes(self.tail).decode(errors="replace")
+
+
+def _lines(worker: Worker, deadline: float, limits: Limits) -> Iterator[dict[str, Any]]:
+    """Result lines from the result pipe until EOF or the deadline, draining stdout meanwhile."""
+    buf = bytearray()
+    out_fd = worker.proc.stdout.fileno() if worker.proc.stdout else -1
+    fds = [worker.result_fd, out_fd]
+    while worker.result_fd in fds:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        ready, _, _ = select.select(fds, [], [], min(left, 1.0))
+        for fd in ready:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                fds.remove(fd)
+            elif fd == out_fd:
+                worker.output.add(data)
+            else:
+                buf += data
+        if len(buf) > limits.result_bytes:
+            return
+        while b"\n" in buf:
+            cut = buf.index(b"\n")
+            line = bytes(buf[:cut])
+            del buf[: cut + 1]
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                return
+            if type(msg) is not dict:
+                return
+            yield msg
+
+
+def submit(
+    worker: Worker, job: dict[str, Any], *, timeout: float, limits: Limits
+) -> dict[str, dict[str, Any]]:
+    """Run a job; return each function's raw result. Functions without one are missing."""
+    assert worker.proc.stdin is not None
+    try:
+        worker.proc.stdin.write((json.dumps(job) + "\n").encode())
+        worker.proc.stdin.flush()
+    except (BrokenPipeError, OSError):
+        return {}
+    results: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    for msg in _lines(worker, deadline, limits):
+        if msg.get("done"):
+            break
+        name = msg.get("function")
+        if isinstance(name, str):
+            results[name] = msg
+    return results

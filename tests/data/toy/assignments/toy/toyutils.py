@@ -1,0 +1,3 @@
+"""Helper module of the toy assignment."""
+
+FACTOR = 3.0
