@@ -28,7 +28,7 @@ def _client_classes() -> tuple[Any, Any]:
     from jupyter_client import KernelManager
     from nbclient import NotebookClient
 
-    class JailedKernelManager(KernelManager):  # type: ignore[misc]
+    class JailedKernelManager(KernelManager):
         """Starts the kernel through the jail, with a scrubbed environment."""
 
         jail_config: dict[str, Any] = {}
@@ -40,12 +40,14 @@ def _client_classes() -> tuple[Any, Any]:
             cmd[0] = sys.executable if os.path.basename(cmd[0]).startswith("python") else cmd[0]
             return [sys.executable, "-I", "-c", JAIL_SOURCE, json.dumps(self.jail_config), "--", *cmd]
 
-    class CappedClient(NotebookClient):  # type: ignore[misc]
+    class CappedClient(NotebookClient):
         """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them."""
 
         kept = 0
 
-        def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        def output(
+            self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
+        ) -> Any:
             size = len(json.dumps(msg.get("content", {}), default=str))
             self.kept += size
             if self.kept > OUTPUT_CAP:
@@ -83,6 +85,7 @@ def run_notebook(
     iso = sandbox.available_isolation()
     cfg = sandbox.jail_config(scratch, limits, iso, sandbox.secrets() + [str(path.resolve().parent)])
     cfg["env"] = sandbox.scrubbed_env(scratch)
+    sandbox.adopt_orphans()
     km_cls, client_cls = _client_classes()
     km = km_cls(kernel_name="python3", transport="ipc", ip=str(scratch / "tmp" / "kernel"))
     km.jail_config = cfg
@@ -100,6 +103,7 @@ def run_notebook(
     finally:
         atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
         _kill(km)
+        sandbox.reap_orphans()
         sandbox.remove_scratch(scratch)
     result = {
         "status": status,
@@ -133,5 +137,7 @@ def _errors(nb: Any) -> list[dict[str, Any]]:
     for i, cell in enumerate(nb.cells, start=1):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                found.append({"cell": i, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:300]})
+                found.append(
+                    {"cell": i, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:300]}
+                )
     return found

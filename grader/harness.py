@@ -270,6 +270,22 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def _reap() -> None:
+    """As PID 1 of our namespace: kill whatever the student left running, collect zombies."""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process in the namespace but us
+        except OSError:
+            pass
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """Fork a child for one function; collect its result within the function's timeout."""
     rfd, wfd = os.pipe()
@@ -299,6 +315,7 @@ def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     os.close(rfd)
     _kill_group(pid)
     _, status = os.waitpid(pid, 0)
+    _reap()
     name = task["function"]
     if timed_out:
         return {"function": name, "timeout": task["timeout"]}
@@ -320,17 +337,49 @@ def _send(obj: dict[str, Any]) -> None:
         view = view[os.write(RESULT_FD, view) :]
 
 
+def _clean_tmp() -> None:
+    """Empty the writable scratch folder, so one submission leaves nothing for the next."""
+    import shutil
+
+    tmp = os.environ.get("TMPDIR")
+    if tmp and os.path.isdir(tmp):
+        for name in os.listdir(tmp):
+            path = os.path.join(tmp, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
 def serve() -> None:
     """Worker loop: one job per stdin line until EOF."""
     for line in sys.stdin:
         job = json.loads(line)
         for task in job["tasks"]:
             _send(grade_function(task, int(job.get("max_bytes", 64 << 20))))
+        _clean_tmp()
         _send({"done": True})
+
+
+def _become_init() -> None:
+    """Fork PID 1 of the new PID namespace and serve from it (see jail.become_init)."""
+    import ctypes
+
+    pid = os.fork()
+    if pid == 0:
+        ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the outer process
+        return
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def main() -> None:
     """Entry point of the sandboxed interpreter."""
+    if os.environ.get("GRADER_PIDNS"):
+        _become_init()
     sys.path.insert(0, os.getcwd())  # the released helper modules, and nothing else of ours
     sys.setrecursionlimit(3000)
     for mod in os.environ.get("GRADER_PRELOAD", "").split(","):

@@ -18,13 +18,17 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import sys
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 NOBODY = 65534
+PR_SET_DUMPABLE = 4
 
 
 def _libc() -> Any:
@@ -93,6 +97,7 @@ def apply(cfg: dict[str, Any]) -> None:
     _rlimits(cfg)
     libc = _libc()
     flags = (CLONE_NEWNET if cfg.get("network") else 0) | (CLONE_NEWNS if cfg.get("mounts") else 0)
+    flags |= CLONE_NEWPID if cfg.get("pids") else 0  # applies to our children: see become_init
     if flags:
         _check(libc.unshare(flags), "unshare")
     if cfg.get("mounts"):
@@ -107,6 +112,30 @@ def apply(cfg: dict[str, Any]) -> None:
         os.setgid(NOBODY)
         os.setuid(NOBODY)
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
+    # not dumpable: other processes of the same user can neither ptrace us nor open /proc/<pid>/mem
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def become_init() -> None:
+    """In a new PID namespace, fork the process that will be its PID 1 and return in it.
+
+    The caller stays outside, waits and exits with the child's status. PID 1 of a namespace
+    cannot be killed from inside it, sees only its own descendants, and takes every orphan with
+    it when it ends.
+    """
+    pid = os.fork()
+    if pid == 0:
+        _libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the outer process
+        return
+    for sig in (2, 15):  # forward interrupts (Jupyter's interrupt) to the namespace's init
+        signal.signal(sig, lambda s, _f: os.kill(pid, s))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def main() -> None:
@@ -114,6 +143,8 @@ def main() -> None:
     cfg = json.loads(sys.argv[1])
     argv = sys.argv[sys.argv.index("--") + 1 :]
     apply(cfg)
+    if cfg.get("pids"):
+        become_init()
     os.chdir(cfg["cwd"])
     os.execve(argv[0], argv, cfg["env"])
 

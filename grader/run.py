@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from grader import sandbox
@@ -45,13 +44,55 @@ def task_for(answer: Answer, given: tuple[Unit, ...], cases: list[dict[str, Any]
     return Task(answer.name, imports + given + rest, tuple(cases), timeout)
 
 
+class Session:
+    """Sandboxed workers kept warm per assignment, replaced when one dies.
+
+    A worker imports numpy (and `preload`) once; every function of every submission still runs
+    in a fresh child forked from it, so no student's code ever runs in the worker itself.
+    """
+
+    def __init__(self, limits: sandbox.Limits, *, preload: str = sandbox.PRELOAD, hide: tuple[str, ...] = ()):
+        self.limits, self.preload, self.hide = limits, preload, list(hide)
+        self._workers: dict[str, sandbox.Worker] = {}
+
+    def worker(self, a: Assignment) -> sandbox.Worker:
+        w = self._workers.get(a.name)
+        if w is None or w.proc.poll() is not None:
+            self.discard(a)
+            scratch = sandbox.prepare_scratch(a.folder, a.files)
+            w = sandbox.start(scratch, self.limits, hide=self.hide, preload=self.preload)
+            self._workers[a.name] = w
+        return w
+
+    def discard(self, a: Assignment) -> None:
+        w = self._workers.pop(a.name, None)
+        if w is not None:
+            w.close()
+            sandbox.remove_scratch(w.scratch)
+
+    def close(self) -> None:
+        for name in list(self._workers):
+            w = self._workers.pop(name)
+            w.close()
+            sandbox.remove_scratch(w.scratch)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def execute(
-    a: Assignment, tasks: list[Task], *, limits: sandbox.Limits
+    a: Assignment, tasks: list[Task], *, limits: sandbox.Limits, session: Session | None = None
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
     """Run every task; a function whose run killed the worker is recorded as such.
 
     Returns raw per-function results, isolation notes, and the worker's captured output.
     """
+    if session is None:
+        with Session(limits) as own:
+            return execute(a, tasks, limits=limits, session=own)
     results: dict[str, dict[str, Any]] = {}
     pending = list(tasks)
     output = []
@@ -59,35 +100,19 @@ def execute(
     for _ in range(MAX_RESTARTS):
         if not pending:
             break
-        got, notes, out = _one_worker(a, pending, limits)
-        output.append(out)
+        worker = session.worker(a)
+        notes = worker.isolation.notes
+        job = {"tasks": [t.to_job() for t in pending], "max_bytes": limits.result_bytes}
+        timeout = STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
+        got = sandbox.submit(worker, job, timeout=timeout, limits=limits)
+        output.append(worker.output.text())
         results.update(got)
         left = [t for t in pending if t.function not in got]
-        if left:  # the worker died: the first unanswered function was running
-            culprit = left[0]
-            results[culprit.function] = {"function": culprit.function, "worker_died": True}
+        if left:  # the worker died or hung: the first unanswered function was running
+            session.discard(a)
+            results[left[0].function] = {"function": left[0].function, "worker_died": True}
             left = left[1:]
         pending = left
     for t in pending:
         results[t.function] = {"function": t.function, "worker_died": True}
     return results, notes, "".join(output)
-
-
-def _one_worker(
-    a: Assignment, tasks: list[Task], limits: sandbox.Limits
-) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
-    scratch = sandbox.prepare_scratch(a.folder, a.files)
-    worker = sandbox.start(scratch, limits)
-    try:
-        job = {"tasks": [t.to_job() for t in tasks], "max_bytes": limits.result_bytes}
-        timeout = STARTUP_SECONDS + sum(t.timeout + 2 for t in tasks)
-        got = sandbox.submit(worker, job, timeout=timeout, limits=limits)
-        return got, worker.isolation.notes, worker.output.text()
-    finally:
-        worker.close()
-        sandbox.remove_scratch(scratch)
-
-
-def scratch_files(a: Assignment) -> list[Path]:
-    """The released files a worker sees."""
-    return [a.folder / f for f in a.files]

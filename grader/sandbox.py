@@ -50,12 +50,13 @@ class Isolation:
 
     network: bool
     mounts: bool
+    pids: bool
     user: bool
     notes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
-        return self.network and self.mounts and self.user
+        return self.network and self.mounts and self.pids and self.user
 
 
 def secrets() -> list[str]:
@@ -79,6 +80,7 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         **asdict(limits),
         "network": iso.network,
         "mounts": iso.mounts,
+        "pids": iso.pids,
         "user": iso.user,
         "hide": safe_hide,
         "needed": needed,
@@ -111,15 +113,11 @@ def available_isolation() -> Isolation:
         return _ISOLATION
     scratch = prepare_scratch(Path("."), ())
     try:
-        for net, mounts, user in [
-            (True, True, True),
-            (True, True, False),
-            (True, False, False),
-            (False, False, False),
-        ]:
+        layers = [(1, 1, 1, 1), (1, 1, 1, 0), (1, 1, 0, 0), (1, 0, 0, 0), (0, 0, 0, 0)]
+        for net, mounts, pids, user in layers:
             if user and os.geteuid() != 0:
                 continue
-            iso = Isolation(net, mounts, user)
+            iso = Isolation(bool(net), bool(mounts), bool(pids), bool(user))
             if _probe(jail_config(scratch, Limits(), iso, secrets())):
                 break
     finally:
@@ -129,9 +127,11 @@ def available_isolation() -> Isolation:
         notes.append("no network namespace: student code could reach the network")
     if not iso.mounts:
         notes.append("no mount namespace: student code could read files the grader can read")
+    if not iso.pids:
+        notes.append("no PID namespace: student code can see and signal other processes")
     if not iso.user:
         notes.append("student code runs as the grader's own user")
-    _ISOLATION = Isolation(iso.network, iso.mounts, iso.user, tuple(notes))
+    _ISOLATION = Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
     return _ISOLATION
 
 
@@ -177,7 +177,6 @@ def scrubbed_env(scratch: Path) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        "GRADER_PRELOAD": PRELOAD,
     }
 
 
@@ -197,6 +196,7 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
+        reap_orphans()
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
@@ -206,15 +206,47 @@ class Worker:
             pass
 
 
-def start(scratch: Path, limits: Limits, *, hide: list[str] | None = None) -> Worker:
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Become the subreaper of our sandboxes: a namespace's init whose launcher died is
+    re-parented to us instead of lingering as a zombie that counts against `nobody`'s
+    process limit."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap_orphans(wait: float = 0.05) -> None:
+    """Collect exited orphans (they die a moment after their launcher, hence the short wait)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+
+
+def start(scratch: Path, limits: Limits, *, hide: list[str] | None = None, preload: str = PRELOAD) -> Worker:
     """Start a confined worker in `scratch`."""
     iso = available_isolation()
+    adopt_orphans()
     cfg = jail_config(scratch, limits, iso, secrets() + (hide or []))
     rfd, wfd = os.pipe()
     proc = subprocess.Popen(
         [sys.executable, "-I", "-B", "-c", HARNESS_SOURCE],
         cwd=scratch,
-        env={**scrubbed_env(scratch), "GRADER_RESULT_FD": str(wfd)},
+        env={
+            **scrubbed_env(scratch),
+            "GRADER_RESULT_FD": str(wfd),
+            "GRADER_PRELOAD": preload,
+            "GRADER_PIDNS": "1" if iso.pids else "",
+        },
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
