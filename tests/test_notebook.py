@@ -1,0 +1,145 @@
+"""Reading notebooks as students leave them, and finding each answer's code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader import notebook
+from grader.errors import NotebookError
+from tests.conftest import make_notebook
+
+GRADED = frozenset({"scale", "unit"})
+
+
+def parse(cells: list, **kw: object) -> notebook.Parsed:
+    return notebook.parse(notebook.loads(json.dumps(make_notebook(cells, **kw)).encode()))
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b'{"cells": [', "not valid JSON"),
+        (b"<!DOCTYPE html><html></html>", "HTML"),
+        ('{"nbformat": 4}'.encode("utf-16"), "UTF-16"),
+        (b'{"nbformat": 99, "cells": []}', "nbformat 99"),
+        (b'{"nbformat": 4, "metadata": [], "cells": []}', "metadata"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}', "source is int"),
+        (b"[1, 2]", "not a notebook"),
+        (b'{"cells": []}', "nbformat"),
+        (b"\xff\xfe\xfd", "UTF-16"),
+        (b"\x80abc", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_say_why(data: bytes, reason: str) -> None:
+    with pytest.raises(NotebookError, match=reason):
+        notebook.loads(data)
+
+
+def test_nbformat3_and_crlf() -> None:
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {},
+        "worksheets": [
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "input": ["#GRADED FUNCTION: scale\r\n", "def scale(v):\r\n", "    return v"],
+                    }
+                ]
+            }
+        ],
+    }
+    parsed = notebook.parse(notebook.loads(json.dumps(v3).encode()))
+    assert "scale" in parsed.definitions and parsed.markers == {"scale": [1]}
+
+
+def test_marker_variants_and_missing_marker() -> None:
+    parsed = parse(["  #  graded function:scale\ndef scale(v):\n    return v", "def unit(v):\n    return v"])
+    assert parsed.markers == {"scale": [1]}
+    assert "unit" in parsed.definitions  # found by its def, marker or not
+
+
+def test_only_the_def_runs_not_test_calls_in_the_graded_cell() -> None:
+    parsed = parse(
+        ["# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3\n\nprint(scale(1))\nraise SystemExit"]
+    )
+    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    assert ans.units and "print(scale" not in ans.units[-1].source and "raise" not in ans.units[-1].source
+
+
+def test_magics_are_neutralised_with_lines_kept() -> None:
+    src = "%matplotlib inline\n%load_ext autoreload\n!pip install x\nfiles = !ls\ndef scale(v):\n    return v"
+    out = notebook.neutralise(src)
+    assert out.count("\n") == src.count("\n") and "!" not in out and "%" not in out
+    parsed = parse([src])
+    assert parsed.definitions["scale"][0].unit.source.count("\n") == 6
+    assert notebook.neutralise("%%bash\nrm -rf /\n").strip() == ""
+
+
+def test_duplicates_last_wins_with_a_warning_unless_graded_cell_identity() -> None:
+    first = "# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3"
+    second = "def scale(v):\n    return v * 4"
+    ans = notebook.answer(parse([first, second]), "scale", exclude=frozenset())
+    assert ans.definition is not None and ans.definition.cell.index == 2
+    assert ans.warnings and "cell 1, cell 2" in ans.warnings[0]
+    official = {
+        "cell_type": "code",
+        "metadata": {"nbgrader": {"grade_id": "cell-abc", "solution": True, "grade": False}},
+        "source": first,
+        "outputs": [],
+        "execution_count": None,
+    }
+    ans = notebook.answer(parse([official, second]), "scale", exclude=frozenset())
+    assert ans.definition is not None and ans.definition.cell.index == 1
+
+
+def test_helpers_from_other_cells_and_needed_imports_only() -> None:
+    parsed = parse(
+        [
+            "import numpy as np\nimport matplotlib.pyplot as plt\nfrom toyutils import *",
+            "def helper(v):\n    return np.abs(v) + other()",
+            "def other():\n    return 1",
+            "# GRADED FUNCTION: scale\ndef scale(v):\n    return helper(v)",
+            "def unit(v):\n    return v",
+        ]
+    )
+    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    sources = "".join(u.source for u in ans.units)
+    assert "import numpy" in sources and "matplotlib" not in sources and "import *" in sources
+    assert "def helper" in sources and "def other" in sources and "def unit" not in sources
+
+
+def test_provided_names_are_not_taken_from_the_student() -> None:
+    parsed = parse(
+        ["def unit(v):\n    return 'fake'", "# GRADED FUNCTION: scale\ndef scale(v):\n    return unit(v)"]
+    )
+    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    assert all("fake" not in u.source for u in ans.units)
+
+
+def test_syntax_error_elsewhere_in_the_cell_still_finds_the_def() -> None:
+    parsed = parse(["# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3\n\nprint(scale(2)"])
+    assert "scale" in parsed.definitions and 1 in parsed.syntax_errors
+    broken = parse(["# GRADED FUNCTION: scale\ndef scale(v):\n    return v *\n"])
+    ans = notebook.answer(broken, "scale", exclude=frozenset())
+    assert ans.definition is None and ans.syntax_error and "cell 1" in ans.syntax_error
+
+
+def test_globals_the_function_reads_are_flagged() -> None:
+    parsed = parse(
+        ["layers_dims = [2, 3]", "# GRADED FUNCTION: scale\ndef scale(v):\n    return len(layers_dims)"]
+    )
+    ans = notebook.answer(parsed, "scale", exclude=frozenset())
+    assert ans.global_names == {"layers_dims"}
+
+
+def test_placeholders_between_markers() -> None:
+    src = "def scale(v):\n    ### START CODE HERE ###\n    a = v\n    b = None\n    ### END CODE HERE ###\n    return b"
+    parsed = parse([src])
+    assert notebook.placeholders(parsed.definitions["scale"][0]) == [4]
