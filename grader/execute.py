@@ -84,7 +84,8 @@ def run_notebook(
     limits = limits or sandbox.Limits()
     iso = sandbox.available_isolation()
     cfg = sandbox.jail_config(scratch, limits, iso, sandbox.secrets() + [str(path.resolve().parent)])
-    cfg["env"] = sandbox.scrubbed_env(scratch)
+    # no MPLBACKEND: the kernel's own inline backend is what captures the notebook's figures
+    cfg["env"] = {k: v for k, v in sandbox.scrubbed_env(scratch).items() if k != "MPLBACKEND"}
     sandbox.adopt_orphans()
     km_cls, client_cls = _client_classes()
     km = km_cls(kernel_name="python3", transport="ipc", ip=str(scratch / "tmp" / "kernel"))

@@ -31,7 +31,9 @@ def _accuracy(ns: dict[str, Any], X: np.ndarray, Y: np.ndarray, parameters: dict
     return float(np.mean(p[0, :] == Y[0, :]))
 
 
-def run(ns: dict[str, Any], data: pathlib.Path | None, advance: Callable[[int], Any]) -> dict[str, float]:
+def run(
+    ns: dict[str, Any], data: pathlib.Path | None, advance: Callable[[int], Any]
+) -> dict[str, float]:
     """Train each model with the course's settings, silently; return every figure."""
     train_X, train_Y, test_X, test_Y = ns["load_dataset"](plot=False)
 
