@@ -65,7 +65,8 @@ def main(a: Assignment, *, data: Path | None, console: Console | None = None) ->
         raise SpecError(f"{a.name} declares no figures to reproduce")
     os.environ.setdefault("MPLBACKEND", "Agg")
     got = figures(a, data, console)
-    table = Table(title=f"{a.title}: the course's figures" + (f" on {data}" if data else " (bundled data)"))
+    where = f" on {data}" if data else " (bundled data)" if any(r.course_data for r in a.reproduce) else ""
+    table = Table(title=f"{a.title}: the course's figures{where}")
     for col in ("figure", "course", "reference", "verdict"):
         table.add_column(col)
     missed = False
