@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,7 +98,7 @@ def run_notebook(
     )  # fmt: skip
     status, message = "completed", ""
     try:
-        client.execute()
+        client.execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # never onto our stdout
     except Exception as exc:  # timeouts, a dead kernel: the run ends here, the grade does not
         status = "timeout" if "Timeout" in type(exc).__name__ else "died"
         message = f"{type(exc).__name__}: {str(exc)[:300]}"
