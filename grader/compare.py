@@ -220,7 +220,7 @@ def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> V
     idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(err)), err.shape))
     n_bad = int((~ok).sum())
     reason = f"{where} has {n_bad} of {e.size} entries wrong"
-    detail = f"largest error {err[idx]:.3g} at {list(idx)}: expected {e[idx]!r}, got {g[idx]!r}"
+    detail = f"largest error {err[idx]:.3g} at {list(idx)}: expected {float(e[idx])!r}, got {float(g[idx])!r}"
     return _fail(reason, detail)
 
 

@@ -152,6 +152,14 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     console.print(table)
     for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
         console.print(f"  warning: {w}", markup=False)
+    run = report.extra.get("execution")
+    if isinstance(run, dict):
+        raised = ", ".join(f"cell {e['cell']} ({e['ename']})" for e in run.get("errors", [])) or "none"
+        console.print(
+            f"  notebook run: {run.get('status')} in {run.get('seconds')} s, "
+            f"{run.get('figures', 0)} figures, cells that raised: {raised}",
+            markup=False,
+        )
     for note in report.isolation:
         console.print(f"  isolation: {note}", markup=False)
     console.print(f"  total: {_fmt(report.score)}/{_fmt(report.max_score)} ({report.percent:.1f}%)")
