@@ -4,7 +4,7 @@ Each scenario turns an assignment's reference notebook into a submission in the 
 edition of the course, or with one of the oddities students produce, and states what grading
 it must give. Regenerate the files under tests/data/scenarios/ with:
 
-    python -m tests.scenarios
+    python -m tests.scenarios [ASSIGNMENT...]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import ast
 import copy
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,9 +310,9 @@ def render(nb: Notebook) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def main() -> None:
-    """Write every scenario of every assignment."""
-    for a in spec.load_all():
+def main(names: list[str]) -> None:
+    """Write every scenario of the named assignments (all by default)."""
+    for a in [spec.load(n) for n in names] or spec.load_all():
         for s in SCENARIOS:
             p = path(a, s)
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -320,4 +321,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
