@@ -77,11 +77,22 @@ def _insert_after(nb: Notebook, cell: dict[str, Any], new: dict[str, Any]) -> No
     nb["cells"].insert(nb["cells"].index(cell) + 1, new)
 
 
-def _params(source: str, name: str) -> list[str]:
+def _def(source: str, name: str) -> ast.FunctionDef:
     for node in ast.parse(notebook.neutralise(source)).body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
-            return [a.arg for a in node.args.args]
+            return node
     raise ValueError(name)
+
+
+def _def(source: str, name: str) -> ast.FunctionDef:
+    for node in ast.parse(notebook.neutralise(source)).body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return node
+    raise ValueError(name)
+
+
+def _params(source: str, name: str) -> list[str]:
+    return [a.arg for a in _def(source, name).args.args]
 
 
 # ----------------------------------------------------------------------------- editions
@@ -223,9 +234,10 @@ def duplicate_graded_cell_wins(a: spec.Assignment, nb: Notebook) -> Notebook:
 def helpers_in_other_cells(a: spec.Assignment, nb: Notebook) -> Notebook:
     for name, cell in _graded(nb).items():
         params = _params(_src(cell), name)
+        signature = ast.unparse(_def(_src(cell), name).args)  # defaults kept
         body = _src(cell).replace(f"def {name}(", f"def _my_{name}_helper(")
         cell["source"] = (
-            f"# GRADED FUNCTION: {name}\ndef {name}({', '.join(params)}):\n    return _my_{name}_helper({', '.join(params)})\n"
+            f"# GRADED FUNCTION: {name}\ndef {name}({signature}):\n    return _my_{name}_helper({', '.join(params)})\n"
         )
         nb["cells"].insert(nb["cells"].index(cell), _code(body.replace("# GRADED FUNCTION:", "# helper for")))
     return nb

@@ -1,0 +1,95 @@
+"""Case builders for the gradient-checking assignment.
+
+The one-parameter functions take plain numbers. `gradient_check_n` takes a network's
+parameters, a gradients dictionary, X and Y; the gradients come either from the notebook's given
+(deliberately wrong) `backward_propagation_n` or from the correct backward pass written here.
+Cases whose `setup` in assignment.toml swaps in another cost (an L2 penalty, tanh hidden units)
+get gradients from the matching backward pass below, so the numbers in both places must agree
+(lambd = 0.7).
+
+Builders import only numpy and the standard library.
+"""
+
+import numpy as np
+
+SHAPES = (("W1", (5, 4)), ("b1", (5, 1)), ("W2", (3, 5)), ("b2", (3, 1)), ("W3", (1, 3)),
+          ("b3", (1, 1)))
+
+
+def pair(ref, x, theta, epsilon=None):
+    """The call f(x, theta) or, with epsilon, f(x, theta, epsilon)."""
+    args = {"x": x, "theta": theta}
+    if epsilon is not None:
+        args["epsilon"] = float(epsilon)
+    return args
+
+
+def _forward(X, parameters, activation):
+    """Hidden activations and output of the 4 -> 5 -> 3 -> 1 network."""
+    hidden = {"relu": lambda z: np.maximum(0, z), "tanh": np.tanh}[activation]
+    W1, b1 = parameters["W1"], parameters["b1"]
+    W2, b2 = parameters["W2"], parameters["b2"]
+    W3, b3 = parameters["W3"], parameters["b3"]
+    A1 = hidden(np.dot(W1, X) + b1)
+    A2 = hidden(np.dot(W2, A1) + b2)
+    A3 = 1 / (1 + np.exp(-(np.dot(W3, A2) + b3)))
+    return A1, A2, A3
+
+
+def backward(X, Y, parameters, activation="relu", lambd=0.0):
+    """Correct gradients of the mean cross-entropy (+ lambd / (2m) * sum of squared weights).
+
+    Same keys as the notebook's backward_propagation_n.
+    """
+    m = X.shape[1]
+    A1, A2, A3 = _forward(X, parameters, activation)
+    W1, W2, W3 = parameters["W1"], parameters["W2"], parameters["W3"]
+    if activation == "relu":
+        slope1, slope2 = (A1 > 0).astype(float), (A2 > 0).astype(float)
+    else:
+        slope1, slope2 = 1 - A1 ** 2, 1 - A2 ** 2
+    dZ3 = A3 - Y
+    dW3 = np.dot(dZ3, A2.T) / m + lambd / m * W3
+    db3 = np.sum(dZ3, axis=1, keepdims=True) / m
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = dA2 * slope2
+    dW2 = np.dot(dZ2, A1.T) / m + lambd / m * W2
+    db2 = np.sum(dZ2, axis=1, keepdims=True) / m
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = dA1 * slope1
+    dW1 = np.dot(dZ1, X.T) / m + lambd / m * W1
+    db1 = np.sum(dZ1, axis=1, keepdims=True) / m
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2, "db2": db2,
+            "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+
+def _gradients(ref, X, Y, parameters, gradients, lambd):
+    if gradients == "given":  # the notebook's backward_propagation_n, bugs included
+        _, cache = ref.forward_propagation_n(X, Y, parameters)
+        return ref.backward_propagation_n(X, Y, cache)
+    if gradients in ("relu", "tanh"):
+        return backward(X, Y, parameters, gradients, lambd)
+    raise ValueError(f"unknown gradients {gradients!r}")
+
+
+def _call(ref, X, Y, parameters, gradients, lambd, epsilon):
+    grads = _gradients(ref, X, Y, parameters, gradients, lambd)
+    args = {"parameters": parameters, "gradients": grads, "X": X, "Y": Y}
+    if epsilon is not None:
+        args["epsilon"] = float(epsilon)
+    return args
+
+
+def course_network(ref, gradients="given", lambd=0.0, epsilon=None):
+    """The notebook's example (gradient_check_n_test_case) with the chosen gradients."""
+    X, Y, parameters = ref.gradient_check_n_test_case()
+    return _call(ref, X, Y, parameters, gradients, lambd, epsilon)
+
+
+def random_network(ref, seed, m, gradients="given", lambd=0.0, epsilon=None):
+    """Another draw: X of shape (4, m), labels of shape (1, m), standard normal parameters."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(4, m)
+    Y = (rng.rand(1, m) > 0.5).astype(int)
+    parameters = {name: rng.randn(*shape) for name, shape in SHAPES}
+    return _call(ref, X, Y, parameters, gradients, lambd, epsilon)
