@@ -23,6 +23,7 @@ END = re.compile(r"^\s*#+\s*END CODE HERE", re.IGNORECASE)
 # Cell magics whose body is still Python; any other cell magic makes the cell foreign code.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 BUILTIN_NAMES = frozenset(dir(builtins))
+HELP = re.compile(r"^[\w.]+\?{1,2}$")  # `np.zeros?`, IPython's help syntax
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def neutralise(source: str) -> str:
     for line in lines:
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
-        if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")):
+        if stripped.startswith(("%", "!")) or HELP.match(stripped):
             out.append(indent + "pass")
         elif re.match(r"^[\w.,\s\[\]]+=\s*[%!]", stripped):  # x = !ls, y = %timeit ...
             out.append(indent + stripped.split("=", 1)[0].rstrip() + " = None")
@@ -216,7 +217,10 @@ def _unit(cell: Cell, source: str, node: ast.stmt) -> Unit:
 
 
 def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, str | None]:
-    source = neutralise(cell.source)
+    try:  # plain Python is taken as it is: only a cell that needs it is rewritten
+        return ast.parse(cell.source), cell.source, None
+    except SyntaxError:
+        source = neutralise(cell.source)
     try:
         return ast.parse(source), source, None
     except SyntaxError as exc:

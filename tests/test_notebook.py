@@ -143,3 +143,10 @@ def test_placeholders_between_markers() -> None:
     src = "def scale(v):\n    ### START CODE HERE ###\n    a = v\n    b = None\n    ### END CODE HERE ###\n    return b"
     parsed = parse([src])
     assert notebook.placeholders(parsed.definitions["scale"][0]) == [4]
+
+
+def test_valid_python_is_never_rewritten() -> None:
+    src = 'def scale(v):\n    note = """\n%d items\n!important\n"""\n    return v  # really?'
+    parsed = parse([src])
+    assert parsed.definitions["scale"][0].unit.source.strip() == src
+    assert notebook.neutralise("x = 1  # why?\nnp.zeros?") == "x = 1  # why?\npass"
