@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,7 +13,13 @@ from grader import assignment as spec
 from grader import expected as expected_mod
 from grader import release as release_mod
 from grader.errors import GraderError
-from grader.report import Report, to_json, to_text, write_atomic
+from grader.report import Report, to_check_text, to_json, to_text, write_atomic
+
+if TYPE_CHECKING:
+    from grader import batch, grade
+
+
+FILE_FORMATS = ("html", "gradescope", "junit")
 
 
 def _names(names: tuple[str, ...]) -> list[str]:
@@ -38,13 +46,26 @@ def _collect(paths: tuple[Path, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--assignment", help="Grade as this assignment instead of recognising it.")
 @click.option("--fast", is_flag=True, help="Skip the full-notebook run; grade functions only.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", *FILE_FORMATS]),
+    default="text",
+    show_default=True,
+    help="html, gradescope and junit write their files under --output.",
+)
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Directory for reports and executed notebooks."
 )
 @click.option("--timeout", type=float, help="Seconds per graded function (default: the assignment's).")
 @click.option("--fail-under", type=float, help="Exit 1 when a submission scores below this percent.")
 @click.option("--require-isolation", is_flag=True, help="Refuse to grade without network and user isolation.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Submissions graded at once [default: cores].")
+@click.option("--regrade", is_flag=True, help="Grade again what the gradebook already holds.")
+@click.option("--scheduler", help="Dask scheduler address, or 'local' for an embedded LocalCluster.")
+@click.option(
+    "--gradebook", type=click.Path(dir_okay=False, path_type=Path), help="[default: OUTPUT/gradebook.sqlite]"
+)
 def run_cmd(
     paths: tuple[Path, ...],
     assignment: str | None,
@@ -54,6 +75,10 @@ def run_cmd(
     timeout: float | None,
     fail_under: float | None,
     require_isolation: bool,
+    jobs: int | None,
+    regrade: bool,
+    scheduler: str | None,
+    gradebook: Path | None,
 ) -> None:
     """Grade notebooks headless and print a score per function.
 
@@ -67,15 +92,34 @@ def run_cmd(
         raise click.UsageError(
             "isolation is incomplete here: " + "; ".join(sandbox.available_isolation().notes)
         )
+    if fmt in FILE_FORMATS and output is None:
+        raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
     files = _collect(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
     options = grade.Options(assignment=assignment, timeout=timeout)
+    if len(files) > 1 or jobs is not None or scheduler is not None:
+        from grader import batch
+
+        plan = batch.Plan(
+            jobs=jobs or os.cpu_count() or 1,
+            fast=fast,
+            output=output,
+            gradebook=gradebook,
+            regrade=regrade,
+            scheduler=scheduler,
+            progress=sys.stderr.isatty(),
+            cell_timeout=timeout or 60.0,
+            images=fmt == "html",
+        )
+        single = len(paths) == 1 and len(files) == 1
+        _run_batch(files, options, plan, fmt, single=single, fail_under=fail_under)
+        return
     reports: list[Report] = []
     for path in files:
         report = grade.grade_path(path, options)
         if not fast and report.status == "graded":
-            report = _with_execution(report, path, output, timeout)
+            report = _with_execution(report, path, output, timeout, images=fmt == "html")
         reports.append(report)
         if output is not None:
             write_atomic(output / f"{path.stem}.json", to_json([report], single=True))
@@ -84,17 +128,122 @@ def run_cmd(
     else:
         for r in reports:
             click.echo(to_text(r, color=sys.stdout.isatty()))
+    if fmt in FILE_FORMATS and output is not None:
+        _write_format(fmt, reports, output)
     if fail_under is not None and any(r.percent < fail_under for r in reports):
         sys.exit(1)
 
 
-def _with_execution(report: Report, path: Path, output: Path | None, timeout: float | None) -> Report:
+def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
+    """The file formats: an HTML page per submission, Gradescope's results.json, JUnit XML."""
+    from grader import formats, html
+
+    writers = {"html": html.write, "gradescope": formats.write_gradescope, "junit": formats.write_junit}
+    for path in writers[fmt](reports, output):
+        click.echo(f"wrote {path}", err=True)
+
+
+def _run_batch(
+    files: list[Path],
+    options: grade.Options,
+    plan: batch.Plan,
+    fmt: str,
+    *,
+    single: bool,
+    fail_under: float | None,
+) -> None:
+    """Many submissions: reports, gradebook and summary under --output; same stdout contract."""
+    import json
+
+    from grader import batch, summary
+
+    outcome = batch.run_batch(files, options, plan)
+    reports = outcome.reports
+    digest = summary.summarise(reports)
+    if plan.output is not None:
+        summary.write(digest, plan.output)
+        if fmt in FILE_FORMATS:
+            _write_format(fmt, [batch.report_from_dict(r) for r in reports], plan.output)
+    if fmt == "json":
+        click.echo(json.dumps(reports[0] if single else reports, indent=2))
+        if sys.stderr.isatty():
+            click.echo(summary.to_text(digest), err=True)
+    else:
+        for r in reports:
+            click.echo(to_text(batch.report_from_dict(r), color=sys.stdout.isatty()))
+        click.echo(summary.to_text(digest))
+    note = f"graded {outcome.graded}, already in the gradebook {outcome.skipped}, in {outcome.seconds:.1f} s"
+    click.echo(note, err=True)
+    percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
+    if fail_under is not None and any(p < fail_under for p in percents):
+        sys.exit(1)
+
+
+def _with_execution(
+    report: Report, path: Path, output: Path | None, timeout: float | None, *, images: bool = False
+) -> Report:
     from dataclasses import replace
 
     from grader import execute
 
-    outcome = execute.run_notebook(path, report.assignment or "", output=output, cell_timeout=timeout or 60.0)
+    outcome = execute.run_notebook(
+        path, report.assignment or "", output=output, cell_timeout=timeout or 60.0, images=images
+    )
     return replace(report, extra={**report.extra, "execution": outcome})
+
+
+@main.command("export")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="CSV to write.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="JSON to write.")
+def export_cmd(source: Path, csv_path: Path | None, json_path: Path | None) -> None:
+    """Write a gradebook (its file, or the --output folder of a batch) as CSV and JSON.
+
+    Example: grader export reports/ --csv grades.csv
+    """
+    from grader import gradebook
+
+    for path in gradebook.export(source, csv_path=csv_path, json_path=json_path):
+        click.echo(f"wrote {path}")
+
+
+@main.command("check")
+@click.argument(
+    "notebook_path", metavar="NOTEBOOK", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--assignment", help="Check as this assignment instead of recognising it.")
+def check_cmd(notebook_path: Path, assignment: str | None) -> None:
+    """Check your notebook on the visible cases, run exactly as the grader runs them.
+
+    Exits 0 when every visible check passes, 1 otherwise.
+
+    Example: grader check Regularization.ipynb
+    """
+    from grader import check, grade
+
+    if assignment is not None and assignment not in spec.names():
+        raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
+    report = check.check_path(notebook_path, grade.Options(assignment=assignment))
+    click.echo(to_check_text(report))
+    if report.status != "graded" or any(f.status != "passed" for f in report.functions):
+        sys.exit(1)
+
+
+@main.command("gradescope-bundle")
+@click.argument("name")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The zip to write [default: NAME-autograder.zip].",
+)
+def gradescope_bundle_cmd(name: str, output: Path | None) -> None:
+    """Write the Gradescope autograder zip (setup.sh, run_autograder, grader, the assignment).
+
+    Example: grader gradescope-bundle regularization --output regularization-autograder.zip
+    """
+    from grader import bundle
+
+    click.echo(f"wrote {bundle.write(spec.load(name), output or Path(f'{name}-autograder.zip'))}")
 
 
 @main.command("expected")

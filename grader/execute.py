@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,20 @@ from grader.report import write_atomic
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook
+IMAGE_COUNT, IMAGE_BYTES = 12, 400_000  # figures kept for reports: how many, how large (base64)
+SOURCE_CAP = 4000  # characters of a failing cell's source kept for reports
+BUDGET_CELLS = 10  # the whole run may take at most this many cell timeouts
+KILL_GRACE = 15.0  # seconds past the budget before the kernel is killed whatever nbclient does
 
 
 def _client_classes() -> tuple[Any, Any]:
-    from jupyter_client import KernelManager
+    from jupyter_client import AsyncKernelManager
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
 
-    class JailedKernelManager(KernelManager):
+    # Async, as nbclient expects: with a blocking client, its wait for output blocks the event
+    # loop, so a cell that runs forever silently (SIGINT ignored) would never time out.
+    class JailedKernelManager(AsyncKernelManager):
         """Starts the kernel through the jail, with a scrubbed environment."""
 
         jail_config: dict[str, Any] = {}
@@ -37,14 +46,22 @@ def _client_classes() -> tuple[Any, Any]:
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = list(super().format_kernel_cmd(extra_arguments))
             if self.jail_config.get("user"):  # the confined kernel must read its connection file
-                os.chown(self.connection_file, jail.NOBODY, jail.NOBODY)
+                os.chown(self.connection_file, self.jail_config["uid"], jail.NOBODY)
             cmd[0] = sys.executable if os.path.basename(cmd[0]).startswith("python") else cmd[0]
             return [sys.executable, "-I", "-c", JAIL_SOURCE, json.dumps(self.jail_config), "--", *cmd]
 
     class CappedClient(NotebookClient):
-        """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them."""
+        """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them, and
+        gives each cell the cell timeout but never more than what is left of the run's budget."""
 
         kept = 0
+        deadline = float("inf")  # time.monotonic() by which the whole run must end
+
+        def _get_timeout(self, cell: Any) -> int | None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise CellTimeoutError("the notebook used up its time budget")
+            return max(1, min(self.timeout or math.ceil(left), math.ceil(left)))
 
         def output(
             self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int
@@ -73,8 +90,12 @@ def run_notebook(
     output: Path | None,
     cell_timeout: float = 120.0,
     limits: sandbox.Limits | None = None,
+    images: bool = False,
 ) -> dict[str, Any]:
-    """Execute a whole notebook; return what happened (never raises for the notebook's sake)."""
+    """Execute a whole notebook; return what happened (never raises for the notebook's sake).
+
+    With `images`, the result also holds the notebook's PNG figures (base64, capped) for reports.
+    """
     started = time.monotonic()
     try:
         nb = _read(path)
@@ -89,20 +110,28 @@ def run_notebook(
     cfg["env"] = {k: v for k, v in sandbox.scrubbed_env(scratch).items() if k != "MPLBACKEND"}
     sandbox.adopt_orphans()
     km_cls, client_cls = _client_classes()
-    km = km_cls(kernel_name="python3", transport="ipc", ip=str(scratch / "tmp" / "kernel"))
+    ipc = _ipc_dir(scratch, cfg["uid"] if iso.user else None)
+    km = km_cls(kernel_name="python3", transport="ipc", ip=str(ipc / "kernel"))
     km.jail_config = cfg
-    km.connection_file = str(scratch / "tmp" / "kernel.json")
+    km.connection_file = str(ipc / "kernel.json")
     client = client_cls(
-        nb, km=km, timeout=cell_timeout, allow_errors=True, kernel_name="python3",
+        nb, km=km, timeout=max(1, math.ceil(cell_timeout)), allow_errors=True, kernel_name="python3",
         resources={"metadata": {"path": str(scratch)}}, startup_timeout=60,
     )  # fmt: skip
+    client.on_notebook_start = lambda notebook: _lock(ipc, iso.user)
+    budget = BUDGET_CELLS * cell_timeout
+    client.deadline = time.monotonic() + budget
+    watchdog = threading.Timer(budget + KILL_GRACE, _kill_group, args=(km,))
+    watchdog.daemon = True
     status, message = "completed", ""
     try:
+        watchdog.start()
         client.execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # never onto our stdout
     except Exception as exc:  # timeouts, a dead kernel: the run ends here, the grade does not
         status = "timeout" if "Timeout" in type(exc).__name__ else "died"
         message = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
+        watchdog.cancel()
         atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
         _kill(km)
         sandbox.reap_orphans()
@@ -114,6 +143,8 @@ def run_notebook(
         "figures": sum(1 for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})),
         "seconds": round(time.monotonic() - started, 3),
     }
+    if images:
+        result["images"] = _images(nb)
     if output is not None:
         import nbformat
 
@@ -121,17 +152,44 @@ def run_notebook(
     return result
 
 
-def _kill(km: Any) -> None:
+def _ipc_dir(scratch: Path, uid: int | None) -> Path:
+    """Where the kernel's sockets and connection file live: not in tmp/, which the jail replaces
+    with a private, size-limited tmpfs the grader cannot see."""
+    ipc = scratch / ".ipc"
+    scratch.chmod(0o755)
+    ipc.mkdir(mode=0o700)
+    scratch.chmod(0o555)
+    if uid is not None:  # the kernel's own user
+        os.chown(ipc, uid, jail.NOBODY)
+    return ipc
+
+
+def _lock(ipc: Path, user: bool) -> None:
+    """Once the kernel has bound its sockets, take the folder back: student code must not use it
+    to write files outside the jail's size limits."""
+    if user:
+        os.chown(ipc, os.getuid(), os.getgid())
+    ipc.chmod(0o711 if user else 0o500)
+
+
+def _kill_group(km: Any) -> None:
+    """SIGKILL the kernel's process group (the jail made it a session leader)."""
     pid = getattr(getattr(km, "provisioner", None), "pid", None)
-    try:
-        km.shutdown_kernel(now=True)
-    except Exception:
-        pass
     if pid:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _kill(km: Any) -> None:
+    from jupyter_core.utils import run_sync
+
+    _kill_group(km)  # first: a kernel that ignores signals must not slow the shutdown down
+    try:
+        run_sync(km.shutdown_kernel)(now=True)  # closes sockets, removes connection files
+    except Exception:
+        pass
 
 
 def _errors(nb: Any) -> list[dict[str, Any]]:
@@ -140,6 +198,22 @@ def _errors(nb: Any) -> list[dict[str, Any]]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 found.append(
-                    {"cell": i, "ename": out.get("ename", ""), "evalue": str(out.get("evalue", ""))[:300]}
+                    {
+                        "cell": i,
+                        "ename": out.get("ename", ""),
+                        "evalue": str(out.get("evalue", ""))[:300],
+                        "source": str(cell.get("source", ""))[:SOURCE_CAP],
+                    }
                 )
+    return found
+
+
+def _images(nb: Any) -> list[dict[str, Any]]:
+    """The PNG figures the notebook produced, in order: at most IMAGE_COUNT, each at most IMAGE_BYTES."""
+    found: list[dict[str, Any]] = []
+    for i, cell in enumerate(nb.cells, start=1):
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if isinstance(png, str) and len(png) <= IMAGE_BYTES and len(found) < IMAGE_COUNT:
+                found.append({"cell": i, "png": png.replace("\n", "")})
     return found

@@ -2,7 +2,8 @@
 
 Inputs come from the trusted builders in `cases.py`; outputs come from running the reference
 notebook through the very same sandbox and harness that grade students, so the reference scores
-full marks by construction and both sides start every call from the same RNG state.
+full marks by construction and both sides start every call from the same RNG state. The
+catalogued mistakes' mutants (`mistakes.py`) run the same way; their outputs are stored too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import harness, notebook, reference, run, sandbox
+from grader import harness, mistakes, notebook, reference, run, sandbox
 from grader.assignment import Assignment
 from grader.errors import SpecError
 from grader.report import write_atomic
@@ -77,7 +78,11 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
             entry = dict(inputs[f.name][c.name])
             entry["output"] = harness.encode(harness.decode(r["output"]))
             functions.setdefault(f.name, {})[c.name] = entry
-    return {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
+    doc = {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
+    words = mistakes.record(a, parsed, given, functions, limits=limits or sandbox.Limits())
+    if words:
+        doc["mistakes"] = words
+    return doc
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -144,4 +149,16 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 for key in ("hidden", "arg_names", "args", "output"):
                     if not _same(harness.decode(oc[case].get(key)), harness.decode(nc[case].get(key))):
                         changes.append(f"{fname}/{case}: {key} changed")
+                changes.extend(_mistakes_diff(f"{fname}/{case}", oc[case], nc[case]))
+    if old.get("mistakes", {}) != new.get("mistakes", {}):
+        changes.append("mistakes: the catalogue's words changed")
     return changes
+
+
+def _mistakes_diff(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    om, nm = old.get("mistakes", {}), new.get("mistakes", {})
+    out = []
+    for mid in sorted(set(om) | set(nm)):
+        if mid not in om or mid not in nm or not _same(harness.decode(om[mid]), harness.decode(nm[mid])):
+            out.append(f"{where}: mistake {mid} changed")
+    return out

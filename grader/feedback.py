@@ -42,6 +42,8 @@ def process_outcome(raw: dict[str, Any], limits: Limits) -> tuple[str, str] | No
             "error",
             f"the process exited (code {code}) before returning: os._exit() or a crash in native code?",
         )
+    if raw.get("crash") == "MemoryError":
+        return "killed", "ran out of memory while sending its results back: is the output far too large?"
     if "crash" in raw:
         return "error", "the grader could not run this function's code"
     if not isinstance(raw.get("cases"), dict):

@@ -10,7 +10,7 @@ from typing import Any
 
 from grader import assignment as spec
 from grader import expected as expected_mod
-from grader import feedback, harness, notebook, run, sandbox
+from grader import feedback, harness, mistakes, notebook, run, sandbox
 from grader.assignment import Assignment, Case, Function
 from grader.compare import judge
 from grader.errors import NotebookError
@@ -67,7 +67,7 @@ class Options:
     root: Path | None = None
 
 
-def grade_path(path: Path, options: Options) -> Report:
+def grade_path(path: Path, options: Options, session: run.Session | None = None) -> Report:
     """Grade one notebook file; never raises for anything the submission does."""
     label = str(path)
     try:
@@ -84,10 +84,12 @@ def grade_path(path: Path, options: Options) -> Report:
             "invalid",
             f"no graded function of a known assignment ({known}) found; use --assignment",
         )
-    return grade_parsed(label, parsed, prepare(name, options.root), options)
+    return grade_parsed(label, parsed, prepare(name, options.root), options, session)
 
 
-def grade_parsed(label: str, parsed: notebook.Parsed, prep: Prepared, options: Options) -> Report:
+def grade_parsed(
+    label: str, parsed: notebook.Parsed, prep: Prepared, options: Options, session: run.Session | None = None
+) -> Report:
     """Grade an already parsed notebook against a prepared assignment."""
     a = prep.assignment
     provided = frozenset(f.name for f in a.functions) | frozenset(a.given)
@@ -102,7 +104,9 @@ def grade_parsed(label: str, parsed: notebook.Parsed, prep: Prepared, options: O
             continue
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
         tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout))
-    raw, isolation, _ = run.execute(a, tasks, limits=options.limits) if tasks else ({}, (), "")
+    raw, isolation, _ = (
+        run.execute(a, tasks, limits=options.limits, session=session) if tasks else ({}, (), "")
+    )
     functions = []
     warnings: list[str] = []
     for f in a.functions:
@@ -148,6 +152,7 @@ def _judge_function(
     tests = []
     for c in f.cases:
         tests.append(_judge_case(f, c, ans, raw.get("cases", {}).get(c.name), prep))
+    tests = mistakes.annotate(f, tests, raw.get("cases", {}), prep.expected)
     score = sum(t.points for t in tests)
     failing = [t for t in tests if not t.passed]
     if not failing:

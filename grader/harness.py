@@ -20,6 +20,7 @@ a student prints or writes cannot be taken for a result.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import linecache
 import math
@@ -53,6 +54,7 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000_000
 RESULT_FD = int(os.environ.get("GRADER_RESULT_FD", "3"))
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
+BUILTINS = dict(vars(builtins))  # as the worker started, before any student code
 
 
 class Unencodable(Exception):
@@ -97,6 +99,8 @@ def _array(arr: np.ndarray, binary: bool) -> dict[str, Any]:
     name = arr.dtype.name
     if name not in DTYPES:
         raise Unencodable(f"a numpy array of dtype {name}; expected numbers or booleans")
+    if arr.size > MAX_ELEMENTS:  # refused here, with a reason, rather than by memory limits later
+        raise Unencodable(f"a numpy array of {arr.size} elements, more than the {MAX_ELEMENTS} allowed")
     head: dict[str, Any] = {"$": "ndarray", "dtype": name, "shape": list(arr.shape)}
     if binary:
         head["b64"] = base64.b64encode(
@@ -166,8 +170,9 @@ def _error(exc: BaseException) -> dict[str, Any]:
         message = str(exc)[:500]
     except BaseException:  # a student's exception may refuse to be printed
         message = "<unprintable>"
+    base = next((c for c in type(exc).__mro__ if c.__module__ == "builtins"), Exception)  # numpy: MemoryError
     return {
-        "type": type(exc).__name__ if type(exc).__module__ == "builtins" else "Exception",
+        "type": base.__name__,
         "qualname": type(exc).__qualname__[:100],
         "message": message,
         "frames": _student_frames(exc.__traceback__),
@@ -191,6 +196,7 @@ def _load_units(units: list[dict[str, str]], ns: dict[str, Any]) -> list[str]:
 
 def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> dict[str, Any]:
     """Build a fresh namespace, call `func` on the case's inputs, encode what comes back."""
+    vars(builtins).update(BUILTINS)  # a previous case may have patched them
     ns: dict[str, Any] = {"__name__": "__main__"}
     notes = _load_units(units, ns)
     if case.get("setup"):
@@ -211,7 +217,9 @@ def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> di
     try:
         out = target(*args)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
+        vars(builtins).update(BUILTINS)
         return {"ok": False, "error": _error(exc), "notes": notes}
+    vars(builtins).update(BUILTINS)  # our encoder (and json) must not run on patched builtins
     try:
         return {"ok": True, "output": encode(out, binary=True), "notes": notes}
     except Unencodable as exc:
@@ -243,14 +251,15 @@ def _child(task: dict[str, Any], wfd: int) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
     sys.stderr = sys.stdout
     try:
-        payload = json.dumps(run_function(task)).encode()
-    except BaseException as exc:
-        payload = json.dumps({"function": task["function"], "crash": repr(exc)[:300]}).encode()
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(wfd, view) :]
-    os.close(wfd)
-    os._exit(0)
+        try:
+            payload = json.dumps(run_function(task)).encode()
+        except BaseException as exc:
+            payload = json.dumps({"function": task["function"], "crash": type(exc).__name__}).encode()
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(wfd, view) :]
+    finally:
+        os._exit(0)  # never return into the worker's code, whatever the student's code left behind
 
 
 def _describe_status(status: int) -> dict[str, Any]:
@@ -313,8 +322,10 @@ def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
             break
         chunks.append(data)
     os.close(rfd)
-    _kill_group(pid)
-    _, status = os.waitpid(pid, 0)
+    status = None if timed_out or too_big else _exit_status(pid, min(1.0, deadline - time.monotonic()))
+    _kill_group(pid)  # what it started, or the child itself if it did not end on its own
+    if status is None:
+        _, status = os.waitpid(pid, 0)
     _reap()
     name = task["function"]
     if timed_out:
@@ -322,12 +333,97 @@ def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     if too_big:
         return {"function": name, "too_big": max_bytes}
     try:
-        result = json.loads(b"".join(chunks))
-        if type(result) is dict and result.get("function") == name and "cases" in result:
+        result = _checked(json.loads(b"".join(chunks)), task)
+        if result is not None:
             return result
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return {"function": name, "died": _describe_status(status)}
+
+
+# The child ran student code, which can write anything to the child's pipe: what we forward is
+# rebuilt from the fields the grader reads, with their types checked and their sizes bounded, so a
+# forged result can claim no more than returning that value would (and cannot crash the grader).
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if type(value) is str else ""
+
+
+def _shallow(value: Any, limit: int) -> bool:
+    """Whether JSON data nests at most `limit` levels (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return False
+        if type(v) is list:
+            stack.extend((x, depth + 1) for x in v)
+        elif type(v) is dict:
+            stack.extend((x, depth + 1) for x in v.values())
+    return True
+
+
+def _checked_error(err: Any) -> dict[str, Any]:
+    err = err if type(err) is dict else {}
+    frames: list[Any] = err["frames"] if type(err.get("frames")) is list else []
+    return {
+        "type": _text(err.get("type"), 100) or "Exception",
+        "qualname": _text(err.get("qualname"), 100) or "Exception",
+        "message": _text(err.get("message"), 500),
+        "frames": [
+            {
+                "cell": _text(f.get("cell"), 100),
+                "line": f.get("line") if type(f.get("line")) is int else 0,
+                "function": _text(f.get("function"), 100),
+                "code": _text(f.get("code"), 200),
+            }
+            for f in frames[:50]
+            if type(f) is dict
+        ],
+    }
+
+
+def _checked_case(r: Any) -> dict[str, Any]:
+    if type(r) is not dict:
+        return {"ok": False, "unencodable": "something the grader could not read"}
+    notes: list[Any] = r["notes"] if type(r.get("notes")) is list else []
+    out: dict[str, Any] = {"ok": False, "notes": [_text(n, 300) for n in notes[:20]]}
+    if r.get("ok") is True:
+        if _shallow(r.get("output"), 2 * MAX_DEPTH + 8):
+            return {**out, "ok": True, "output": r.get("output")}
+        return {**out, "unencodable": "the value is nested too deeply"}
+    if "unencodable" in r:
+        return {**out, "unencodable": _text(r["unencodable"], 300)}
+    if r.get("setup") is True:
+        out["setup"] = True
+    return {**out, "error": _checked_error(r.get("error"))}
+
+
+def _checked(result: Any, task: dict[str, Any]) -> dict[str, Any] | None:
+    """The result of a function child as the grader may see it, or None if it is not one."""
+    if type(result) is not dict or result.get("function") != task["function"]:
+        return None
+    cases = result.get("cases")
+    if type(cases) is not dict:
+        crashed = "crash" in result  # the harness itself failed to encode the results
+        return {"function": task["function"], "crash": _text(result["crash"], 100)} if crashed else None
+    wanted = [c["name"] for c in task["cases"]]
+    return {"function": task["function"], "cases": {n: _checked_case(cases[n]) for n in wanted if n in cases}}
+
+
+def _exit_status(pid: int, wait: float) -> int | None:
+    """The child's status if it exits within `wait` seconds: once its end of the pipe is closed it
+    should be on its way out, and how it ended (a signal, an exit code) is what the report says,
+    not the SIGKILL we would send."""
+    end = time.monotonic() + max(wait, 0.0)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() >= end:
+            return None
+        time.sleep(0.001)
 
 
 def _send(obj: dict[str, Any]) -> None:
@@ -378,6 +474,11 @@ def _become_init() -> None:
 
 def main() -> None:
     """Entry point of the sandboxed interpreter."""
+    import ctypes
+
+    # Not dumpable (the jail's setting does not survive exec), and so are the function children
+    # forked from us: student code running as our user can neither trace us nor touch our memory.
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     if os.environ.get("GRADER_PIDNS"):
         _become_init()
     sys.path.insert(0, os.getcwd())  # the released helper modules, and nothing else of ours

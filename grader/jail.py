@@ -8,8 +8,8 @@ Layers, each applied when the machine allows it (the parent probes and reports w
 a session of its own; rlimits on memory, CPU, file size, open files and processes; a network
 namespace with no interfaces up; a mount namespace where the grader's secrets (expected values,
 reference, tests, other submissions, reports) are covered by empty read-only tmpfs mounts; and,
-when root, the unprivileged user `nobody`, with private directories on the interpreter's path
-re-exposed read-only through bind mounts so that nobody can still run Python.
+when root, an unprivileged user of its own (group `nogroup`), with private directories on the
+interpreter's path re-exposed read-only through bind mounts so that it can still run Python.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -90,6 +91,28 @@ def _reexpose(needed: list[str], staging: str) -> None:
             _mount(hold, src, None, MS_BIND | MS_REC)
 
 
+def _inside(path: str, top: str) -> bool:
+    return path != top and os.path.commonpath([path, top]) == top
+
+
+def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
+    """Give each world-writable directory (/tmp, /dev/shm, ...) a fresh, size-limited tmpfs, so
+    student code can neither fill the host's disk nor leave files for anyone, nor read what
+    others left there. Needed paths inside one (the scratch directory, a venv in /tmp) are bound
+    back in, through file descriptors opened before the cover hides them."""
+    for top in shared:
+        if os.path.islink(top) or not os.path.isdir(top) or any(n == top or _inside(top, n) for n in needed):
+            continue
+        keep = sorted({os.path.join(top, os.path.relpath(n, top).split(os.sep)[0])
+                       for n in needed if _inside(n, top)})  # fmt: skip
+        fds = [os.open(k, os.O_PATH) for k in keep]
+        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=1777")
+        for k, fd in zip(keep, fds, strict=True):
+            os.mkdir(k)
+            _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+            os.close(fd)
+
+
 def apply(cfg: dict[str, Any]) -> None:
     """Confine the calling process according to `cfg` (see `sandbox.jail_config`)."""
     if os.getsid(0) != os.getpid():  # a launcher may have made us a session leader already
@@ -105,12 +128,15 @@ def apply(cfg: dict[str, Any]) -> None:
         for path in cfg.get("hide", []):
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+        _cover_shared(cfg.get("shared", []), cfg.get("needed", []), cfg["tmp_mb"])
+        if cfg.get("tmp"):  # the writable scratch folder, bounded too: a disk bomb fills this only
+            _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
         if cfg.get("user"):
             _reexpose(cfg.get("needed", []), cfg["staging"])
     if cfg.get("user"):
         os.setgroups([])
         os.setgid(NOBODY)
-        os.setuid(NOBODY)
+        os.setuid(cfg.get("uid", NOBODY))
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
     # not dumpable: other processes of the same user can neither ptrace us nor open /proc/<pid>/mem
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -123,6 +149,7 @@ def become_init() -> None:
     cannot be killed from inside it, sees only its own descendants, and takes every orphan with
     it when it ends.
     """
+    parent = os.getppid()
     pid = os.fork()
     if pid == 0:
         _libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the outer process
@@ -130,11 +157,12 @@ def become_init() -> None:
     for sig in (2, 15):  # forward interrupts (Jupyter's interrupt) to the namespace's init
         signal.signal(sig, lambda s, _f: os.kill(pid, s))
     while True:
-        try:
-            _, status = os.waitpid(pid, 0)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
             break
-        except InterruptedError:
-            continue
+        if os.getppid() != parent:  # the grader died (SIGKILL, CI timeout): take the kernel with us
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 

@@ -11,9 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
+
+
+def mistake_message(mistake: dict[str, str], detail: str) -> str:
+    """A failed case's message when its output shows a recognised mistake."""
+    return f"looks like {mistake.get('description')}: {mistake.get('hint')} ({detail})"
 
 
 @dataclass(frozen=True)
@@ -26,9 +32,33 @@ class TestResult:
     message: str
     points: float
     max_points: float
+    mistake: dict[str, str] | None = None  # {"id", "description", "hint"} of a recognised mistake
+    # expected and received values of a failed visible case (encoded), for reports that show them
+    evidence: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def detail(self) -> str:
+        """The message without the recognised mistake's words (shown apart by some renderers)."""
+        if self.mistake:
+            head = mistake_message(self.mistake, "")[:-1]
+            if self.message.startswith(head) and self.message.endswith(")"):
+                return self.message[len(head) : -1]
+        return self.message
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "hidden": self.hidden, "passed": self.passed, "message": self.message}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "hidden": self.hidden,
+            "passed": self.passed,
+            "message": self.message,
+            "points": self.points,
+            "max_points": self.max_points,
+        }
+        if self.mistake is not None:
+            out["mistake"] = dict(self.mistake)
+        if self.evidence is not None:
+            out["evidence"] = self.evidence
+        return out
 
 
 @dataclass(frozen=True)
@@ -148,7 +178,12 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     table.add_column("feedback", overflow="fold")
     for f in report.functions:
         style = _STYLE.get(f.status, "")
-        table.add_row(f.name, f"{_fmt(f.score)}/{_fmt(f.max_score)}", f"[{style}]{f.status}[/]", f.message)
+        table.add_row(
+            escape(f.name),
+            f"{_fmt(f.score)}/{_fmt(f.max_score)}",
+            f"[{style}]{f.status}[/]",
+            escape(f.message),
+        )
     console.print(table)
     for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
         console.print(f"  warning: {w}", markup=False)
@@ -164,3 +199,34 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
         console.print(f"  isolation: {note}", markup=False)
     console.print(f"  total: {_fmt(report.score)}/{_fmt(report.max_score)} ({report.percent:.1f}%)")
     return out.getvalue()
+
+
+def to_check_text(report: Report) -> str:
+    """A student's view of `grader check`: each function, what its visible cases say, and a hint."""
+    if report.status != "graded":
+        return f"Could not check {report.submission}: {report.message}\n"
+    lines = [f"Checking {report.submission} ({report.assignment}) on the visible cases", ""]
+    for f in report.functions:
+        failed = [t for t in f.tests if not t.passed]
+        if not f.tests:
+            lines.append(f"  [ -] {f.name}: no visible case; only the grader's hidden cases check it")
+        elif not failed:
+            lines.append(f"  [ok] {f.name}: passes " + ", ".join(t.name for t in f.tests))
+        elif f.status != "failed" or not any(t.mistake for t in failed):
+            lines.append(f"  [XX] {f.name}: {f.message}")
+        else:
+            lines.append(f"  [XX] {f.name}")
+            for t in failed:
+                lines.append(f"       {t.name}: {t.detail}")
+                if t.mistake:
+                    lines.append(f"       looks like {t.mistake['description']}")
+                    lines.append(f"       hint: {t.mistake['hint']}")
+        lines.extend(f"       warning: {w}" for w in f.warnings)
+    passing = sum(1 for f in report.functions if f.tests and f.status == "passed")
+    checked = sum(1 for f in report.functions if f.tests)
+    lines += [
+        "",
+        f"{passing} of {checked} functions pass their visible checks.",
+        "The grader runs these same checks, plus hidden cases: passing here does not guarantee full marks.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from grader import cache as cache_mod
 from grader import sandbox
 from grader.assignment import Assignment
 from grader.notebook import Answer, Unit
@@ -44,23 +45,38 @@ def task_for(answer: Answer, given: tuple[Unit, ...], cases: list[dict[str, Any]
     return Task(answer.name, imports + given + rest, tuple(cases), timeout)
 
 
+def helper_modules(a: Assignment) -> list[str]:
+    """The released helper modules (top-level .py files) a worker can import once for all."""
+    return [f[:-3] for f in a.files if f.endswith(".py") and "/" not in f and f[:-3].isidentifier()]
+
+
 class Session:
     """Sandboxed workers kept warm per assignment, replaced when one dies.
 
-    A worker imports numpy (and `preload`) once; every function of every submission still runs
-    in a fresh child forked from it, so no student's code ever runs in the worker itself.
+    A worker imports numpy (and `preload`, and the assignment's helper modules) once; every
+    function of every submission still runs in a fresh child forked from it, so no student's code
+    ever runs in the worker itself. An optional `cache` lets identical answers run once.
     """
 
-    def __init__(self, limits: sandbox.Limits, *, preload: str = sandbox.PRELOAD, hide: tuple[str, ...] = ()):
-        self.limits, self.preload, self.hide = limits, preload, list(hide)
+    def __init__(
+        self,
+        limits: sandbox.Limits,
+        *,
+        preload: str = sandbox.PRELOAD,
+        hide: tuple[str, ...] = (),
+        cache: cache_mod.Cache | None = None,
+    ):
+        self.limits, self.preload, self.hide, self.cache = limits, preload, list(hide), cache
         self._workers: dict[str, sandbox.Worker] = {}
+        self.sent = 0  # tasks sent to workers, retries included
 
     def worker(self, a: Assignment) -> sandbox.Worker:
         w = self._workers.get(a.name)
         if w is None or w.proc.poll() is not None:
             self.discard(a)
             scratch = sandbox.prepare_scratch(a.folder, a.files)
-            w = sandbox.start(scratch, self.limits, hide=self.hide, preload=self.preload)
+            preload = ",".join([self.preload, *helper_modules(a)])
+            w = sandbox.start(scratch, self.limits, hide=self.hide, preload=preload)
             self._workers[a.name] = w
         return w
 
@@ -93,6 +109,53 @@ def execute(
     if session is None:
         with Session(limits) as own:
             return execute(a, tasks, limits=limits, session=own)
+    if session.cache is None:
+        return _execute(a, tasks, limits, session)
+    return _execute_cached(a, tasks, limits, session, session.cache)
+
+
+def _execute_cached(
+    a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session, cache: cache_mod.Cache
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
+    """Run only what the cache does not hold; wait for what another thread is running."""
+    keys = {t.function: cache_mod.key(a, t, limits) for t in tasks}
+    results: dict[str, dict[str, Any]] = {}
+    own, waiting = [], []
+    for t in tasks:
+        got = cache.claim(keys[t.function])
+        if isinstance(got, dict):
+            results[t.function] = got
+        elif got is None:
+            own.append(t)
+        else:
+            waiting.append((t, got))
+    raw: dict[str, dict[str, Any]] = {}
+    notes, output = sandbox.available_isolation().notes, ""
+    try:
+        if own:
+            raw, notes, output = _execute(a, own, limits, session)
+    finally:
+        for t in own:
+            cache.settle(keys[t.function], raw.get(t.function))
+    results.update(raw)
+    late = [t for t, event in waiting if not _fill(results, t, cache.wait(keys[t.function], event))]
+    if late:  # whoever ran them could not share the result: run them here
+        raw, notes, more = _execute(a, late, limits, session)
+        results.update(raw)
+        output += more
+    return results, notes, output
+
+
+def _fill(results: dict[str, dict[str, Any]], t: Task, got: dict[str, Any] | None) -> bool:
+    if got is not None:
+        results[t.function] = got
+    return got is not None
+
+
+def _execute(
+    a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
+    """Send the tasks to the session's worker, restarting it when a function kills it."""
     results: dict[str, dict[str, Any]] = {}
     pending = list(tasks)
     output = []
@@ -103,6 +166,7 @@ def execute(
         worker = session.worker(a)
         notes = worker.isolation.notes
         job = {"tasks": [t.to_job() for t in pending], "max_bytes": limits.result_bytes}
+        session.sent += len(pending)
         timeout = STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
         got = sandbox.submit(worker, job, timeout=timeout, limits=limits)
         output.append(worker.output.text())

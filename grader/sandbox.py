@@ -28,7 +28,8 @@ from grader import harness, jail
 from grader.assignment import project_root
 
 HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
-PRELOAD = "numpy"
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: replaced in the jail
+PRELOAD = "numpy,numpy.random"  # the harness seeds numpy.random before every call
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Limits:
     memory_mb: int = 2048  # address space
     cpu_seconds: int = 120  # per process
     file_size_mb: int = 16
+    tmp_mb: int = 64  # the writable tmp folder, and each of /tmp, /var/tmp, /dev/shm
     processes: int = 64
     open_files: int = 256
     output_bytes: int = 256 * 1024  # stdout/stderr kept, head and tail
@@ -72,6 +74,25 @@ def _needed() -> list[str]:
     return sorted(p for p in paths if Path(p).exists())
 
 
+SANDBOX_UIDS = range(61000, 65000)  # unprivileged user ids the sandboxes run as, one each
+
+
+def sandbox_uid() -> int:
+    """A user id of its own for each sandbox, one the user database does not know: sandboxes
+    running side by side (a batch, parallel tests) can then neither signal nor trace one another,
+    nor share a process limit that one student's fork bomb would use up for all."""
+    import pwd
+    import random
+
+    for _ in range(100):
+        uid = random.choice(SANDBOX_UIDS)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+    return jail.NOBODY
+
+
 def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
     """What `jail.apply` needs, as plain data (it may cross an exec)."""
     needed = _needed() + [str(scratch)]
@@ -86,6 +107,9 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "needed": needed,
         "staging": str(scratch / ".jail"),
         "cwd": str(scratch),
+        "shared": list(SHARED_DIRS),
+        "uid": sandbox_uid(),
+        "tmp": str(scratch / "tmp"),
     }
 
 
@@ -211,7 +235,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def adopt_orphans() -> None:
     """Become the subreaper of our sandboxes: a namespace's init whose launcher died is
-    re-parented to us instead of lingering as a zombie that counts against `nobody`'s
+    re-parented to us instead of lingering as a zombie that counts against the sandbox user's
     process limit."""
     import ctypes
 
@@ -306,7 +330,7 @@ def _lines(worker: Worker, deadline: float, limits: Limits) -> Iterator[dict[str
             del buf[: cut + 1]
             try:
                 msg = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # the worker checks results; this is the last guard
                 return
             if type(msg) is not dict:
                 return

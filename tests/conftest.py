@@ -26,7 +26,9 @@ def make_notebook(
         elif isinstance(c, tuple):
             out.append({"cell_type": c[0], "metadata": {}, "source": c[1]})
         else:
-            out.append({"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None})
+            out.append(
+                {"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
+            )
     return {
         "nbformat": 4,
         "nbformat_minor": nbformat_minor,

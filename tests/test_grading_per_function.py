@@ -17,7 +17,7 @@ OPTIONS = grade.Options()
 
 # The reference's own answer is renamed and wrapped so that every float it returns is nudged:
 # a wrong answer that is right in structure, shapes and dtypes.
-NUDGE = '''
+NUDGE = """
 
 def _nudge(value):
     import numpy as _np
@@ -34,7 +34,7 @@ def _nudge(value):
 
 def {name}(*args, **kwargs):
     return _nudge(_reference_{name}(*args, **kwargs))
-'''
+"""
 
 
 def _cells(path: Path) -> dict:
@@ -57,7 +57,11 @@ def test_reference_full_marks_and_blank_clean_zero(name: str) -> None:
 def test_breaking_one_function_costs_only_its_points(name: str, function: str, tmp_path: Path) -> None:
     a = spec.load(name)
     nb = _cells(a.reference_notebook)
-    graded = [c for c in nb["cells"] if c["cell_type"] == "code" and function in notebook.MARKER.findall("".join(c["source"]))]
+    graded = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and function in notebook.MARKER.findall("".join(c["source"]))
+    ]
     assert len(graded) == 1
     source = "".join(graded[0]["source"]).replace(f"def {function}(", f"def _reference_{function}(")
     graded[0]["source"] = source + NUDGE.format(name=function)

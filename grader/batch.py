@@ -1,0 +1,595 @@
+"""Grading many submissions: warm sandboxed sessions in a thread pool (or Dask), a shared cache
+of identical answers, atomic per-submission reports and a resumable gradebook.
+
+Each pool thread owns a `run.Session`: one warm sandboxed worker per assignment that imports
+numpy and the helper modules once and forks a fresh child for every graded function of every
+submission, so the isolation of a single run holds unchanged. The Dask path sends the same
+work, `grade_one(bytes, label, ...)`, to a cluster whose workers run the same local sandbox.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader import assignment as spec
+from grader import cache as cache_mod
+from grader import grade, notebook, run, sandbox
+from grader.errors import NotebookError
+from grader.gradebook import FILENAME, Gradebook
+from grader.report import FunctionResult, Report, TestResult, write_atomic
+
+PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
+IN_FLIGHT_PER_JOB = 4  # submissions queued per job: bounds memory whatever the batch size
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run a batch (grading options proper live in `grade.Options`)."""
+
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    fast: bool = True
+    output: Path | None = None
+    gradebook: Path | None = None  # default: output / gradebook.sqlite
+    regrade: bool = False
+    scheduler: str | None = None  # a Dask scheduler address, or "local" for an embedded LocalCluster
+    progress: bool = False
+    cache: bool = True
+    cell_timeout: float = 60.0  # full mode: seconds per notebook cell
+    images: bool = False  # full mode: keep the notebook's figures in the report (for HTML)
+
+    @property
+    def mode(self) -> str:
+        return "fast" if self.fast else "full"
+
+    @property
+    def book_path(self) -> Path | None:
+        if self.gradebook is not None:
+            return self.gradebook
+        return self.output / FILENAME if self.output is not None else None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One notebook file of the batch."""
+
+    index: int
+    path: Path
+    digest: str  # sha256 of the file's bytes
+    name: str  # unique report stem within the batch
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class Outcome:
+    """What a batch did: reports in input order, and counts."""
+
+    reports: list[dict[str, Any]]
+    graded: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    tasks_sent: int = 0
+
+
+# ----------------------------------------------------------------------------- the batch
+
+
+def run_batch(paths: list[Path], options: grade.Options, plan: Plan) -> Outcome:
+    """Grade every notebook in `paths`, skipping contents the gradebook already holds."""
+    started = time.perf_counter()
+    subs = survey(paths)
+    if plan.output is not None:
+        _sweep(plan.output)
+    book = Gradebook(plan.book_path) if plan.book_path is not None else None
+    try:
+        outcome = Outcome([{} for _ in subs])
+        todo = _reuse(subs, book, options, plan, outcome)
+        groups: dict[str, list[Submission]] = defaultdict(list)
+        for s in todo:
+            groups[s.digest].append(s)
+        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with _progress(plan.progress, len(subs), len(subs) - len(todo)) as advance:
+            engine = _engine(options, plan, _hide_dirs(paths, plan))
+            try:
+                for digest, report, ok, written in engine.map(groups):
+                    _finish(groups[digest], report, ok, written, book, plan, run_id, outcome)
+                    advance(len(groups[digest]))
+            finally:
+                engine.close(outcome)
+    finally:
+        if book is not None:
+            book.close()
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _sweep(output: Path, age: float = 60.0) -> None:
+    """Remove temporary report files a killed batch left behind (never a finished report)."""
+    now = time.time()
+    for tmp in output.glob(".*.json.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > age:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def survey(paths: list[Path]) -> list[Submission]:
+    """Hash every file and give each a unique report name."""
+    names = unique_names(paths)
+    return [Submission(i, p, _digest(p), names[i]) for i, p in enumerate(paths)]
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    """Report stems: the file's stem, with parent folders prefixed (`bob__Work`) where stems collide."""
+    files = list(dict.fromkeys(p.resolve() for p in paths))
+    parts = [f.with_suffix("").parts[1:] or ("notebook",) for f in files]
+    depth = [1] * len(files)
+    while True:
+        names = ["__".join(pp[-d:]) for pp, d in zip(parts, depth, strict=True)]
+        grow = [i for i in _clashing(names) if depth[i] < len(parts[i])]
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+    by_file = dict(zip(files, names, strict=True))
+    out: list[str] = []
+    seen: dict[str, int] = defaultdict(int)
+    for p in paths:  # the same file given twice gets a second name
+        name = by_file[p.resolve()]
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+def _clashing(names: list[str]) -> list[int]:
+    count: dict[str, int] = defaultdict(int)
+    for n in names:
+        count[n] += 1
+    return [i for i, n in enumerate(names) if count[n] > 1]
+
+
+def _hide_dirs(paths: list[Path], plan: Plan) -> tuple[str, ...]:
+    """Folders the sandbox must not show: where submissions, reports and the gradebook live.
+
+    One folder holding them all when that is safe to cover (it holds nothing a worker needs),
+    else each submission's own folder.
+    """
+    dirs = {p.resolve().parent for p in paths}
+    for extra in (plan.output, plan.book_path.parent if plan.book_path else None):
+        if extra is not None:
+            dirs.add(extra.resolve())
+    if not dirs:
+        return ()
+    common = Path(os.path.commonpath([str(d) for d in dirs]))
+    needed = [Path(n) for n in sandbox._needed()] + [Path(tempfile.gettempdir()), spec.project_root()]
+    if not any(n.is_relative_to(common) for n in needed):
+        return (str(common),)
+    ordered = sorted(dirs)
+    kept: list[Path] = []
+    for d in ordered:  # sorted: a folder comes right before the folders inside it
+        if not (kept and d.is_relative_to(kept[-1])):
+            kept.append(d)
+    return tuple(str(d) for d in kept)
+
+
+def _reuse(
+    subs: list[Submission], book: Gradebook | None, options: grade.Options, plan: Plan, outcome: Outcome
+) -> list[Submission]:
+    """Fill in the submissions the gradebook already holds; return the others."""
+    if book is None or plan.regrade:
+        return subs
+    done = book.graded({s.digest for s in subs}, plan.mode, options.assignment)
+    todo = []
+    for s in subs:
+        if s.digest not in done:
+            todo.append(s)
+            continue
+        report = {**book.report(s.digest), "submission": s.label}
+        report_file = _write_report(s, report, plan, only_if_missing=True)
+        book.link([(s.label, report_file)], s.digest)
+        outcome.reports[s.index] = report
+        outcome.skipped += 1
+    return todo
+
+
+Written = list[tuple[dict[str, Any], str | None]]  # each path's report and its file
+Result = tuple[str, dict[str, Any], bool, Written | None]  # digest, report, recordable, written
+
+
+def _materialise(group: list[Submission], report: dict[str, Any], plan: Plan) -> Written:
+    """Each path's own report (its own label), written atomically under --output."""
+    out = []
+    for s in group:
+        mine = {**report, "submission": s.label}
+        out.append((mine, _write_report(s, mine, plan)))
+    return out
+
+
+def _finish(
+    group: list[Submission],
+    report: dict[str, Any],
+    ok: bool,
+    written: Written | None,
+    book: Gradebook | None,
+    plan: Plan,
+    run_id: str,
+    outcome: Outcome,
+) -> None:
+    """Reports first (written by the pool thread, or here), then the grade in one transaction."""
+    written = written if written is not None else _materialise(group, report, plan)
+    for s, (mine, _) in zip(group, written, strict=True):
+        outcome.reports[s.index] = mine
+    outcome.graded += len(group)
+    if ok and book is not None:
+        files = [(s.label, f) for s, (_, f) in zip(group, written, strict=True)]
+        book.record(group[0].digest, report, mode=plan.mode, run=run_id, files=files)
+
+
+def _write_report(
+    s: Submission, report: dict[str, Any], plan: Plan, only_if_missing: bool = False
+) -> str | None:
+    if plan.output is None:
+        return None
+    target = plan.output / f"{s.name}.json"
+    if not (only_if_missing and target.exists()):
+        write_atomic(target, json.dumps(report, indent=2))
+    return str(target)
+
+
+# ----------------------------------------------------------------------------- grading one
+
+
+def _signatures(root: Path | None) -> tuple[tuple[str, frozenset[str]], ...]:
+    return _signatures_at(root or spec.project_root())
+
+
+@cache
+def _signatures_at(root: Path) -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple((a.name, frozenset(f.name for f in a.functions)) for a in spec.load_all(root=root))
+
+
+def recognise(parsed: notebook.Parsed, root: Path | None) -> str | None:
+    """As `grade.recognise`, with the specs loaded once per process."""
+    names = set(parsed.markers) | set(parsed.definitions)
+    best, best_hits = None, 0
+    for name, functions in _signatures(root):
+        hits = len(names & functions)
+        if hits > best_hits:
+            best, best_hits = name, hits
+    return best
+
+
+def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Session) -> Report:
+    """Grade one notebook's bytes in a warm session; never raises for the submission's sake."""
+    try:
+        cells = notebook.loads(data)
+    except NotebookError as exc:
+        return Report(label, options.assignment, "invalid", f"not a readable notebook: {exc}")
+    parsed = notebook.parse(cells)
+    name = options.assignment or recognise(parsed, options.root)
+    if name is None:
+        known = ", ".join(n for n, _ in _signatures(options.root))
+        message = f"no graded function of a known assignment ({known}) found; use --assignment"
+        return Report(label, None, "invalid", message)
+    return grade.grade_parsed(label, parsed, grade.prepare(name, options.root), options, session)
+
+
+def _with_execution(
+    report: Report, path: Path, output: Path | None, cell_timeout: float, images: bool = False
+) -> Report:
+    from grader import execute
+
+    outcome = execute.run_notebook(
+        path, report.assignment or "", output=output, cell_timeout=cell_timeout, images=images
+    )
+    return replace(report, extra={**report.extra, "execution": outcome})
+
+
+def _failure(label: str, exc: BaseException) -> dict[str, Any]:
+    """A grader bug on one submission: reported, never recorded, so a rerun tries again."""
+    message = f"internal error in the grader: {type(exc).__name__}: {exc}"[:500]
+    return Report(label, None, "invalid", message).to_dict()
+
+
+# ----------------------------------------------------------------------------- local pool
+
+
+class LocalPool:
+    """N threads, each owning a warm `run.Session`; one cache shared by all."""
+
+    def __init__(self, options: grade.Options, plan: Plan, hide: tuple[str, ...]) -> None:
+        self.options, self.plan, self.hide = options, plan, hide
+        self.cache = cache_mod.Cache() if plan.cache else None
+        self._local = threading.local()
+        self._sessions: list[run.Session] = []
+        self._lock = threading.Lock()
+
+    def _session(self) -> run.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = run.Session(self.options.limits, preload=PRELOAD, hide=self.hide, cache=self.cache)
+            self._local.session = s
+            with self._lock:
+                self._sessions.append(s)
+        return s
+
+    def grade(self, group: list[Submission]) -> Result:
+        """One content (maybe several paths), in a pool thread: grade it, write its reports."""
+        digest, report, ok = self._grade(group[0])
+        return digest, report, ok, _materialise(group, report, self.plan)
+
+    def _grade(self, sub: Submission) -> tuple[str, dict[str, Any], bool]:
+        try:
+            data = sub.path.read_bytes()
+        except OSError as exc:
+            message = f"not a readable notebook: cannot read {sub.path}: {exc.strerror}"
+            return sub.digest, Report(sub.label, self.options.assignment, "invalid", message).to_dict(), True
+        try:
+            report = grade_bytes(data, sub.label, self.options, self._session())
+            if not self.plan.fast and report.status == "graded":
+                out, plan = self._executed_dir(sub), self.plan
+                report = _with_execution(report, sub.path, out, plan.cell_timeout, plan.images)
+            return sub.digest, report.to_dict(), True
+        except Exception as exc:  # a grader bug: keep the batch going
+            return sub.digest, _failure(sub.label, exc), False
+
+    def _executed_dir(self, sub: Submission) -> Path | None:
+        out = self.plan.output
+        if out is None or sub.name == sub.path.stem:
+            return out
+        return out / sub.name  # stems collide: keep each executed notebook apart
+
+    def map(self, groups: dict[str, list[Submission]]) -> Iterator[Result]:
+        """Results as they complete, with a bounded number queued."""
+        sandbox.available_isolation()  # probe once, before the threads race to
+        window = max(1, self.plan.jobs) * IN_FLIGHT_PER_JOB
+        with ThreadPoolExecutor(max_workers=max(1, self.plan.jobs), thread_name_prefix="grader") as ex:
+            yield from _windowed(list(groups.values()), lambda g: ex.submit(self.grade, g), window)
+
+    def close(self, outcome: Outcome) -> None:
+        for s in self._sessions:
+            outcome.tasks_sent += s.sent
+            s.close()
+        if self.cache is not None:
+            outcome.cache_hits, outcome.cache_misses = self.cache.hits, self.cache.misses
+
+
+def _windowed(items: list[Any], submit: Callable[[Any], Any], window: int) -> Iterator[Any]:
+    """Keep at most `window` futures in flight; yield each result as it completes."""
+    todo = iter(items)
+    running: set[Any] = set()
+    try:
+        while True:
+            while len(running) < window:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                running.add(submit(nxt))
+            if not running:
+                return
+            done, running = _wait_any(running)
+            for fut in done:
+                yield fut.result()
+    finally:
+        for fut in running:
+            fut.cancel()
+
+
+def _wait_any(running: set[Any]) -> tuple[set[Any], set[Any]]:
+    if running and isinstance(next(iter(running)), Future):
+        done, pending = wait(running, return_when=FIRST_COMPLETED)
+        return set(done), set(pending)
+    from distributed import wait as dask_wait
+
+    result = dask_wait(list(running), return_when="FIRST_COMPLETED")
+    return set(result.done), set(result.not_done)
+
+
+# ----------------------------------------------------------------------------- dask
+
+
+_PROCESS_CACHE = cache_mod.Cache()
+_THREAD = threading.local()
+_ALL_SESSIONS: list[run.Session] = []
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _process_session(limits: sandbox.Limits, hide: tuple[str, ...]) -> run.Session:
+    """This thread's warm session in a Dask worker (one per limits and hidden folders)."""
+    sessions: dict[Any, run.Session] = _THREAD.__dict__.setdefault("sessions", {})
+    k = (limits, hide)
+    if k not in sessions:
+        sessions[k] = run.Session(limits, preload=PRELOAD, hide=hide, cache=_PROCESS_CACHE)
+        with _SESSIONS_LOCK:
+            if not _ALL_SESSIONS:
+                atexit.register(close_process_sessions)
+            _ALL_SESSIONS.append(sessions[k])
+    return sessions[k]
+
+
+def close_process_sessions() -> None:
+    """Stop the warm workers this process started for Dask tasks."""
+    with _SESSIONS_LOCK:
+        while _ALL_SESSIONS:
+            _ALL_SESSIONS.pop().close()
+    _THREAD.__dict__.pop("sessions", None)
+
+
+def grade_one(
+    data: bytes,
+    label: str,
+    digest: str,
+    options: grade.Options,
+    fast: bool,
+    hide: tuple[str, ...],
+    cell_timeout: float = 60.0,
+) -> tuple[str, dict[str, Any], bool]:
+    """A Dask task: grade one notebook's bytes in this worker's warm sandbox; plain data back."""
+    try:
+        report = grade_bytes(data, label, options, _process_session(options.limits, hide))
+        if not fast and report.status == "graded":
+            with tempfile.TemporaryDirectory(prefix="grader-dask-") as tmp:
+                path = Path(tmp) / (Path(label).name or "notebook.ipynb")
+                path.write_bytes(data)
+                report = _with_execution(report, path, None, cell_timeout)
+        return digest, report.to_dict(), True
+    except Exception as exc:
+        return digest, _failure(label, exc), False
+
+
+class DaskPool:
+    """The same grading tasks on a Dask distributed cluster (`local`: an embedded LocalCluster)."""
+
+    def __init__(self, options: grade.Options, plan: Plan, hide: tuple[str, ...]) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:
+            from grader.errors import GraderError
+
+            raise GraderError("--scheduler needs dask: pip install 'grader[dask]'") from exc
+        self.options, self.plan, self.hide = options, plan, hide
+        self.cluster = None
+        if plan.scheduler == "local":
+            self.cluster = LocalCluster(
+                n_workers=max(1, plan.jobs), threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(plan.scheduler)
+
+    def map(self, groups: dict[str, list[Submission]]) -> Iterator[Result]:
+        """Submit each content's bytes; results as they complete (the caller writes reports)."""
+        threads = sum(self.client.nthreads().values())
+        window = max(1, self.plan.jobs, threads) * IN_FLIGHT_PER_JOB
+
+        def submit(s: Submission) -> Any:
+            return self.client.submit(
+                grade_one,
+                s.path.read_bytes(),
+                s.label,
+                s.digest,
+                self.options,
+                self.plan.fast,
+                self.hide,
+                self.plan.cell_timeout,
+                pure=False,
+            )
+
+        for digest, report, ok in _windowed([g[0] for g in groups.values()], submit, window):
+            yield digest, report, ok, None
+
+    def close(self, outcome: Outcome) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _engine(options: grade.Options, plan: Plan, hide: tuple[str, ...]) -> LocalPool | DaskPool:
+    return DaskPool(options, plan, hide) if plan.scheduler else LocalPool(options, plan, hide)
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class _progress:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, total: int, done: int) -> None:
+        self.enabled, self.total, self.done = enabled, total, done
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=False,
+        )
+        self._bar.start()
+        task = self._bar.add_task("grading", total=self.total, completed=self.done)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def report_from_dict(d: dict[str, Any]) -> Report:
+    """A Report rebuilt from its dict (as `Report.to_dict` makes it), for the renderers."""
+    functions = tuple(_function_from_dict(f) for f in d.get("functions", []))
+    extra = {k: v for k, v in d.items() if k not in _REPORT_KEYS}
+    warnings, isolation = tuple(d.get("warnings", ())), tuple(d.get("isolation", ()))
+    return Report(
+        d["submission"], d.get("assignment"), d["status"], d["message"], functions, warnings, isolation, extra
+    )
+
+
+_REPORT_KEYS = frozenset(
+    [
+        "submission",
+        "assignment",
+        "status",
+        "message",
+        "score",
+        "max_score",
+        "functions",
+        "warnings",
+        "isolation",
+    ]
+)
+
+
+def _function_from_dict(f: dict[str, Any]) -> FunctionResult:
+    tests = tuple(
+        TestResult(
+            t["name"],
+            t["hidden"],
+            t["passed"],
+            t["message"],
+            float(t.get("points", 0.0)),
+            float(t.get("max_points", 0.0)),
+            mistake=t.get("mistake"),
+            evidence=t.get("evidence"),
+        )
+        for t in f.get("tests", [])
+    )
+    return FunctionResult(
+        f["name"], f["score"], f["max_score"], f["status"], f["message"], tests, tuple(f.get("warnings", ()))
+    )

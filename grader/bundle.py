@@ -1,0 +1,103 @@
+"""The Gradescope autograder zip: setup.sh, run_autograder, the grader's source and one assignment.
+
+The zip holds what grading needs and nothing more: the package, the assignment's released files
+and spec, and its expected values. Never the reference solutions or the mistake catalogue.
+Layout inside Gradescope's container: the zip is unpacked into /autograder/source, setup.sh
+installs the grader into /autograder/venv, and run_autograder grades /autograder/submission
+into /autograder/results/results.json.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import grader
+from grader import assignment as spec
+from grader.assignment import Assignment
+from grader.errors import SpecError
+
+SETUP = """#!/usr/bin/env bash
+# Gradescope runs this once, while it builds the autograder image.
+set -euo pipefail
+cd /autograder/source
+PY=""
+for c in python3.13 python3.12 python3.11 python3; do
+  if command -v "$c" >/dev/null && "$c" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    PY="$c"; break
+  fi
+done
+if [ -z "$PY" ]; then
+  apt-get update
+  apt-get install -y python3.11 python3.11-venv
+  PY=python3.11
+fi
+if ! "$PY" -m venv /autograder/venv; then
+  apt-get update
+  apt-get install -y "$(basename "$PY")-venv" || apt-get install -y python3-venv
+  "$PY" -m venv /autograder/venv
+fi
+/autograder/venv/bin/pip install --upgrade pip
+/autograder/venv/bin/pip install /autograder/source
+"""
+
+RUN = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade it, write results/results.json.
+set -uo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+GRADER="${{GRADER:-$ROOT/venv/bin/grader}}"
+export GRADER_ROOT="$ROOT/source"
+RESULTS="$ROOT/results"
+mkdir -p "$RESULTS"
+fail() {{
+  printf '{{"score": 0, "output": "%s", "tests": []}}\\n' "$1" > "$RESULTS/results.json"
+  exit 0
+}}
+nb="$(find "$ROOT/submission" -name {notebook!r} -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)"
+if [ -z "$nb" ]; then
+  nb="$(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)"
+fi
+[ -n "$nb" ] || fail "No notebook (.ipynb) in the submission: upload {notebook}."
+rm -f "$RESULTS/results.json"
+"$GRADER" run "$nb" --assignment {name} --fast --format gradescope --output "$RESULTS"
+[ -f "$RESULTS/results.json" ] || fail "The autograder could not grade this; please tell the course staff."
+"""
+
+_SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not _SKIP & set(p.relative_to(folder).parts)
+    )
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # reproducible bytes
+    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
+    """Write the autograder zip for one assignment."""
+    root = root or spec.project_root()
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        raise SpecError(f"{pyproject} is missing: build the bundle from a source checkout of grader")
+    if not a.expected_path.is_file():
+        raise SpecError(f"{a.expected_path} is missing: run `grader expected {a.name}` first")
+    package = Path(grader.__file__).resolve().parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        _add(zf, "setup.sh", SETUP.encode(), executable=True)
+        _add(zf, "run_autograder", RUN.format(name=a.name, notebook=a.notebook).encode(), executable=True)
+        for extra in ("pyproject.toml", "README.md"):
+            if (root / extra).is_file():
+                _add(zf, extra, (root / extra).read_bytes())
+        for p in _files(package):
+            _add(zf, f"grader/{p.relative_to(package).as_posix()}", p.read_bytes())
+        for p in _files(a.folder):
+            _add(zf, f"assignments/{a.name}/{p.relative_to(a.folder).as_posix()}", p.read_bytes())
+        _add(zf, f"expected/{a.name}.json", a.expected_path.read_bytes())
+    return path

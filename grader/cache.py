@@ -1,0 +1,97 @@
+"""Results of graded functions shared within a batch, so identical answers run once.
+
+A key is the SHA-256 of everything that determines a function's raw result: the assignment and
+the bytes of its released files (helper modules, data), the function, its units exactly as the
+sandbox runs them (the normalised code: magics neutralised, line ends LF, only the cells the
+function needs, given functions included), the cases with their encoded inputs, the timeout and
+the limits. Two answers that differ in a single
+character never share a key. Results that say the worker died are never stored: they describe
+the worker, not the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grader.sandbox import Limits
+
+if TYPE_CHECKING:
+    from grader.assignment import Assignment
+    from grader.run import Task
+
+
+def key(a: Assignment | str, task: Task, limits: Limits) -> str:
+    """The cache key of one function's task."""
+    where = a if isinstance(a, str) else [a.name, files_digest(a.folder, a.files)]
+    blob = json.dumps([where, task.to_job(), asdict(limits)], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def files_digest(folder: Path, files: tuple[str, ...]) -> str:
+    """A digest of the released files, recomputed when one of them changes on disk."""
+    stamps = tuple((f, (folder / f).stat().st_mtime_ns, (folder / f).stat().st_size) for f in files)
+    return _files_digest(folder, stamps)
+
+
+@lru_cache(maxsize=64)
+def _files_digest(folder: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for f, _, _ in stamps:
+        h.update(f.encode() + b"\0" + (folder / f).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cacheable(result: dict[str, Any] | None) -> bool:
+    """Everything an answer produced itself; not a worker that died under it."""
+    return isinstance(result, dict) and not result.get("worker_died")
+
+
+class Cache:
+    """A thread-safe map from key to raw result, with in-flight deduplication."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._results: dict[str, dict[str, Any]] = {}
+        self._running: dict[str, threading.Event] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def claim(self, k: str) -> dict[str, Any] | threading.Event | None:
+        """A stored result, an event to wait on (another thread runs it), or None: run it yourself."""
+        with self._lock:
+            if k in self._results:
+                self.hits += 1
+                return self._results[k]
+            if k in self._running:
+                return self._running[k]
+            self._running[k] = threading.Event()
+            self.misses += 1
+            return None
+
+    def settle(self, k: str, result: dict[str, Any] | None) -> None:
+        """Store what a claimed key produced (if it may be shared) and wake its waiters."""
+        with self._lock:
+            if cacheable(result):
+                assert result is not None
+                self._results[k] = result
+            event = self._running.pop(k, None)
+        if event is not None:
+            event.set()
+
+    def wait(self, k: str, event: threading.Event) -> dict[str, Any] | None:
+        """The result another thread produced, or None when it could not be stored."""
+        event.wait()
+        with self._lock:
+            got = self._results.get(k)
+            if got is not None:
+                self.hits += 1
+            return got
+
+    def __len__(self) -> int:
+        return len(self._results)

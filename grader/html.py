@@ -1,0 +1,241 @@
+"""The HTML report: one self-contained page per submission (inline CSS and images), and an index.
+
+Rendering only: everything shown comes from a Report; nothing here decides a grade.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader
+
+from grader import harness
+from grader.report import Report, TestResult, write_atomic
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_ROWS, MAX_COLS = 12, 12  # entries of an array shown side by side
+_B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One value of a failed case, expected beside received."""
+
+    label: str
+    expected: list[list[str]]  # rows of formatted entries
+    received: list[list[str]]
+    wrong: list[list[bool]]  # per received entry, when the shapes agree
+    note: str = ""
+    error_png: str = ""  # base64 heat map of |received - expected|
+
+    @property
+    def differs(self) -> bool:
+        return any(any(row) for row in self.wrong)
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True)
+    env.filters["num"] = lambda x: f"{x:g}"
+    return env
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return f"{x:.6g}"
+    return repr(x)
+
+
+def _grid(value: Any) -> tuple[list[list[str]], str]:
+    """Rows of formatted entries (cut to MAX_ROWS x MAX_COLS) and a note on the value's shape."""
+    if isinstance(value, np.ndarray):
+        arr = value.reshape(1, -1) if value.ndim < 2 else value.reshape(value.shape[0], -1)
+        rows = [[_fmt(x) for x in row[:MAX_COLS]] for row in arr[:MAX_ROWS]]
+        cut = " (cut)" if arr.shape[0] > MAX_ROWS or arr.shape[1] > MAX_COLS else ""
+        return rows, f"shape {value.shape}, dtype {value.dtype}{cut}"
+    text = _fmt(value)
+    return [[text if len(text) < 120 else text[:120] + "..."]], type(value).__name__
+
+
+def _wrong(exp: Any, got: Any, atol: float, rtol: float) -> list[list[bool]] | None:
+    """Entry by entry, whether received differs from expected beyond the case's tolerance."""
+    try:
+        e = np.asarray(exp, dtype=np.float64)
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if e.shape != g.shape:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = (e == g) | (np.isnan(e) & np.isnan(g)) | (np.abs(g - e) <= atol + rtol * np.abs(e))
+    bad = ~ok
+    bad = bad.reshape(1, -1) if bad.ndim < 2 else bad.reshape(bad.shape[0], -1)
+    return [[bool(x) for x in row[:MAX_COLS]] for row in bad[:MAX_ROWS]]
+
+
+def _heatmap(exp: Any, got: Any) -> str:
+    """A small PNG of |received - expected|, base64; empty when it would not say anything."""
+    if not (isinstance(exp, np.ndarray) and isinstance(got, np.ndarray)) or exp.shape != got.shape:
+        return ""
+    if exp.size < 2 or exp.dtype.kind not in "biuf" or got.dtype.kind not in "biuf":
+        return ""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    err = np.abs(got.astype(np.float64) - exp.astype(np.float64))
+    err = err.reshape(1, -1) if err.ndim < 2 else err.reshape(err.shape[0], -1)
+    fig = Figure(figsize=(2.6, 2.0), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    im = ax.imshow(
+        np.nan_to_num(err, nan=0.0, posinf=0.0), cmap="Reds", aspect="auto", interpolation="nearest"
+    )
+    ax.set_title("|received - expected|", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(labelsize=6)
+    fig.colorbar(im, ax=ax).ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _leaves(exp: Any, got: Any, label: str, out: list[tuple[str, Any, Any]]) -> None:
+    if isinstance(exp, dict) and isinstance(got, dict):
+        for k in exp:
+            _leaves(exp[k], got.get(k, _MISSING), f"{label}[{k!r}]", out)
+    elif isinstance(exp, (list, tuple)) and isinstance(got, (list, tuple)) and len(exp) == len(got):
+        for i, (e, g) in enumerate(zip(exp, got, strict=True)):
+            _leaves(e, g, f"{label}[{i}]", out)
+    else:
+        out.append((label, exp, got))
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(missing)"
+
+
+_MISSING = _Missing()
+
+
+def _select(value: Any, path: str) -> Any:
+    for part in path.split("."):
+        if (
+            isinstance(value, (list, tuple))
+            and part.lstrip("-").isdigit()
+            and -len(value) <= int(part) < len(value)
+        ):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return _MISSING
+    return value
+
+
+def leaves(evidence: dict[str, Any]) -> list[Leaf]:
+    """Expected and received of a failed case, value by value, differing leaves first."""
+    exp, got = harness.decode(evidence["expected"]), harness.decode(evidence["received"])
+    atol, rtol = float(evidence.get("atol", 0.0)), float(evidence.get("rtol", 0.0))
+    pairs: list[tuple[str, Any, Any]] = []
+    for path in evidence.get("outputs") or [""]:
+        base = "output" + "".join(f"[{p}]" for p in path.split(".")) if path else "output"
+        e = _select(exp, path) if path else exp
+        g = _select(got, path) if path else got
+        _leaves(e, g, base, pairs)
+    result = []
+    for label, e, g in pairs:
+        rows_e, note_e = _grid(e)
+        rows_g, note_g = _grid(g)
+        wrong = _wrong(e, g, atol, rtol)
+        note = note_e if note_e == note_g else f"expected {note_e}; received {note_g}"
+        if wrong is None:
+            same = repr(e) == repr(g) if not isinstance(e, np.ndarray) else False
+            wrong = [[not same for _ in row] for row in rows_g]
+        differs = any(any(row) for row in wrong) or note_e != note_g
+        result.append(Leaf(label, rows_e, rows_g, wrong, note, _heatmap(e, g) if differs else ""))
+    result.sort(key=lambda leaf: not leaf.differs)
+    return result
+
+
+def _figures(report: Report) -> list[dict[str, Any]]:
+    ex = report.extra.get("execution")
+    images = ex.get("images", []) if isinstance(ex, dict) else []
+    return [i for i in images if isinstance(i, dict) and _B64.match(str(i.get("png", "")))]
+
+
+def _evidence(t: TestResult) -> list[Leaf]:
+    if t.passed or t.hidden or not t.evidence:
+        return []
+    try:
+        return leaves(t.evidence)
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
+def page(report: Report) -> str:
+    """One submission's page."""
+    evidence = {
+        (f.name, t.name): _evidence(t)
+        for f in report.functions
+        for t in f.tests
+        if not t.passed and not t.hidden
+    }
+    ex = report.extra.get("execution")
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            r=report,
+            evidence=evidence,
+            execution=ex if isinstance(ex, dict) else None,
+            figures=_figures(report),
+        )
+    )
+
+
+def _named(report: Report) -> list[str]:
+    """The ids of the mistakes recognised anywhere in a submission, in order."""
+    ids = [t.mistake["id"] for f in report.functions for t in f.tests if t.mistake and "id" in t.mistake]
+    return list(dict.fromkeys(ids))
+
+
+def index(reports: list[Report], links: list[str]) -> str:
+    """The batch's index page: one row per submission, linking to its page."""
+    rows = list(zip(reports, links, strict=True))
+    return _env().get_template("index.html.j2").render(rows=rows, named=_named)
+
+
+def page_names(reports: list[Report]) -> list[str]:
+    """A distinct file name per submission page."""
+    names: list[str] = []
+    for r in reports:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(r.submission).stem) or "submission"
+        name, k = f"{stem}.html", 2
+        while name in names or name == "index.html":
+            name, k = f"{stem}-{k}.html", k + 1
+        names.append(name)
+    return names
+
+
+def write(reports: list[Report], output: Path) -> list[Path]:
+    """Write a page per submission, and an index page when there are several."""
+    names = page_names(reports)
+    written = []
+    for r, name in zip(reports, names, strict=True):
+        write_atomic(output / name, page(r))
+        written.append(output / name)
+    if len(reports) > 1:
+        write_atomic(output / "index.html", index(reports, names))
+        written.append(output / "index.html")
+    return written

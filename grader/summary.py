@@ -1,0 +1,137 @@
+"""What a batch looks like as a whole: score distribution, pass rate per function, top failures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.report import write_atomic
+
+BINS = 10  # score distribution in tenths of the maximum
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """How one graded function fared across the batch."""
+
+    assignment: str
+    name: str
+    passed: int
+    total: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Aggregates of a batch of report dicts."""
+
+    submissions: int
+    graded: int
+    invalid: int
+    percents: tuple[float, ...]  # of graded submissions
+    functions: tuple[FunctionStats, ...]
+    failures: tuple[tuple[str, int], ...]  # (function: message, count), most frequent first
+
+
+def summarise(reports: list[dict[str, Any]], top: int = 10) -> Summary:
+    """Aggregate report dicts (as `Report.to_dict` makes them)."""
+    graded = [r for r in reports if r.get("status") == "graded"]
+    percents = tuple(100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in graded)
+    passed: Counter[tuple[str, str]] = Counter()
+    seen: Counter[tuple[str, str]] = Counter()
+    failures: Counter[str] = Counter()
+    for r in graded:
+        for f in r.get("functions", []):
+            k = (str(r.get("assignment")), f["name"])
+            seen[k] += 1
+            if f["status"] == "passed":
+                passed[k] += 1
+            else:
+                failures[f"{f['name']}: {f['message']}"] += 1
+    for r in reports:
+        if r.get("status") != "graded":
+            failures[f"invalid: {r.get('message', '')}"] += 1
+    stats = tuple(FunctionStats(a, n, passed[(a, n)], total) for (a, n), total in seen.items())
+    return Summary(
+        len(reports),
+        len(graded),
+        len(reports) - len(graded),
+        percents,
+        stats,
+        tuple(failures.most_common(top)),
+    )
+
+
+def histogram(percents: tuple[float, ...]) -> list[int]:
+    """Counts per tenth of the maximum score; full marks fall in the last bin."""
+    counts = [0] * BINS
+    for p in percents:
+        counts[min(int(p // (100 / BINS)), BINS - 1)] += 1
+    return counts
+
+
+def _median(xs: tuple[float, ...]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return 0.0 if not n else (s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2)
+
+
+def to_text(s: Summary, width: int = 40) -> str:
+    """The summary as plain text."""
+    mean = sum(s.percents) / len(s.percents) if s.percents else 0.0
+    lines = [
+        f"batch: {s.submissions} submissions, {s.graded} graded, {s.invalid} invalid; "
+        f"mean {mean:.1f}%, median {_median(s.percents):.1f}%",
+        "score distribution (percent of the maximum):",
+    ]
+    counts = histogram(s.percents)
+    peak = max([*counts, 1])
+    step = 100 // BINS
+    for i, c in enumerate(counts):
+        label = f"{i * step:3d}-{(i + 1) * step:3d}%"
+        lines.append(f"  {label} {'#' * round(width * c / peak):<{width}} {c}")
+    lines.append("pass rate per function:")
+    name_width = max((len(f.name) for f in s.functions), default=0)
+    for f in s.functions:
+        lines.append(f"  {f.name:<{name_width}} {100 * f.rate:5.1f}%  ({f.passed}/{f.total})")
+    if s.failures:
+        lines.append("most frequent failure messages:")
+        lines.extend(f"  {n:5d} x {_clip(m, 150)}" for m, n in s.failures)
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def plot(s: Summary, path: Path) -> Path:
+    """Two panels in one PNG: the score histogram and the pass rate per function."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    step = 100 / BINS
+    left.bar([i * step + step / 2 for i in range(BINS)], histogram(s.percents), width=step * 0.9)
+    left.set(xlabel="score (% of maximum)", ylabel="submissions", title="Score distribution", xlim=(0, 100))
+    names = [f.name for f in s.functions]
+    right.barh(names, [100 * f.rate for f in s.functions])
+    right.invert_yaxis()
+    right.set(xlabel="passed (%)", title="Pass rate per function", xlim=(0, 100))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write(s: Summary, folder: Path) -> list[Path]:
+    """summary.txt and summary.png in `folder`."""
+    text_path = folder / "summary.txt"
+    write_atomic(text_path, to_text(s))
+    return [text_path, plot(s, folder / "summary.png")]

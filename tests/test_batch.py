@@ -1,0 +1,148 @@
+"""Batch grading: the cache (identical answers once, different answers never confused), report
+names, the JSON contract of `grader run` on many notebooks, the summary, and isolation."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader import batch, grade, run, sandbox, summary
+from grader import cache as cache_mod
+from grader.cli import main
+from tests.batchkit import toy, write
+
+OPTIONS = grade.Options()
+
+
+def _plan(**kw: object) -> batch.Plan:
+    return batch.Plan(**{"jobs": 2, "fast": True, **kw})  # type: ignore[arg-type]
+
+
+def _brief(report: dict) -> list[tuple]:
+    return [(f["name"], f["score"], f["status"], f["message"]) for f in report["functions"]]
+
+
+def test_identical_answers_run_once(toy_root: Path, tmp_path: Path) -> None:
+    # different bytes (so different submissions), the same code for both graded functions
+    paths = [write(tmp_path / "class", f"s{i}", toy(note=str(i))) for i in range(6)]
+    out = batch.run_batch(paths, OPTIONS, _plan())
+    assert out.graded == 6 and out.tasks_sent == 2  # one task per graded function, for the whole class
+    assert out.cache_misses == 2 and out.cache_hits == 10
+    assert {r["score"] for r in out.reports} == {5.0}
+    assert [r["submission"] for r in out.reports] == [str(p) for p in paths]
+
+
+def test_answers_differing_in_a_constant_never_share_results(toy_root: Path, tmp_path: Path) -> None:
+    variants = {
+        "right": toy(),
+        "literal": toy(scale="out = v * 3.0"),  # same output, other code: its own run
+        "off": toy(scale="out = v * 3.5"),
+        "tiny": toy(scale="out = v * 3.0000001"),
+        "unit": toy(unit="u = v / n / 1.01"),
+    }
+    paths = [write(tmp_path / "c", f"{k}{i}", variants[k]) for i in range(3) for k in variants]
+    for i, p in enumerate(paths):  # make every file's bytes unique
+        p.write_text(p.read_text().replace("# Toy ", f"# Toy {i} "))
+    out = batch.run_batch(paths, OPTIONS, _plan(jobs=2))
+    assert out.tasks_sent == 4 + 1 + 1  # scale: 4 codes, unit: 2 codes, each run once
+    for p, r in zip(paths, out.reports, strict=True):
+        alone = grade.grade_path(p, OPTIONS).to_dict()
+        assert _brief(r) == _brief(alone), p.name
+    scores = {p.stem[:-1]: r["score"] for p, r in zip(paths, out.reports, strict=True)}
+    assert scores == {"right": 5.0, "literal": 5.0, "off": 2.0, "tiny": 2.0, "unit": 3.0}
+
+
+def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
+    from grader import notebook
+
+    prep = grade.prepare("toy")
+
+    def task(body: str) -> run.Task:
+        parsed = notebook.parse(notebook.loads(json.dumps(toy(scale=body)).encode()))
+        ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit", "norm2"}))
+        return run.task_for(ans, prep.given, [{"name": "c", "args": [], "setup": ""}], 10.0)
+
+    limits = sandbox.Limits()
+    a, b, c = task("out = v * 3.0"), task("out = v * 3.00"), task("out = v * 3.0")
+    assert cache_mod.key("toy", a, limits) != cache_mod.key("toy", b, limits)
+    assert cache_mod.key("toy", a, limits) == cache_mod.key("toy", c, limits)
+    assert cache_mod.key("toy", a, limits) != cache_mod.key("other", a, limits)
+    assert cache_mod.key("toy", a, limits) != cache_mod.key("toy", a, sandbox.Limits(memory_mb=512))
+
+
+def test_a_dead_worker_is_never_cached() -> None:
+    cache = cache_mod.Cache()
+    assert cache.claim("k") is None
+    cache.settle("k", {"function": "f", "worker_died": True})
+    assert cache.claim("k") is None  # not stored: the next submission runs it again
+    cache.settle("k", {"function": "f", "cases": {}})
+    assert cache.claim("k") == {"function": "f", "cases": {}}
+
+
+def test_report_names_stay_unique() -> None:
+    paths = [
+        Path("/c/alice/Work.ipynb"),
+        Path("/c/bob/Work.ipynb"),
+        Path("/c/Other.ipynb"),
+        Path("/c/Other.ipynb"),
+    ]
+    assert batch.unique_names(paths) == ["alice__Work", "bob__Work", "Other", "Other-2"]
+
+
+def test_cli_batch_keeps_the_json_contract(toy_root: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    write(folder / "ann", "Toy", toy())
+    write(folder / "ben", "Toy", toy(scale="out = v"))
+    (folder / "broken.ipynb").write_text("{not json")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["run", str(folder), "--fast", "--format", "json", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert isinstance(data, list) and [d["score"] for d in data] == [5.0, 2.0, 0.0]
+    assert data[2]["status"] == "invalid"
+    files = sorted(p.name for p in out.iterdir())
+    assert {"ann__Toy.json", "ben__Toy.json", "broken.json", "gradebook.sqlite", "summary.txt"} <= set(files)
+    assert json.loads((out / "ben__Toy.json").read_text())["score"] == 2.0
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    one = CliRunner().invoke(
+        main, ["run", str(folder / "ann" / "Toy.ipynb"), "--fast", "--format", "json", "-j", "1"]
+    )
+    assert one.exit_code == 0 and json.loads(one.stdout)["score"] == 5.0  # one PATH: one object
+
+
+def test_summary_counts_and_failures(toy_root: Path, tmp_path: Path) -> None:
+    paths = [
+        write(tmp_path, "a", toy()),
+        write(tmp_path, "b", toy(scale="out = v")),
+        write(tmp_path, "c", toy(unit="u = v")),
+    ]
+    reports = batch.run_batch(paths, OPTIONS, _plan()).reports
+    s = summary.summarise(reports)
+    assert (s.submissions, s.graded, s.invalid) == (3, 3, 0)
+    assert {f.name: (f.passed, f.total) for f in s.functions} == {"scale": (2, 3), "unit": (2, 3)}
+    assert summary.histogram(s.percents)[-1] == 1
+    text = summary.to_text(s)
+    assert "pass rate per function" in text and "scale" in text and "66.7%" in text
+    assert [n for _, n in s.failures] == [1, 1]
+
+
+@pytest.mark.skipif(not sandbox.available_isolation().mounts, reason="needs a mount namespace")
+def test_a_submission_cannot_read_another(toy_root: Path) -> None:
+    # world-readable on purpose: only the batch's hiding of submission folders protects the victim
+    with tempfile.TemporaryDirectory() as tmp:
+        room = Path(tmp)
+        room.chmod(0o755)
+        victim = write(room / "class" / "victim", "Toy", toy())
+        peek = f"out = v * FACTOR if open({str(victim)!r}).read() else None"
+        thief = write(room / "class" / "thief", "Toy", toy(scale=peek))
+        for p in (room / "class", victim.parent, thief.parent):
+            p.chmod(0o755)
+        victim.chmod(0o644)
+        reports = batch.run_batch([victim, thief], OPTIONS, _plan(output=room / "out")).reports
+    assert reports[0]["score"] == 5.0
+    scale = reports[1]["functions"][0]
+    assert scale["score"] == 0 and "FileNotFoundError" in scale["message"], scale

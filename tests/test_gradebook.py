@@ -1,0 +1,112 @@
+"""The gradebook: one row per content hash, resume after SIGKILL, skip and regrade, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader import batch, grade, gradebook
+from tests.batchkit import toy, write
+
+OPTIONS = grade.Options()
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute(sql).fetchall()
+
+
+def _class(folder: Path, n: int, *, slow: float = 0.0) -> list[Path]:
+    paths = []
+    for i in range(n):
+        wrong = i % 3 == 0  # a third lose the scale points
+        body = f"out = v * {'2.0' if wrong else 'FACTOR'}"
+        if slow:
+            body = f"import time; time.sleep({slow}); {body}  # student {i}"
+        paths.append(write(folder / f"s{i:02d}", "Toy", toy(scale=body, note=str(i))))
+    return paths
+
+
+def test_resume_after_sigkill_grades_each_submission_once(toy_root: Path, tmp_path: Path) -> None:
+    n = 16
+    paths = _class(tmp_path / "class", n, slow=0.15)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from grader.cli import entry; entry()", "run", str(tmp_path / "class")]
+    cmd += ["--fast", "--jobs", "2"]
+    cmd += ["--output", str(out), "--format", "json"]
+    env = {**os.environ, "GRADER_ROOT": str(toy_root)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("s*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    db = out / gradebook.FILENAME
+    first = dict(_rows(db, "SELECT hash, run FROM grades"))
+    assert 3 <= len(first) < n, "the kill must land half way"
+    for report in out.glob("*.json"):  # atomic writes: never half a report
+        json.loads(report.read_text())
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    reports = json.loads(again.stdout)
+    assert len(reports) == n
+    rows = _rows(db, "SELECT hash, run, score FROM grades")
+    assert len(rows) == n == len({h for h, _, _ in rows})  # exactly one row per submission
+    assert all(first[h] == r for h, r, _ in rows if h in first)  # graded before the kill: kept
+    assert len({r for h, r, _ in rows if h not in first}) == 1  # the rest: graded by the rerun
+    assert _rows(db, "SELECT COUNT(*), COUNT(DISTINCT path) FROM submissions") == [(n, n)]
+    expected = {str(p): (2.0 if i % 3 == 0 else 5.0) for i, p in enumerate(paths)}
+    assert {r["submission"]: r["score"] for r in reports} == expected
+    assert _rows(db, "SELECT COUNT(*) FROM function_scores") == [(2 * n,)]
+
+
+def test_rerun_skips_and_regrade_forces(toy_root: Path, tmp_path: Path) -> None:
+    paths = _class(tmp_path / "class", 4)
+    paths.append(write(tmp_path / "class" / "dup", "Toy", json.loads(paths[1].read_text())))  # same bytes
+    plan = batch.Plan(jobs=2, output=tmp_path / "out")
+    one = batch.run_batch(paths, OPTIONS, plan)
+    assert (one.graded, one.skipped) == (5, 0)
+    two = batch.run_batch(paths, OPTIONS, plan)
+    assert (two.graded, two.skipped, two.tasks_sent) == (0, 5, 0)
+    assert two.reports == one.reports
+    three = batch.run_batch(paths, OPTIONS, batch.Plan(jobs=2, output=tmp_path / "out", regrade=True))
+    assert three.graded == 5 and three.reports == one.reports
+    db = tmp_path / "out" / gradebook.FILENAME
+    assert _rows(db, "SELECT COUNT(*) FROM grades") == [(4,)]  # the duplicate shares its content's row
+    assert _rows(db, "SELECT COUNT(*) FROM submissions") == [(5,)]
+
+
+def test_full_mode_regrades_what_fast_mode_graded(toy_root: Path, tmp_path: Path) -> None:
+    paths = _class(tmp_path / "class", 2)
+    with gradebook.Gradebook(tmp_path / "g.sqlite") as book:
+        report = {"status": "graded", "message": "", "score": 1, "max_score": 5, "functions": []}
+        book.record("h", report, mode="fast", run="r", files=[("x", None)])
+        assert book.graded({"h"}, "fast") == {"h"} and book.graded({"h"}, "full") == set()
+        book.record("h", report, mode="full", run="r2", files=[("x", None)])
+        assert book.graded({"h"}, "fast") == {"h"} == book.graded({"h"}, "full")
+        assert book.graded({"h"}, "fast", assignment="other") == set()
+    assert paths
+
+
+def test_export_has_one_column_per_function(toy_root: Path, tmp_path: Path) -> None:
+    paths = _class(tmp_path / "class", 3)
+    batch.run_batch(paths, OPTIONS, batch.Plan(jobs=1, output=tmp_path / "out"))
+    written = gradebook.export(tmp_path / "out")
+    assert [p.name for p in written] == ["gradebook.csv", "gradebook.json"]
+    rows = list(csv.DictReader(io.StringIO(written[0].read_text())))
+    assert [r["submission"] for r in rows] == [str(p) for p in paths]
+    assert [(r["scale"], r["unit"], r["score"]) for r in rows] == [
+        ("0", "2", "2"),
+        ("3", "2", "5"),
+        ("3", "2", "5"),
+    ]
+    data = json.loads(written[1].read_text())
+    assert data[0]["functions"]["scale"]["status"] == "failed" and data[1]["score"] == 5
