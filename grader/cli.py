@@ -97,7 +97,8 @@ def run_cmd(
     files = _collect(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
-    options = grade.Options(assignment=assignment, timeout=timeout)
+    hide = (str(output.resolve()),) if output is not None else ()
+    options = grade.Options(assignment=assignment, timeout=timeout, hide=hide)
     if len(files) > 1 or jobs is not None or scheduler is not None:
         from grader import batch
 

@@ -14,7 +14,8 @@ The grader imports the same file for `encode`/`decode`, so both sides share one 
 Worker protocol: the grader writes one JSON job per line on stdin; for every graded function
 the worker forks a child that runs its cases; each function's result goes out as one JSON line
 on fd 3 as soon as it is known, then {"done": true}. A function child never holds fd 3, so what
-a student prints or writes cannot be taken for a result.
+a student prints or writes cannot be taken for a result; and as student code could write to the
+child's own pipe, the worker rebuilds each result from the fields the grader reads (`_checked`).
 """
 
 from __future__ import annotations

@@ -139,6 +139,7 @@ def apply(cfg: dict[str, Any]) -> None:
         os.setuid(cfg.get("uid", NOBODY))
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
     # not dumpable: other processes of the same user can neither ptrace us nor open /proc/<pid>/mem
+    # (an exec resets this: the harness sets it again, and each sandbox has a user of its own)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 

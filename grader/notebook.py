@@ -11,6 +11,7 @@ import ast
 import builtins
 import json
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,8 @@ def _load_json(text: str) -> dict[str, Any]:
         raise NotebookError("the file is HTML, not a notebook (was it downloaded as a web page?)")
     try:
         raw = json.loads(text)
+    except RecursionError:
+        raise NotebookError("the JSON is nested too deeply to be a notebook") from None
     except json.JSONDecodeError as exc:
         raise NotebookError(
             f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated"
@@ -157,12 +160,20 @@ def loads(data: bytes) -> tuple[Cell, ...]:
     return tuple(_cell(i, c) for i, c in enumerate(_raw_cells(raw), start=1))
 
 
+MAX_BYTES = 200 * 1024 * 1024  # far above any real notebook, images included
+
+
 def read(path: Path) -> tuple[Cell, ...]:
-    """Read a notebook file into cells."""
+    """Read a notebook file into cells (a regular file of bounded size only)."""
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
+            raise NotebookError(f"{path} is not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise NotebookError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise NotebookError(f"the file is larger than {MAX_BYTES >> 20} MB")
     return loads(data)
 
 

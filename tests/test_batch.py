@@ -146,3 +146,18 @@ def test_a_submission_cannot_read_another(toy_root: Path) -> None:
     assert reports[0]["score"] == 5.0
     scale = reports[1]["functions"][0]
     assert scale["score"] == 0 and "FileNotFoundError" in scale["message"], scale
+
+
+def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from grader import assignment as spec
+
+    root = tmp_path / "root"
+    shutil.copytree(toy_root, root)
+    a = spec.load("toy", root=root)
+    t = run.Task("scale", (), ({"name": "c", "args": [], "setup": ""},), 10.0)
+    before = cache_mod.key(a, t, sandbox.Limits())
+    helper = a.folder / "toyutils.py"
+    helper.write_text(helper.read_text().replace("3.0", "4.0"))
+    assert cache_mod.key(a, t, sandbox.Limits()) != before  # a fixed helper never serves stale results
