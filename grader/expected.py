@@ -8,10 +8,8 @@ catalogued mistakes' mutants (`mistakes.py`) run the same way; their outputs are
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,20 +22,11 @@ from grader.report import write_atomic
 FORMAT = 1
 
 
-def _cases_module(a: Assignment) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_grader_cases_{a.name}", a.cases_module)
-    if spec is None or spec.loader is None:
-        raise SpecError(f"cannot load {a.cases_module}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
     """Run each case's builder against the reference; return encoded arguments per case."""
     ns = reference.namespace_of(a.reference_notebook, a.folder)
     ref = reference.as_object(ns)
-    builders = _cases_module(a)
+    builders = reference.load_module(a.cases_module, f"_grader_cases_{a.name}")
     out: dict[str, dict[str, dict[str, Any]]] = {}
     with reference.inside(a.folder):
         for f in a.functions:

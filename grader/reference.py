@@ -4,15 +4,17 @@ reproducing the course's figures, and tests. Never used on a student's behalf.""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from grader import assignment as spec
 from grader import notebook
+from grader.errors import SpecError
 
 
 @contextlib.contextmanager
@@ -55,6 +57,16 @@ def namespace_of(path: Path, folder: Path) -> dict[str, Any]:
         for u in units:
             exec(compile(u.source, f"{path.name} {u.filename}", "exec"), ns)
     return ns
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """Import a trusted file of the project (cases, reproduce scripts) under a private name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        raise SpecError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def as_object(ns: dict[str, Any]) -> SimpleNamespace:

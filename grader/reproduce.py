@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from pathlib import Path
-from types import ModuleType
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,16 +13,6 @@ from rich.table import Table
 from grader import reference
 from grader.assignment import Assignment, Reproduction
 from grader.errors import SpecError
-
-
-def _module(a: Assignment) -> ModuleType:
-    path = a.reference_folder / "reproduce.py"
-    spec = importlib.util.spec_from_file_location(f"_grader_reproduce_{a.name}", path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        raise SpecError(f"{a.name} has no {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def verdict(r: Reproduction, got: float | None, *, course_data: bool) -> tuple[str, bool]:
@@ -41,7 +29,7 @@ def verdict(r: Reproduction, got: float | None, *, course_data: bool) -> tuple[s
 
 def figures(a: Assignment, data: Path | None, console: Console) -> dict[str, float]:
     """Run the assignment's reproduce script under a progress bar."""
-    module = _module(a)
+    module = reference.load_module(a.reference_folder / "reproduce.py", f"_grader_reproduce_{a.name}")
     ns = reference.namespace_of(a.reference_notebook, a.folder)
     data = data.resolve() if data else None
     with reference.inside(a.folder):

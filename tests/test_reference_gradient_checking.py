@@ -8,7 +8,6 @@ code (harness.run_case, in this process, instead of in the sandbox).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare, harness, notebook, release, run
-from grader.reference import as_object, inside, namespace
+from grader.reference import as_object, inside, load_module, namespace
 
 NAME = "gradient_checking"
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +43,7 @@ IMPORTS = (
 )
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    s = importlib.util.spec_from_file_location(name, path)
-    assert s is not None and s.loader is not None
-    module = importlib.util.module_from_spec(s)
-    s.loader.exec_module(module)
-    return module
+_load = load_module
 
 
 def _quiet(f: Any, *args: Any) -> tuple[Any, str]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare
-from grader.reference import as_object, inside, namespace
+from grader.reference import as_object, inside, load_module, namespace
 
 NAME = "initialization"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +41,7 @@ HE_241 = {
 }
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    s = importlib.util.spec_from_file_location(name, path)
-    assert s is not None and s.loader is not None
-    module = importlib.util.module_from_spec(s)
-    s.loader.exec_module(module)
-    return module
+_load = load_module
 
 
 @pytest.fixture(scope="module")

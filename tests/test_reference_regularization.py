@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -19,7 +18,7 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare
-from grader.reference import as_object, inside, namespace
+from grader.reference import as_object, inside, load_module, namespace
 
 NAME = "regularization"
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,12 +92,8 @@ SUFFIXES = ("cost_0", "cost_10000", "cost_20000", "train_acc", "test_acc")
 
 
 def _load(path: Path, name: str) -> ModuleType:
-    s = importlib.util.spec_from_file_location(name, path)
-    assert s is not None and s.loader is not None
-    module = importlib.util.module_from_spec(s)
     with inside(path.parent):  # helper modules import their neighbours (testCases)
-        s.loader.exec_module(module)
-    return module
+        return load_module(path, name)
 
 
 @pytest.fixture(scope="module")
