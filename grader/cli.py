@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,13 +11,11 @@ from typing import TYPE_CHECKING
 import click
 
 from grader import assignment as spec
-from grader import expected as expected_mod
-from grader import release as release_mod
 from grader.errors import GraderError
-from grader.report import Report, to_check_text, to_json, to_text, write_atomic
 
-if TYPE_CHECKING:
-    from grader import batch, grade
+if TYPE_CHECKING:  # the rest is imported where it is used: a cold `grader run` stays quick
+    from grader import batch, grade, run
+    from grader.report import Report
 
 
 FILE_FORMATS = ("html", "gradescope", "junit")
@@ -84,7 +83,7 @@ def run_cmd(
 
     Example: grader run submissions/alice.ipynb --format json --output reports/
     """
-    from grader import grade, sandbox
+    from grader import sandbox
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -98,8 +97,12 @@ def run_cmd(
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
     hide = (str(output.resolve()),) if output is not None else ()
+    batched = len(files) > 1 or jobs is not None or scheduler is not None
+    session = None if batched else _prestart(files[0], assignment, hide)
+    from grader import grade
+
     options = grade.Options(assignment=assignment, timeout=timeout, hide=hide)
-    if len(files) > 1 or jobs is not None or scheduler is not None:
+    if batched:
         from grader import batch
 
         plan = batch.Plan(
@@ -116,9 +119,12 @@ def run_cmd(
         single = len(paths) == 1 and len(files) == 1
         _run_batch(files, options, plan, fmt, single=single, fail_under=fail_under)
         return
+    from grader.report import to_json, to_text, write_atomic
+
     reports: list[Report] = []
     for path in files:
-        report = grade.grade_path(path, options)
+        with session or contextlib.nullcontext():
+            report = grade.grade_path(path, options, session)
         if not fast and report.status == "graded":
             report = _with_execution(report, path, output, timeout, images=fmt == "html")
         reports.append(report)
@@ -157,6 +163,7 @@ def _run_batch(
     import json
 
     from grader import batch, summary
+    from grader.report import to_text
 
     outcome = batch.run_batch(files, options, plan)
     reports = outcome.reports
@@ -178,6 +185,23 @@ def _run_batch(
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
     if fail_under is not None and any(p < fail_under for p in percents):
         sys.exit(1)
+
+
+def _prestart(path: Path, assignment: str | None, hide: tuple[str, ...]) -> run.Session | None:
+    """Start the sandboxed worker before the grader imports numpy, so both boot at once."""
+    from grader import notebook, run, sandbox
+    from grader.errors import NotebookError
+
+    try:
+        parsed = notebook.parse(notebook.read(path))
+    except NotebookError:
+        return None  # reported as invalid by the grading path
+    name = assignment or spec.recognise(set(parsed.markers) | set(parsed.definitions))
+    if name is None:
+        return None
+    session = run.Session(sandbox.Limits(), hide=(*hide, str(path.resolve().parent)))
+    session.worker(spec.load(name))
+    return session
 
 
 def _with_execution(
@@ -221,6 +245,7 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
     Example: grader check Regularization.ipynb
     """
     from grader import check, grade
+    from grader.report import to_check_text
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -255,6 +280,8 @@ def expected_cmd(names: tuple[str, ...], check: bool) -> None:
 
     Example: grader expected --check
     """
+    from grader import expected as expected_mod
+
     stale = False
     for name in _names(names):
         a = spec.load(name)
@@ -280,6 +307,8 @@ def release_cmd(names: tuple[str, ...], check: bool) -> None:
 
     Example: grader release --check
     """
+    from grader import release as release_mod
+
     stale = []
     for name in _names(names):
         a = spec.load(name)

@@ -48,13 +48,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
 
 def recognise(parsed: notebook.Parsed, root: Path | None = None) -> str | None:
     """The assignment whose graded functions this notebook marks or defines most."""
-    names = set(parsed.markers) | set(parsed.definitions)
-    best, best_hits = None, 0
-    for a in spec.load_all(root=root):
-        hits = len(names & {f.name for f in a.functions})
-        if hits > best_hits:
-            best, best_hits = a.name, hits
-    return best
+    return spec.recognise(set(parsed.markers) | set(parsed.definitions), root=root)
 
 
 @dataclass(frozen=True)
