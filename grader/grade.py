@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,14 @@ class Prepared:
     expected: dict[str, Any]
     given: tuple[notebook.Unit, ...]
     templates: dict[str, str]  # function -> ast dump of the released (blank) definition
+    decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
 
     def outputs(self, function: str, case: str) -> Any:
-        return harness.decode(self.expected["functions"][function][case]["output"])
+        """The expected output, decoded once per process (comparison never writes to it)."""
+        key = (function, case)
+        if key not in self.decoded:
+            self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
+        return self.decoded[key]
 
     def args(self, function: str, case: str) -> Any:
         return self.expected["functions"][function][case]["args"]
