@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def _client_classes() -> tuple[Any, Any]:
 def _read(path: Path) -> Any:
     import nbformat
 
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # old notebooks lack cell ids: nbformat's concern, not ours
         nb = nbformat.read(f, as_version=4)
     return nb
 

@@ -26,6 +26,7 @@ from typing import Any
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 NOBODY = 65534
@@ -113,6 +114,16 @@ def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
             os.close(fd)
 
 
+def _map_ids(*, inside: int, uid: int, gid: int, inside_gid: int | None = None) -> None:
+    """Map one id of the new user namespace onto ours (all an unprivileged process may map)."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{inside} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{inside if inside_gid is None else inside_gid} {gid} 1")
+
+
 def apply(cfg: dict[str, Any]) -> None:
     """Confine the calling process according to `cfg` (see `sandbox.jail_config`)."""
     if os.getsid(0) != os.getpid():  # a launcher may have made us a session leader already
@@ -121,7 +132,12 @@ def apply(cfg: dict[str, Any]) -> None:
     libc = _libc()
     flags = (CLONE_NEWNET if cfg.get("network") else 0) | (CLONE_NEWNS if cfg.get("mounts") else 0)
     flags |= CLONE_NEWPID if cfg.get("pids") else 0  # applies to our children: see become_init
-    if flags:
+    userns = bool(flags and cfg.get("userns"))
+    uid, gid = os.getuid(), os.getgid()
+    if userns:  # not root: a user namespace of our own lends the rights to make the others
+        _check(libc.unshare(CLONE_NEWUSER | flags), "unshare")
+        _map_ids(inside=0, uid=uid, gid=gid)
+    elif flags:
         _check(libc.unshare(flags), "unshare")
     if cfg.get("mounts"):
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
@@ -133,6 +149,10 @@ def apply(cfg: dict[str, Any]) -> None:
             _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
         if cfg.get("user"):
             _reexpose(cfg.get("needed", []), cfg["staging"])
+    if userns:  # and give those rights up: a nested namespace where we are our plain user again,
+        # so student code can neither unmount the covers nor remount anything
+        _check(libc.unshare(CLONE_NEWUSER), "unshare")
+        _map_ids(inside=uid, uid=0, gid=0, inside_gid=gid)
     if cfg.get("user"):
         os.setgroups([])
         os.setgid(NOBODY)

@@ -104,6 +104,7 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "mounts": iso.mounts,
         "pids": iso.pids,
         "user": iso.user,
+        "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
         "hide": safe_hide,
         "needed": needed,
         "staging": str(scratch / ".jail"),
@@ -155,7 +156,11 @@ def available_isolation() -> Isolation:
     if not iso.pids:
         notes.append("no PID namespace: student code can see and signal other processes")
     if not iso.user:
-        notes.append("student code runs as the grader's own user")
+        unprivileged = os.geteuid() != 0 and iso.mounts
+        notes.append(
+            "student code runs as the grader's own user"
+            + (", without privileges in a user namespace" if unprivileged else "")
+        )
     _ISOLATION = Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
     return _ISOLATION
 
