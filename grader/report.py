@@ -10,10 +10,6 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
 
 
@@ -165,6 +161,10 @@ def _fmt(x: float) -> str:
 
 def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     """A readable table per submission: function, points, status, first useful message."""
+    from rich.console import Console  # only text output needs rich: JSON runs skip its import
+    from rich.markup import escape
+    from rich.table import Table
+
     out = StringIO()
     console = Console(file=out, force_terminal=color, width=width, no_color=not color)
     title = f"{report.submission}  [{report.assignment or 'unknown assignment'}]"
