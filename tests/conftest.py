@@ -49,3 +49,23 @@ def toy_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     grade.prepare.cache_clear()
     yield TOY
     grade.prepare.cache_clear()
+
+
+def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[dict[str, Any], Any]]]:
+    """(inputs, reference output) of every case, the inputs from `grader expected`'s own builders."""
+    import numpy as np
+
+    from grader import expected
+    from grader.harness import RNG_SEED, decode
+    from grader.reference import inside
+
+    inputs = expected.build_inputs(a)
+    out: dict[str, dict[str, tuple[dict[str, Any], Any]]] = {}
+    with inside(a.folder):
+        for f in a.functions:
+            for c in f.cases:
+                entry = inputs[f.name][c.name]
+                args = dict(zip(entry["arg_names"], decode(entry["args"]), strict=True))
+                np.random.seed(RNG_SEED)
+                out.setdefault(f.name, {})[c.name] = (args, ns[f.name](*args.values()))
+    return out

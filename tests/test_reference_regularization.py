@@ -18,7 +18,8 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare
-from grader.reference import as_object, inside, load_module, namespace
+from grader.reference import inside, load_module, namespace
+from tests.conftest import reference_outputs
 
 NAME = "regularization"
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,17 +114,7 @@ def tc() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def outputs(ns: dict[str, Any], a: spec.Assignment) -> dict[str, dict[str, tuple[Any, Any]]]:
-    """(inputs, reference output) of every case, built the way `grader expected` builds them."""
-    builders = _load(FOLDER / "cases.py", "_cases_regularization")
-    ref = as_object(ns)
-    out: dict[str, dict[str, tuple[Any, Any]]] = {}
-    with inside(FOLDER):
-        for f in a.functions:
-            for c in f.cases:
-                args = getattr(builders, c.inputs)(ref, **c.params)
-                np.random.seed(RNG_SEED)
-                out.setdefault(f.name, {})[c.name] = (args, ns[f.name](*args.values()))
-    return out
+    return reference_outputs(ns, a)
 
 
 def _close(got: Any, want: Any, atol: float) -> bool:
