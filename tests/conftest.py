@@ -69,3 +69,43 @@ def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[d
                 np.random.seed(RNG_SEED)
                 out.setdefault(f.name, {})[c.name] = (args, ns[f.name](*args.values()))
     return out
+
+
+@pytest.fixture(scope="module")
+def a(request: pytest.FixtureRequest) -> Any:
+    """The assignment named by the test module's NAME."""
+    from grader import assignment as spec
+
+    return spec.load(request.module.NAME, root=ROOT)
+
+
+@pytest.fixture(scope="module")
+def ns(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The reference namespace of the assignment named by the test module's NAME."""
+    from grader.reference import namespace
+
+    return namespace(request.module.NAME, root=ROOT)
+
+
+def released_graded_sources(a: Any, graded: list[str]) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """Check a reference notebook's shape; return it, its code sources, and the released graded
+    cells by function name (release raises if a solution line is not an assignment)."""
+    from grader import release
+
+    raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
+    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
+    assert raw["metadata"]["kernelspec"]["name"] == "python3"
+    assert raw["metadata"]["language_info"]["name"] == "python"
+    ids = [c["id"] for c in raw["cells"]]
+    assert len(set(ids)) == len(ids)
+    code = [c for c in raw["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    sources = ["".join(c["source"]) for c in code]
+    names = [s.split("\n", 1)[0].split(":")[1].strip() for s in sources if s.startswith("# GRADED FUNCTION:")]
+    assert sorted(names) == sorted(graded)
+    blanked = {}
+    for c in release.released(raw, a.notebook)["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and src.startswith("# GRADED FUNCTION:"):
+            blanked[src.split("\n", 1)[0].split(":")[1].strip()] = src
+    return raw, sources, blanked

@@ -22,7 +22,8 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare, harness, notebook, release, run
-from grader.reference import as_object, inside, load_module, namespace
+from grader.reference import as_object, inside, load_module
+from tests.conftest import released_graded_sources
 
 NAME = "gradient_checking"
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +52,6 @@ def _quiet(f: Any, *args: Any) -> tuple[Any, str]:
     with contextlib.redirect_stdout(buf):
         out = f(*args)
     return out, buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def ns() -> dict[str, Any]:
-    return namespace(NAME, root=ROOT)
-
-
-@pytest.fixture(scope="module")
-def a() -> spec.Assignment:
-    return spec.load(NAME, root=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -516,25 +507,10 @@ def test_helper_modules_import_lazily() -> None:
 
 
 def test_reference_notebook_shape(a: spec.Assignment) -> None:
-    raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
-    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
-    assert raw["metadata"]["kernelspec"]["name"] == "python3"
-    assert raw["metadata"]["language_info"]["name"] == "python"
-    ids = [c["id"] for c in raw["cells"]]
-    assert len(set(ids)) == len(ids)
-    code = [c for c in raw["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    sources = ["".join(c["source"]) for c in code]
-    graded = [s for s in sources if s.startswith("# GRADED FUNCTION:")]
-    assert sorted(s.split("\n", 1)[0].split(":")[1].strip() for s in graded) == sorted(GRADED)
-    student = release.released(raw, a.notebook)  # raises if a solution line is not an assignment
-    blanked = {
-        "".join(c["source"]).split("\n", 1)[0]: "".join(c["source"]) for c in student["cells"]
-        if c["cell_type"] == "code" and "".join(c["source"]).startswith("# GRADED FUNCTION:")
-    }
-    assert "J = None" in blanked["# GRADED FUNCTION: forward_propagation"]
-    assert "dtheta = None" in blanked["# GRADED FUNCTION: backward_propagation"]
-    check_n = blanked["# GRADED FUNCTION: gradient_check_n"]
+    _, sources, blanked = released_graded_sources(a, GRADED)
+    assert "J = None" in blanked["forward_propagation"]
+    assert "dtheta = None" in blanked["backward_propagation"]
+    check_n = blanked["gradient_check_n"]
     assert "forward_propagation_n(" not in check_n and "np.copy" not in check_n
     assert "difference = None" in check_n and "gradapprox[i] = None" in check_n
     # the given cells keep the two deliberate mistakes

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare
-from grader.reference import inside, load_module, namespace
-from tests.conftest import reference_outputs
+from grader.reference import inside, load_module
+from tests.conftest import reference_outputs, released_graded_sources
 
 NAME = "initialization"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,16 +42,6 @@ HE_241 = {
 
 
 _load = load_module
-
-
-@pytest.fixture(scope="module")
-def ns() -> dict[str, Any]:
-    return namespace(NAME, root=ROOT)
-
-
-@pytest.fixture(scope="module")
-def a() -> spec.Assignment:
-    return spec.load(NAME, root=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -304,26 +293,9 @@ def test_dataset_and_network_helpers(ns: dict[str, Any]) -> None:
 
 
 def test_reference_notebook_shape(a: spec.Assignment) -> None:
-    from grader import release
-
-    raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
-    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
-    assert raw["metadata"]["kernelspec"]["name"] == "python3"
-    ids = [c["id"] for c in raw["cells"]]
-    assert len(set(ids)) == len(ids)
-    code = [c for c in raw["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    sources = ["".join(c["source"]) for c in code]
-    graded = [s for s in sources if s.startswith("# GRADED FUNCTION:")]
-    assert sorted(s.split("\n", 1)[0].split(":")[1].strip() for s in graded) == sorted(GRADED)
-    student = release.released(raw, a.notebook)  # raises if a solution line is not an assignment
-    blanked = [
-        "".join(c["source"])
-        for c in student["cells"]
-        if c["cell_type"] == "code" and "".join(c["source"]).startswith("# GRADED FUNCTION:")
-    ]
+    _, _, blanked = released_graded_sources(a, GRADED)
     assert len(blanked) == 3
-    for source in blanked:
+    for source in blanked.values():
         assert "np.random.randn" not in source and "np.zeros" not in source
         assert 'parameters["W" + str(l)] = None' in source
 

@@ -18,8 +18,8 @@ import pytest
 
 from grader import assignment as spec
 from grader import compare
-from grader.reference import inside, load_module, namespace
-from tests.conftest import reference_outputs
+from grader.reference import inside, load_module
+from tests.conftest import reference_outputs, released_graded_sources
 
 NAME = "regularization"
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,16 +95,6 @@ SUFFIXES = ("cost_0", "cost_10000", "cost_20000", "train_acc", "test_acc")
 def _load(path: Path, name: str) -> ModuleType:
     with inside(path.parent):  # helper modules import their neighbours (testCases)
         return load_module(path, name)
-
-
-@pytest.fixture(scope="module")
-def ns() -> dict[str, Any]:
-    return namespace(NAME, root=ROOT)
-
-
-@pytest.fixture(scope="module")
-def a() -> spec.Assignment:
-    return spec.load(NAME, root=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -646,25 +636,7 @@ def test_bundled_data_is_generated_and_shaped_like_the_courses() -> None:
 
 
 def test_reference_notebook_shape(a: spec.Assignment) -> None:
-    from grader import release
-
-    raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
-    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
-    assert raw["metadata"]["kernelspec"]["name"] == "python3"
-    assert raw["metadata"]["language_info"]["name"] == "python"
-    ids = [c["id"] for c in raw["cells"]]
-    assert len(set(ids)) == len(ids)
-    code = [c for c in raw["cells"] if c["cell_type"] == "code"]
-    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
-    sources = ["".join(c["source"]) for c in code]
-    graded = [s for s in sources if s.startswith("# GRADED FUNCTION:")]
-    assert sorted(s.split("\n", 1)[0].split(":")[1].strip() for s in graded) == sorted(GRADED)
-    student = release.released(raw, a.notebook)  # raises if a solution line is not an assignment
-    blanked = {
-        "".join(c["source"]).split("\n", 1)[0].split(":")[1].strip(): "".join(c["source"])
-        for c in student["cells"]
-        if c["cell_type"] == "code" and "".join(c["source"]).startswith("# GRADED FUNCTION:")
-    }
+    raw, _, blanked = released_graded_sources(a, GRADED)
     assert "L2_regularization_cost = None" in blanked["compute_cost_with_regularization"]
     assert "lambd /" not in blanked["backward_propagation_with_regularization"]
     assert "np.random.rand" not in blanked["forward_propagation_with_dropout"]
