@@ -7,6 +7,7 @@ names an assignment.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -131,13 +132,27 @@ def _function(name: str, raw: dict[str, Any]) -> Function:
     return Function(name=name, cases=cases, timeout=float(raw.get("timeout", 10.0)))
 
 
+_LOADED: dict[tuple[Path, int, int], Assignment] = {}  # (spec file, mtime, size) -> its spec
+
+
 def load(name: str, *, root: Path | None = None) -> Assignment:
-    """Read `assignments/<name>/assignment.toml` under `root`."""
+    """Read `assignments/<name>/assignment.toml` under `root` (parsed once while unchanged)."""
     root = root or project_root()
     folder = root / "assignments" / name
     spec_path = folder / "assignment.toml"
-    if not spec_path.is_file():
+    try:
+        st = spec_path.stat()
+    except OSError:
+        st = None
+    if st is None or not spec_path.is_file():
         raise SpecError(f"no assignment {name!r}: {spec_path} does not exist")
+    key = (spec_path, st.st_mtime_ns, st.st_size)
+    if key not in _LOADED:
+        _LOADED[key] = _read(name, folder, spec_path, root)
+    return _LOADED[key]
+
+
+def _read(name: str, folder: Path, spec_path: Path, root: Path) -> Assignment:
     try:
         raw = tomllib.loads(spec_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -155,6 +170,14 @@ def load(name: str, *, root: Path | None = None) -> Assignment:
         reference_folder=root / "reference" / name,
         expected_path=root / "expected" / f"{name}.json",
     )
+
+
+def load_expected(a: Assignment) -> dict[str, Any]:
+    """The assignment's expected document (`expected/<name>.json`), as read from disk."""
+    try:
+        return dict(json.loads(a.expected_path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise SpecError(f"{a.expected_path} is missing: run `grader expected`") from None
 
 
 def names(*, root: Path | None = None) -> list[str]:

@@ -14,7 +14,7 @@ from grader import assignment as spec
 from grader.errors import GraderError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a cold `grader run` stays quick
-    from grader import batch, grade, run
+    from grader import batch, grade
     from grader.report import Report
 
 
@@ -98,7 +98,10 @@ def run_cmd(
         raise click.UsageError("no notebooks found in the given paths")
     hide = (str(output.resolve()),) if output is not None else ()
     batched = len(files) > 1 or jobs is not None or scheduler is not None
-    session = None if batched else _prestart(files[0], assignment, hide)
+    from grader import run
+
+    started = None if batched else run.prestart(files[0], assignment, hide)
+    session = started.session if started else None
     from grader import grade
 
     options = grade.Options(assignment=assignment, timeout=timeout, hide=hide)
@@ -124,7 +127,7 @@ def run_cmd(
     reports: list[Report] = []
     for path in files:
         with session or contextlib.nullcontext():
-            report = grade.grade_path(path, options, session)
+            report = grade.grade_path(path, options, session, parsed=started.parsed if started else None)
         if not fast and report.status == "graded":
             report = _with_execution(report, path, output, timeout, images=fmt == "html")
         reports.append(report)
@@ -185,23 +188,6 @@ def _run_batch(
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
     if fail_under is not None and any(p < fail_under for p in percents):
         sys.exit(1)
-
-
-def _prestart(path: Path, assignment: str | None, hide: tuple[str, ...]) -> run.Session | None:
-    """Start the sandboxed worker before the grader imports numpy, so both boot at once."""
-    from grader import notebook, run, sandbox
-    from grader.errors import NotebookError
-
-    try:
-        parsed = notebook.parse(notebook.read(path))
-    except NotebookError:
-        return None  # reported as invalid by the grading path
-    name = assignment or spec.recognise(set(parsed.markers) | set(parsed.definitions))
-    if name is None:
-        return None
-    session = run.Session(sandbox.Limits(), hide=(*hide, str(path.resolve().parent)))
-    session.worker(spec.load(name))
-    return session
 
 
 def _with_execution(

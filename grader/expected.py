@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import assignment as spec
 from grader import harness, mistakes, notebook, reference, run, sandbox
 from grader.assignment import Assignment
 from grader.errors import SpecError
@@ -90,12 +91,7 @@ def dumps(doc: dict[str, Any]) -> str:
     return emit(doc, 0) + "\n"
 
 
-def load(a: Assignment) -> dict[str, Any]:
-    """Read an assignment's expected document."""
-    try:
-        return dict(json.loads(a.expected_path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise SpecError(f"{a.expected_path} is missing: run `grader expected`") from None
+load = spec.load_expected
 
 
 def write(a: Assignment, doc: dict[str, Any]) -> Path:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from grader import assignment as spec
-from grader import expected as expected_mod
-from grader import feedback, harness, mistakes, notebook, run, sandbox
-from grader.assignment import Assignment, Case, Function
-from grader.compare import judge
+from grader import notebook, run, sandbox
+from grader.assignment import Assignment, Function
 from grader.errors import NotebookError
 from grader.report import FunctionResult, Report, TestResult
+
+# Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
+# `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Prepared:
         """The expected output, decoded once per process (comparison never writes to it)."""
         key = (function, case)
         if key not in self.decoded:
+            from grader import harness
+
             self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
         return self.decoded[key]
 
@@ -48,7 +51,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
         d, _ = notebook.choose(released, f.name)
         if d is not None:
             templates[f.name] = ast.dump(d.node)
-    return Prepared(a, expected_mod.load(a), notebook.given_units(released, a.given), templates)
+    return Prepared(a, spec.load_expected(a), notebook.given_units(released, a.given), templates)
 
 
 def recognise(parsed: notebook.Parsed, root: Path | None = None) -> str | None:
@@ -67,18 +70,25 @@ class Options:
     hide: tuple[str, ...] = ()  # more folders to cover in the sandbox (e.g. where reports go)
 
 
-def grade_path(path: Path, options: Options, session: run.Session | None = None) -> Report:
-    """Grade one notebook file; never raises for anything the submission does."""
+def grade_path(
+    path: Path,
+    options: Options,
+    session: run.Session | None = None,
+    *,
+    parsed: notebook.Parsed | None = None,
+) -> Report:
+    """Grade one notebook file (`parsed`: the file already read); never raises for anything
+    the submission does."""
     if session is None:  # the notebook's own folder may hold other students' work: cover it
         folder = str(path.resolve().parent)
         with run.Session(options.limits, hide=(*options.hide, folder)) as own:
-            return grade_path(path, options, own)
+            return grade_path(path, options, own, parsed=parsed)
     label = str(path)
-    try:
-        cells = notebook.read(path)
-    except NotebookError as exc:
-        return Report(label, options.assignment, "invalid", f"not a readable notebook: {exc}")
-    parsed = notebook.parse(cells)
+    if parsed is None:
+        try:
+            parsed = notebook.parse(notebook.read(path))
+        except NotebookError as exc:
+            return Report(label, options.assignment, "invalid", f"not a readable notebook: {exc}")
     name = options.assignment or recognise(parsed, options.root)
     if name is None:
         known = ", ".join(spec.names(root=options.root))
@@ -109,13 +119,17 @@ def grade_parsed(
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
         tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout))
     raw, isolation, _ = (
-        run.execute(a, tasks, limits=options.limits, session=session) if tasks else ({}, (), "")
+        run.execute(a, tasks, limits=options.limits, session=session, meanwhile=_load_judge)
+        if tasks
+        else ({}, (), "")
     )
+    from grader import judge
+
     functions = []
     warnings: list[str] = []
     for f in a.functions:
         ans = answers[f.name]
-        res = early.get(f.name) or _judge_function(f, ans, raw[f.name], prep, options)
+        res = early.get(f.name) or judge.function(f, ans, raw[f.name], prep, options.limits)
         functions.append(res)
         warnings.extend(_import_notes(raw.get(f.name, {})))
     return Report(
@@ -131,7 +145,11 @@ def _import_notes(raw: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _zero(f: Function, status: str, message: str, ans: notebook.Answer, hide: bool = False) -> FunctionResult:
+def _load_judge() -> None:
+    import grader.judge  # noqa: F401
+
+
+def zero(f: Function, status: str, message: str, ans: notebook.Answer, hide: bool = False) -> FunctionResult:
     tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
     return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)
 
@@ -139,54 +157,8 @@ def _zero(f: Function, status: str, message: str, ans: notebook.Answer, hide: bo
 def _not_runnable(f: Function, ans: notebook.Answer, prep: Prepared) -> FunctionResult | None:
     if ans.definition is None:
         if ans.syntax_error:
-            return _zero(f, "error", f"syntax error in {ans.syntax_error}", ans)
-        return _zero(f, "missing", f"`{f.name}` is not defined in the notebook", ans)
+            return zero(f, "error", f"syntax error in {ans.syntax_error}", ans)
+        return zero(f, "missing", f"`{f.name}` is not defined in the notebook", ans)
     if prep.templates.get(f.name) == ast.dump(ans.definition.node):
-        return _zero(f, "failed", "not implemented yet: the template is unchanged", ans)
+        return zero(f, "failed", "not implemented yet: the template is unchanged", ans)
     return None
-
-
-def _judge_function(
-    f: Function, ans: notebook.Answer, raw: dict[str, Any], prep: Prepared, options: Options
-) -> FunctionResult:
-    outcome = feedback.process_outcome(raw, options.limits)
-    if outcome is not None:
-        status, message = outcome
-        return _zero(f, status, message, ans)
-    tests = []
-    for c in f.cases:
-        tests.append(_judge_case(f, c, ans, raw.get("cases", {}).get(c.name), prep))
-    tests = mistakes.annotate(f, tests, raw.get("cases", {}), prep.expected)
-    score = sum(t.points for t in tests)
-    failing = [t for t in tests if not t.passed]
-    if not failing:
-        return FunctionResult(
-            f.name, score, f.max_score, "passed", "all tests passed", tuple(tests), ans.warnings
-        )
-    first = failing[0]
-    status = "error" if first.message.startswith(feedback.ERROR_PREFIXES) else "failed"
-    if status == "error" and "out of memory" in first.message:
-        status = "killed"
-    message = f"{first.name}: {first.message}"
-    hint = feedback.placeholder_hint(ans)
-    if hint:
-        message = f"{hint}; {message}"
-    return FunctionResult(f.name, score, f.max_score, status, message, tuple(tests), ans.warnings)
-
-
-def _judge_case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) -> TestResult:
-    def result(passed: bool, message: str) -> TestResult:
-        return TestResult(c.name, c.hidden, passed, message, c.points if passed else 0.0, c.points)
-
-    if not isinstance(r, dict):
-        return result(False, "no result came back for this case")
-    if not r.get("ok"):
-        return result(False, feedback.case_error(r, ans, prep.assignment))
-    try:
-        got = harness.decode(r.get("output"))
-    except (ValueError, TypeError, KeyError) as exc:
-        return result(False, f"the returned value could not be read ({exc})")
-    if got is None and prep.outputs(f.name, c.name) is not None:
-        return result(False, "returned None: is the `return` statement missing?")
-    verdict = judge(prep.outputs(f.name, c.name), got, c)
-    return result(verdict.passed, verdict.message(c.hidden))

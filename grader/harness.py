@@ -1,6 +1,6 @@
 """The code that runs inside the sandbox, and the plain-data format both sides speak.
 
-This file is sent to the sandboxed interpreter as *text* (`python -I -c`): it imports only the
+This file is sent to the sandboxed interpreter as *text* (`python -I -S -c`): it imports only the
 standard library and numpy, so the grader's own package is never on the student's path.
 The grader imports the same file for `encode`/`decode`, so both sides share one format:
 
@@ -11,7 +11,8 @@ The grader imports the same file for `encode`/`decode`, so both sides share one 
     numpy array or scalar            {"$": "ndarray", "dtype": "float64", "shape": [...],
                                       "data": nested list  |  "b64": raw little-endian bytes}
 
-Worker protocol: the grader writes one JSON job per line on stdin; for every graded function
+Worker protocol: the worker first says {"ready": true, "ok": <helpers imported>} on fd 3;
+then the grader writes one JSON job per line on stdin; for every graded function
 the worker forks a child that runs its cases; each function's result goes out as one JSON line
 on fd 3 as soon as it is known, then {"done": true}. A function child never holds fd 3, so what
 a student prints or writes cannot be taken for a result; and as student code could write to the
@@ -33,7 +34,15 @@ import time
 import traceback
 from typing import Any
 
-import numpy as np
+if sys.flags.no_site:  # the sandbox skips site's .pth hooks, names the site directories itself
+    import site
+
+    sys.path.extend(p for p in os.environ.get("GRADER_SITE", "").split(os.pathsep) if p)
+    site.setquit()  # exit, quit, help, copyright, ...: what students' code may expect
+    site.setcopyright()
+    site.sethelper()
+
+import numpy as np  # noqa: E402
 
 DTYPES = frozenset(
     [
@@ -484,12 +493,14 @@ def main() -> None:
         _become_init()
     sys.path.insert(0, os.getcwd())  # the released helper modules, and nothing else of ours
     sys.setrecursionlimit(3000)
+    ok = os.access(os.getcwd(), os.R_OK | os.X_OK)
     for mod in os.environ.get("GRADER_PRELOAD", "").split(","):
         if mod:
             try:
                 __import__(mod)
             except Exception:
-                pass
+                ok = False
+    _send({"ready": True, "ok": ok})  # the grader's check that this jail lets us work at all
     serve()
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from grader import cache as cache_mod
-from grader import sandbox
+from grader import assignment as spec
+from grader import notebook, sandbox
 from grader.assignment import Assignment
+from grader.errors import GraderError
 from grader.notebook import Answer, Unit
+
+if TYPE_CHECKING:  # only batches use a cache; hashlib stays out of a cold single run
+    from grader import cache as cache_mod
 
 STARTUP_SECONDS = 30.0
 MAX_RESTARTS = 8
@@ -80,6 +88,15 @@ class Session:
             self._workers[a.name] = w
         return w
 
+    def confirm(self, a: Assignment, w: sandbox.Worker) -> bool:
+        """Whether `w` (started on trust, see `sandbox.start`) works; if not it is discarded
+        and the probe decides the layers of the next one."""
+        if sandbox.confirm(w, self.limits, STARTUP_SECONDS):
+            return True
+        self.discard(a)
+        sandbox.available_isolation()
+        return False
+
     def discard(self, a: Assignment) -> None:
         w = self._workers.pop(a.name, None)
         if w is not None:
@@ -99,18 +116,76 @@ class Session:
         self.close()
 
 
+@dataclass(frozen=True)
+class Prestart:
+    """A worker already booting for one notebook, and that notebook parsed."""
+
+    session: Session
+    parsed: notebook.Parsed
+
+
+_EARLY: dict[tuple[str, str | None, tuple[str, ...]], Prestart] = {}
+
+
+def prestart(path: Path, assignment: str | None, hide: tuple[str, ...]) -> Prestart | None:
+    """Start the sandboxed worker for grading `path` (only the standard library is needed so
+    far: the caller imports numpy afterwards, while the worker boots).
+
+    None when the notebook cannot be read or recognised: grading reports that itself. The same
+    arguments after `start_early` claim the worker it started.
+    """
+    key = (str(path.resolve()), assignment, hide)
+    if key in _EARLY:
+        return _EARLY.pop(key)
+    try:
+        parsed = notebook.parse(notebook.read(path))
+        name = assignment or spec.recognise(set(parsed.markers) | set(parsed.definitions))
+        a = spec.load(name) if name else None
+    except GraderError:
+        return None
+    if a is None:
+        return None
+    session = Session(sandbox.Limits(), hide=(*hide, str(path.resolve().parent)))
+    try:
+        session.worker(a)
+    except Exception:  # only a head start: grading starts its own worker and reports what fails
+        session.close()
+        return None
+    return Prestart(session, parsed)
+
+
+def start_early(path: Path, assignment: str | None, hide: tuple[str, ...]) -> None:
+    """`prestart` before the command line is parsed; a start nobody claims is closed at exit."""
+    started = prestart(path, assignment, hide)
+    if started is not None:
+        _EARLY[(str(path.resolve()), assignment, hide)] = started
+        atexit.register(_close_unclaimed)
+
+
+def _close_unclaimed() -> None:
+    while _EARLY:
+        _, started = _EARLY.popitem()
+        started.session.close()
+
+
 def execute(
-    a: Assignment, tasks: list[Task], *, limits: sandbox.Limits, session: Session | None = None
+    a: Assignment,
+    tasks: list[Task],
+    *,
+    limits: sandbox.Limits,
+    session: Session | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
-    """Run every task; a function whose run killed the worker is recorded as such.
+    """Run every task; a function whose run killed the worker is recorded as such. `meanwhile`
+    is called once, after the job is sent and before waiting for it.
 
     Returns raw per-function results, isolation notes, and the worker's captured output.
     """
     if session is None:
         with Session(limits) as own:
-            return execute(a, tasks, limits=limits, session=own)
+            return execute(a, tasks, limits=limits, session=own, meanwhile=meanwhile)
     if session.cache is None:
-        return _execute(a, tasks, limits, session)
+        return _execute(a, tasks, limits, session, meanwhile)
     return _execute_cached(a, tasks, limits, session, session.cache)
 
 
@@ -118,6 +193,8 @@ def _execute_cached(
     a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session, cache: cache_mod.Cache
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
     """Run only what the cache does not hold; wait for what another thread is running."""
+    from grader import cache as cache_mod
+
     keys = {t.function: cache_mod.key(a, t, limits) for t in tasks}
     results: dict[str, dict[str, Any]] = {}
     own, waiting = [], []
@@ -153,7 +230,11 @@ def _fill(results: dict[str, dict[str, Any]], t: Task, got: dict[str, Any] | Non
 
 
 def _execute(
-    a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session
+    a: Assignment,
+    tasks: list[Task],
+    limits: sandbox.Limits,
+    session: Session,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
     """Send the tasks to the session's worker, restarting it when a function kills it."""
     results: dict[str, dict[str, Any]] = {}
@@ -164,11 +245,17 @@ def _execute(
         if not pending:
             break
         worker = session.worker(a)
-        notes = worker.isolation.notes
         job = {"tasks": [t.to_job() for t in pending], "max_bytes": limits.result_bytes}
         session.sent += len(pending)
-        timeout = STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
-        got = sandbox.submit(worker, job, timeout=timeout, limits=limits)
+        deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
+        sent = sandbox.send(worker, job)
+        if meanwhile is not None:  # the caller's own work, while the worker boots and runs
+            meanwhile()
+            meanwhile = None
+        if not session.confirm(a, worker):
+            continue  # the machine allows less than that worker assumed: the job goes to the next
+        notes = worker.isolation.notes
+        got = sandbox.collect(worker, deadline, limits) if sent else {}
         output.append(worker.output.text())
         results.update(got)
         left = [t for t in pending if t.function not in got]
@@ -179,4 +266,6 @@ def _execute(
         pending = left
     for t in pending:
         results[t.function] = {"function": t.function, "worker_died": True}
+    if meanwhile is not None:
+        meanwhile()
     return results, notes, "".join(output)

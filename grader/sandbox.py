@@ -1,6 +1,6 @@
 """The sandboxed worker process that runs students' code, and its limits.
 
-A worker is a fresh interpreter started with `python -I -B -c <harness text>` in its own session,
+A worker is a fresh interpreter started with `python -I -S -B -c <harness text>` in its own session,
 with resource limits, a scrubbed environment, stdin from the job pipe only, a read-only scratch
 directory holding just the assignment's released files, no network (a new network namespace
 where the kernel allows it) and, when we are root, an unprivileged user. What could not be
@@ -73,6 +73,11 @@ def _needed() -> list[str]:
     """Paths the interpreter needs, for re-exposing them to an unprivileged user."""
     paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent), *site.getsitepackages()}
     return sorted(p for p in paths if Path(p).exists())
+
+
+def site_dirs() -> list[str]:
+    """The directories `site` would add for the worker (it starts without `site`)."""
+    return [p for p in site.getsitepackages() if Path(p).is_dir()]
 
 
 SANDBOX_UIDS = range(61000, 65000)  # unprivileged user ids the sandboxes run as, one each
@@ -148,6 +153,12 @@ def available_isolation() -> Isolation:
                 break
     finally:
         remove_scratch(scratch)
+    _ISOLATION = _noted(iso)
+    return _ISOLATION
+
+
+def _noted(iso: Isolation) -> Isolation:
+    """`iso` with a note for each layer it lacks."""
     notes = []
     if not iso.network:
         notes.append("no network namespace: student code could reach the network")
@@ -161,8 +172,7 @@ def available_isolation() -> Isolation:
             "student code runs as the grader's own user"
             + (", without privileges in a user namespace" if unprivileged else "")
         )
-    _ISOLATION = Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
-    return _ISOLATION
+    return Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
 
 
 def prepare_scratch(folder: Path, files: tuple[str, ...]) -> Path:
@@ -218,6 +228,8 @@ class Worker:
     result_fd: int
     scratch: Path
     isolation: Isolation
+    confirmed: bool = True  # False: started on trust, see `confirm`
+    unread: bytearray = field(default_factory=bytearray)  # result bytes read but not yet parsed
     output: Capped = field(default_factory=lambda: Capped(256 * 1024))
 
     def close(self) -> None:
@@ -263,29 +275,77 @@ def reap_orphans(wait: float = 0.05) -> None:
 
 
 def start(scratch: Path, limits: Limits, *, hide: list[str] | None = None, preload: str = PRELOAD) -> Worker:
-    """Start a confined worker in `scratch`."""
-    iso = available_isolation()
+    """Start a confined worker in `scratch`.
+
+    Until the machine's isolation is known, a worker starts at once with the strongest layers,
+    unconfirmed: `confirm` waits for it to say it works, which settles what the machine allows
+    without a probe in the way of a cold `grader run`.
+    """
     adopt_orphans()
-    cfg = jail_config(scratch, limits, iso, secrets() + (hide or []))
+    if _ISOLATION is None:
+        try:
+            return _spawn(scratch, limits, _noted(strongest()), hide or [], preload, confirmed=False)
+        except (OSError, subprocess.SubprocessError):
+            pass  # the jail could not even be applied: probe what can
+    return _spawn(scratch, limits, available_isolation(), hide or [], preload)
+
+
+def strongest() -> Isolation:
+    """Every layer; the separate user only when we are root to switch to it."""
+    return Isolation(True, True, True, os.geteuid() == 0)
+
+
+def confirm(worker: Worker, limits: Limits, timeout: float) -> bool:
+    """Wait for an unconfirmed worker to say it is ready; its layers then become the machine's.
+    False when it cannot work under them (it died, or could not import its helpers)."""
+    global _ISOLATION
+    if worker.confirmed:
+        return True
+    for msg in _lines(worker, time.monotonic() + timeout, limits):
+        if msg.get("ready") is True and msg.get("ok") is True:
+            worker.confirmed = True
+            if _ISOLATION is None:
+                _ISOLATION = worker.isolation
+            return True
+        break
+    return False
+
+
+def _layers(iso: Isolation) -> tuple[bool, ...]:
+    return (iso.network, iso.mounts, iso.pids, iso.user)
+
+
+def _spawn(
+    scratch: Path, limits: Limits, iso: Isolation, hide: list[str], preload: str, *, confirmed: bool = True
+) -> Worker:
+    cfg = jail_config(scratch, limits, iso, secrets() + hide)
     rfd, wfd = os.pipe()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-B", "-c", HARNESS_SOURCE],
-        cwd=scratch,
-        env={
-            **scrubbed_env(scratch),
-            "GRADER_RESULT_FD": str(wfd),
-            "GRADER_PRELOAD": preload,
-            "GRADER_PIDNS": "1" if iso.pids else "",
-        },
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        pass_fds=(wfd,),
-        preexec_fn=lambda: jail.apply(cfg),
-        close_fds=True,
-    )
-    os.close(wfd)
-    return Worker(proc, rfd, scratch, iso)
+    try:
+        proc = subprocess.Popen(
+            # -S: the site directories come by name; their .pth hooks (an editable install's
+            # import finder among them) would cost every worker start ~20 ms for nothing
+            [sys.executable, "-I", "-S", "-B", "-c", HARNESS_SOURCE],
+            cwd=scratch,
+            env={
+                **scrubbed_env(scratch),
+                "GRADER_RESULT_FD": str(wfd),
+                "GRADER_PRELOAD": preload,
+                "GRADER_PIDNS": "1" if iso.pids else "",
+                "GRADER_SITE": os.pathsep.join(site_dirs()),
+            },
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(wfd,),
+            preexec_fn=lambda: jail.apply(cfg),
+            close_fds=True,
+        )
+    except BaseException:
+        os.close(rfd)
+        raise
+    finally:
+        os.close(wfd)
+    return Worker(proc, rfd, scratch, iso, confirmed)
 
 
 class Capped:
@@ -311,25 +371,14 @@ class Capped:
 
 
 def _lines(worker: Worker, deadline: float, limits: Limits) -> Iterator[dict[str, Any]]:
-    """Result lines from the result pipe until EOF or the deadline, draining stdout meanwhile."""
-    buf = bytearray()
+    """Result lines from the result pipe until EOF or the deadline, draining stdout meanwhile.
+
+    Bytes read past the line a caller stopped at stay in `worker.unread` for the next caller.
+    """
+    buf = worker.unread
     out_fd = worker.proc.stdout.fileno() if worker.proc.stdout else -1
     fds = [worker.result_fd, out_fd]
-    while worker.result_fd in fds:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        ready, _, _ = select.select(fds, [], [], min(left, 1.0))
-        for fd in ready:
-            data = os.read(fd, 1 << 16)
-            if not data:
-                fds.remove(fd)
-            elif fd == out_fd:
-                worker.output.add(data)
-            else:
-                buf += data
-        if len(buf) > limits.result_bytes:
-            return
+    while True:
         while b"\n" in buf:
             cut = buf.index(b"\n")
             line = bytes(buf[:cut])
@@ -341,20 +390,34 @@ def _lines(worker: Worker, deadline: float, limits: Limits) -> Iterator[dict[str
             if type(msg) is not dict:
                 return
             yield msg
+        left = deadline - time.monotonic()
+        if worker.result_fd not in fds or left <= 0 or len(buf) > limits.result_bytes:
+            return
+        ready, _, _ = select.select(fds, [], [], min(left, 1.0))
+        for fd in ready:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                fds.remove(fd)
+            elif fd == out_fd:
+                worker.output.add(data)
+            else:
+                buf += data
 
 
-def submit(
-    worker: Worker, job: dict[str, Any], *, timeout: float, limits: Limits
-) -> dict[str, dict[str, Any]]:
-    """Run a job; return each function's raw result. Functions without one are missing."""
+def send(worker: Worker, job: dict[str, Any]) -> bool:
+    """Hand a job to the worker; False when it can no longer take one."""
     assert worker.proc.stdin is not None
     try:
         worker.proc.stdin.write((json.dumps(job) + "\n").encode())
         worker.proc.stdin.flush()
     except (BrokenPipeError, OSError):
-        return {}
+        return False
+    return True
+
+
+def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[str, Any]]:
+    """Each function's raw result of the job sent; functions without one are missing."""
     results: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
     for msg in _lines(worker, deadline, limits):
         if msg.get("done"):
             break
@@ -362,3 +425,11 @@ def submit(
         if isinstance(name, str):
             results[name] = msg
     return results
+
+
+def submit(
+    worker: Worker, job: dict[str, Any], *, timeout: float, limits: Limits
+) -> dict[str, dict[str, Any]]:
+    """Run a job; return each function's raw result. Functions without one are missing."""
+    deadline = time.monotonic() + timeout
+    return collect(worker, deadline, limits) if send(worker, job) else {}

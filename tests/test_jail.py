@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from grader import jail, sandbox
+from grader import assignment as spec
+from grader import grade, jail, notebook, run, sandbox
 
 
 def _in_child(cfg: dict, secret: Path) -> int:
@@ -45,3 +47,78 @@ def test_user_namespace_path_hides_secrets_for_good(tmp_path: Path) -> None:
         assert _in_child(cfg, secret) == 0
     finally:
         sandbox.remove_scratch(scratch)
+
+
+def _unprobed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)  # as on a fresh start: nothing known yet
+
+
+def test_a_first_worker_that_works_settles_isolation_without_a_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unprobed(monkeypatch)
+    monkeypatch.setattr(sandbox, "_probe", lambda cfg: pytest.fail("probed although the worker worked"))
+    a = spec.load("initialization")
+    with run.Session(sandbox.Limits()) as session:
+        worker = session.worker(a)
+        assert session.confirm(a, worker)
+        assert worker.confirmed and sandbox._ISOLATION == worker.isolation
+        assert worker.isolation == sandbox._noted(sandbox.strongest())
+        assert _job_runs(worker)
+
+
+def test_a_first_worker_that_cannot_work_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unprobed(monkeypatch)
+    a = spec.load("initialization")
+    with run.Session(sandbox.Limits(), preload="numpy,no_such_module_here") as session:
+        first = session.worker(a)
+        assert not first.confirmed
+        assert not session.confirm(a, first)
+        worker = session.worker(a)
+        assert worker is not first and worker.confirmed and first.proc.poll() is not None
+        assert sandbox._ISOLATION is not None  # the probe decided
+        assert _job_runs(worker)
+
+
+def test_a_first_worker_falls_back_when_the_strongest_layers_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    _unprobed(monkeypatch)
+    real = jail.apply
+
+    def no_network(cfg: dict) -> None:
+        if cfg["network"]:
+            raise OSError("no network namespace on this machine")
+        real(cfg)
+
+    monkeypatch.setattr(jail, "apply", no_network)
+    a = spec.load("initialization")
+    with run.Session(sandbox.Limits()) as session:
+        worker = session.worker(a)
+        assert session.confirm(a, worker)
+        assert not worker.isolation.network and any("network" in n for n in worker.isolation.notes)
+        assert _job_runs(worker)
+
+
+def _job_runs(worker: sandbox.Worker) -> bool:
+    done = sandbox.submit(worker, {"tasks": []}, timeout=30, limits=sandbox.Limits())
+    return done == {} and worker.proc.poll() is None
+
+
+def test_results_that_come_with_the_ready_line_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the grader is slow to look (it imports numpy meanwhile): the worker is ready and done by then
+    _unprobed(monkeypatch)
+    a = spec.load("initialization")
+    prep = grade.prepare("initialization")
+    parsed = notebook.parse(notebook.read(a.reference_notebook))
+    tasks = [
+        run.task_for(
+            notebook.answer(parsed, f.name, exclude=frozenset()),
+            prep.given,
+            [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases],
+            10.0,
+        )
+        for f in a.functions
+    ]
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(
+            a, tasks, limits=sandbox.Limits(), session=session, meanwhile=lambda: time.sleep(3)
+        )
+    for f in a.functions:
+        assert not raw[f.name].get("worker_died") and len(raw[f.name]["cases"]) == len(f.cases), f.name
