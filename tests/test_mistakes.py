@@ -215,6 +215,14 @@ STUDENTS: list[tuple[str, str, list[tuple[str, str]], str | None]] = [
     ("gradient_checking", "gradient_check",
      [("forward_propagation(x, theta_plus)", "x * theta_plus"),
       ("forward_propagation(x, theta_minus)", "x * theta_minus")], "check-hardcoded-cost"),
+    ("gradient_checking", "gradient_check",  # seen in real notebooks: neither collaborator called
+     [("forward_propagation(x, theta_plus)", "np.dot(theta_plus, x)"),
+      ("forward_propagation(x, theta_minus)", "np.dot(theta_minus, x)"),
+      ("grad = backward_propagation(x, theta)", "grad = 1 * x")], "check-hardcoded-both"),
+    ("gradient_checking", "gradient_check",  # seen in real notebooks: right only because x * theta commutes
+     [("J_plus = forward_propagation(x, theta_plus)", "J_plus = forward_propagation(theta_plus, x)"),
+      ("J_minus = forward_propagation(x, theta_minus)", "J_minus = forward_propagation(theta_minus, x)")],
+     "check-forward-arguments-swapped"),
     ("gradient_checking", "gradient_check_n",
      [("theta_plus = np.copy(theta)", "theta_plus = theta"),
       ("theta_minus = np.copy(theta)", "theta_minus = theta")], "check-n-thetaminus-from-thetaplus"),
