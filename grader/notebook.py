@@ -19,8 +19,9 @@ from typing import Any
 from grader.errors import NotebookError
 
 MARKER = re.compile(r"^\s*#\s*GRADED\s+FUNCTION\s*:\s*([A-Za-z_]\w*)", re.IGNORECASE | re.MULTILINE)
-START = re.compile(r"^\s*#+\s*START CODE HERE", re.IGNORECASE)
-END = re.compile(r"^\s*#+\s*END CODE HERE", re.IGNORECASE)
+# both editions' markers, and the older one's "END CODER HERE" typo
+START = re.compile(r"^\s*#+\s*(START CODE HERE|YOUR CODE STARTS HERE)", re.IGNORECASE)
+END = re.compile(r"^\s*#+\s*(END CODER? HERE|YOUR CODE ENDS HERE)", re.IGNORECASE)
 # Cell magics whose body is still Python; any other cell magic makes the cell foreign code.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 BUILTIN_NAMES = frozenset(dir(builtins))

@@ -139,8 +139,16 @@ def test_globals_the_function_reads_are_flagged() -> None:
     assert ans.global_names == {"layers_dims"}
 
 
-def test_placeholders_between_markers() -> None:
-    src = "def scale(v):\n    ### START CODE HERE ###\n    a = v\n    b = None\n    ### END CODE HERE ###\n    return b"
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("### START CODE HERE ###", "### END CODE HERE ###"),
+        ("### START CODE HERE ### (≈ 1 line)", "### END CODER HERE ###"),  # the older edition's typo
+        ("# YOUR CODE STARTS HERE", "# YOUR CODE ENDS HERE"),  # the newer edition
+    ],
+)
+def test_placeholders_between_markers(start: str, end: str) -> None:
+    src = f"def scale(v):\n    {start}\n    a = v\n    b = None\n    {end}\n    c = None\n    return b"
     parsed = parse([src])
     assert notebook.placeholders(parsed.definitions["scale"][0]) == [4]
 

@@ -214,6 +214,24 @@ def test_public_tests_reject_wrong_answers(ns: dict[str, Any]) -> None:
             pt.gradient_check_n_test(lambda p, g, X, Y, epsilon=1e-7: 1e-9)
 
 
+def test_public_tests_take_the_older_copies_extra_arguments(ns: dict[str, Any]) -> None:
+    # some copies of the newer notebook call gradient_check_test(gradient_check, difference) and
+    # gradient_check_n_test(gradient_check_n, parameters, gradients, X, Y)
+    with inside(FOLDER):
+        pt = _load(FOLDER / "public_tests.py", "_public_tests_gradient_checking")
+        tc = _load(FOLDER / "testCases.py", "_test_cases_gradient_checking")
+        with contextlib.redirect_stdout(io.StringIO()):
+            pt.gradient_check_test(ns["gradient_check"], ns["gradient_check"](2, 4))
+            X, Y, parameters = tc.gradient_check_n_test_case()
+            _, cache = ns["forward_propagation_n"](X, Y, parameters)
+            flawed = ns["backward_propagation_n"](X, Y, cache)
+            pt.gradient_check_n_test(ns["gradient_check_n"], parameters, flawed, X, Y)
+            with pytest.raises(AssertionError, match="printed above"):
+                pt.gradient_check_test(ns["gradient_check"], 0.5)
+            with pytest.raises(AssertionError, match="gradients passed are wrong"):
+                pt.gradient_check_n_test(lambda p, g, X, Y, epsilon=1e-7: 1e-9, parameters, flawed, X, Y)
+
+
 # ----------------------------------------------------------------------------- cases
 
 

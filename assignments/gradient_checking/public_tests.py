@@ -38,9 +38,16 @@ def backward_propagation_test(target):
     print("backward_propagation: all tests passed.")
 
 
-def gradient_check_test(target):
-    """x = 2, theta = 4: the backward pass is right, so the difference is tiny (about 2.9e-10)."""
+def gradient_check_test(target, printed=None):
+    """x = 2, theta = 4: the backward pass is right, so the difference is tiny (about 2.9e-10).
+
+    Some copies of the notebook also pass the difference they printed: it must be the same.
+    """
     difference = _number("gradient_check", target(2, 4))
+    if printed is not None:
+        assert np.isclose(_number("the printed difference", printed), difference, rtol=1e-6, atol=0), (
+            f"the difference printed above ({printed}) is not what gradient_check(2, 4) returns ({difference})"
+        )
     assert np.isfinite(difference) and difference >= 0, (
         f"gradient_check(2, 4) gave {difference}; a relative difference is a non-negative number"
     )
@@ -73,8 +80,14 @@ def _gradients(X, Y, parameters, flawed):
     }
 
 
-def gradient_check_n_test(target):
-    """The notebook's example, once with the flawed gradients and once with correct ones."""
+def gradient_check_n_test(target, parameters=None, gradients=None, X=None, Y=None):
+    """The notebook's example, once with the flawed gradients and once with correct ones.
+
+    Some copies of the notebook also pass their own example (parameters, gradients, X, Y): the
+    check must then say "correct" exactly when those gradients are the true ones.
+    """
+    if gradients is not None:
+        _own_example(target, parameters, gradients, X, Y)
     X, Y, parameters = gradient_check_n_test_case()
     flawed_gradients = _gradients(X, Y, parameters, flawed=True)
     flawed = _number("gradient_check_n", target(parameters, flawed_gradients, X, Y))
@@ -89,3 +102,13 @@ def gradient_check_n_test(target):
         "(about 1.19e-07): is every entry of theta nudged on a fresh copy, in both directions?"
     )
     print("gradient_check_n: all tests passed.")
+
+
+def _own_example(target, parameters, gradients, X, Y):
+    truth = _gradients(X, Y, parameters, flawed=False)
+    right = all(np.allclose(gradients[k], truth[k], rtol=1e-6, atol=1e-9) for k in truth)
+    difference = _number("gradient_check_n", target(parameters, gradients, X, Y))
+    if right:
+        assert difference < 2e-7, f"the gradients passed are correct, yet gradient_check_n gave {difference}"
+    else:
+        assert difference > 2e-7, f"the gradients passed are wrong, yet gradient_check_n gave {difference}"
