@@ -268,6 +268,7 @@ def _child(task: dict[str, Any], wfd: int) -> None:
         view = memoryview(payload)
         while view:
             view = view[os.write(wfd, view) :]
+        os.close(wfd)  # the worker reads EOF now, not after this process has unmapped its memory
     finally:
         os._exit(0)  # never return into the worker's code, whatever the student's code left behind
 
@@ -332,22 +333,26 @@ def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
             break
         chunks.append(data)
     os.close(rfd)
+    name = task["function"]
+    result = None
+    if not (timed_out or too_big):
+        try:
+            result = _checked(json.loads(b"".join(chunks)), task)
+        except (ValueError, RecursionError):
+            pass
+    if result is not None:  # a whole result: how the child ends no longer matters
+        _kill_group(pid)  # it, and whatever it started; its zombie is collected by a later _reap
+        _reap()
+        return result
     status = None if timed_out or too_big else _exit_status(pid, min(1.0, deadline - time.monotonic()))
     _kill_group(pid)  # what it started, or the child itself if it did not end on its own
     if status is None:
         _, status = os.waitpid(pid, 0)
     _reap()
-    name = task["function"]
     if timed_out:
         return {"function": name, "timeout": task["timeout"]}
     if too_big:
         return {"function": name, "too_big": max_bytes}
-    try:
-        result = _checked(json.loads(b"".join(chunks)), task)
-        if result is not None:
-            return result
-    except (ValueError, RecursionError):
-        pass
     return {"function": name, "died": _describe_status(status)}
 
 

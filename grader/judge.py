@@ -12,6 +12,9 @@ from grader.grade import Prepared, zero
 from grader.report import FunctionResult, TestResult
 from grader.sandbox import Limits
 
+MAX_VERDICTS = 20_000
+_VERDICTS: dict[tuple[str, str, int], tuple[dict[str, Any], Prepared, TestResult]] = {}
+
 
 def function(
     f: Function, ans: notebook.Answer, raw: dict[str, Any], prep: Prepared, limits: Limits
@@ -50,11 +53,22 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
         return result(False, "no result came back for this case")
     if not r.get("ok"):
         return result(False, feedback.case_error(r, ans, prep.assignment))
+    # A returned value is judged the same whoever returned it: a batch's cache hands the same
+    # result object to every identical answer, so its verdict is worked out once.
+    key = (f.name, c.name, id(r))
+    seen = _VERDICTS.get(key)
+    if seen is not None and seen[0] is r and seen[1] is prep:
+        return seen[2]
     try:
         got = harness.decode(r.get("output"))
     except (ValueError, TypeError, KeyError) as exc:
         return result(False, f"the returned value could not be read ({exc})")
     if got is None and prep.outputs(f.name, c.name) is not None:
-        return result(False, "returned None: is the `return` statement missing?")
-    verdict = judge(prep.outputs(f.name, c.name), got, c)
-    return result(verdict.passed, verdict.message(c.hidden))
+        verdict = result(False, "returned None: is the `return` statement missing?")
+    else:
+        v = judge(prep.outputs(f.name, c.name), got, c)
+        verdict = result(v.passed, v.message(c.hidden))
+    if len(_VERDICTS) >= MAX_VERDICTS:
+        _VERDICTS.clear()
+    _VERDICTS[key] = (r, prep, verdict)
+    return verdict

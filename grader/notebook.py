@@ -13,6 +13,7 @@ import json
 import re
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,16 @@ class Definition:
     cell: Cell
     unit: Unit
     node: ast.stmt
-    free_names: frozenset[str]
+
+    @cached_property
+    def free_names(self) -> frozenset[str]:
+        """Names it reads but does not bind (worked out only for the definitions graded)."""
+        return _free_names(self.node)
+
+    @cached_property
+    def shape(self) -> str:
+        """Its structure without comments, layout or positions, to compare definitions by."""
+        return ast.dump(self.node)
 
 
 @dataclass(frozen=True)
@@ -228,11 +238,14 @@ def _unit(cell: Cell, source: str, node: ast.stmt) -> Unit:
     return Unit(cell.label, "\n" * (start - 1) + "\n".join(lines) + "\n")
 
 
-def _parse_cell(cell: Cell) -> tuple[ast.Module | None, str, str | None]:
+@lru_cache(maxsize=4096)
+def _parse_cell(text: str) -> tuple[ast.Module | None, str, str | None]:
+    """A cell's syntax tree (never modified: a class's identical cells share one), the source it
+    was parsed from, and the syntax error if there is one."""
     try:  # plain Python is taken as it is: only a cell that needs it is rewritten
-        return ast.parse(cell.source), cell.source, None
+        return ast.parse(text), text, None
     except SyntaxError:
-        source = neutralise(cell.source)
+        source = neutralise(text)
     try:
         return ast.parse(source), source, None
     except SyntaxError as exc:
@@ -265,7 +278,7 @@ def parse(cells: tuple[Cell, ...]) -> Parsed:
             continue
         for name in MARKER.findall(cell.source):
             parsed.markers.setdefault(name, []).append(cell.index)
-        module, source, error = _parse_cell(cell)
+        module, source, error = _parse_cell(cell.source)
         if error is not None:
             parsed.syntax_errors[cell.index] = error
         body = module.body if module is not None else _rescue_defs(source)
@@ -276,7 +289,7 @@ def parse(cells: tuple[Cell, ...]) -> Parsed:
 
 def _collect(parsed: Parsed, cell: Cell, source: str, node: ast.stmt, assigned: set[str]) -> None:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        d = Definition(node.name, cell, _unit(cell, source, node), node, _free_names(node))
+        d = Definition(node.name, cell, _unit(cell, source, node), node)
         parsed.definitions.setdefault(node.name, []).append(d)
     elif isinstance(node, ast.Import):
         names = frozenset((a.asname or a.name).split(".")[0] for a in node.names)
@@ -316,8 +329,7 @@ def choose(parsed: Parsed, name: str) -> tuple[Definition | None, list[str]]:
     official = [d for d in defs if d.cell.is_nbgrader_solution]
     chosen = (official or defs)[-1]
     warnings = []
-    distinct = {ast.dump(d.node) for d in defs}
-    if len(defs) > 1 and len(distinct) > 1:
+    if len(defs) > 1 and len({d.shape for d in defs}) > 1:
         where = ", ".join(d.cell.label for d in defs)
         why = "the course's graded cell" if official else "the last one in the notebook"
         warnings.append(f"`{name}` is defined {len(defs)} times ({where}); graded {why}, {chosen.cell.label}")
