@@ -137,6 +137,7 @@ def run_notebook(
         atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
         _kill(km)
         sandbox.reap_orphans()
+        sandbox.release_uid(cfg["uid"])
         sandbox.remove_scratch(scratch)
     result = {
         "status": status,

@@ -3,6 +3,8 @@ feedback that names the mistake."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from grader import feedback, harness, mistakes, notebook
@@ -12,8 +14,9 @@ from grader.grade import Prepared, zero
 from grader.report import FunctionResult, TestResult
 from grader.sandbox import Limits
 
-MAX_VERDICTS = 20_000
-_VERDICTS: dict[tuple[str, str, int], tuple[dict[str, Any], Prepared, TestResult]] = {}
+MAX_VERDICTS = 512  # the most recently used; each holds its raw result (up to ~100 KB) alive
+_LOCK = threading.Lock()
+_VERDICTS: OrderedDict[tuple[str, str, int], tuple[dict[str, Any], Prepared, TestResult]] = OrderedDict()
 
 
 def function(
@@ -56,9 +59,11 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
     # A returned value is judged the same whoever returned it: a batch's cache hands the same
     # result object to every identical answer, so its verdict is worked out once.
     key = (f.name, c.name, id(r))
-    seen = _VERDICTS.get(key)
-    if seen is not None and seen[0] is r and seen[1] is prep:
-        return seen[2]
+    with _LOCK:
+        seen = _VERDICTS.get(key)
+        if seen is not None and seen[0] is r and seen[1] is prep:  # `r` is kept: its id stays its own
+            _VERDICTS.move_to_end(key)
+            return seen[2]
     try:
         got = harness.decode(r.get("output"))
     except (ValueError, TypeError, KeyError) as exc:
@@ -68,7 +73,8 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
     else:
         v = judge(prep.outputs(f.name, c.name), got, c)
         verdict = result(v.passed, v.message(c.hidden))
-    if len(_VERDICTS) >= MAX_VERDICTS:
-        _VERDICTS.clear()
-    _VERDICTS[key] = (r, prep, verdict)
+    with _LOCK:
+        _VERDICTS[key] = (r, prep, verdict)
+        if len(_VERDICTS) > MAX_VERDICTS:
+            _VERDICTS.popitem(last=False)
     return verdict

@@ -18,6 +18,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -81,22 +82,57 @@ def site_dirs() -> list[str]:
 
 
 SANDBOX_UIDS = range(61000, 65000)  # unprivileged user ids the sandboxes run as, one each
+_LEASES: dict[int, int] = {}  # uid -> the locked file that reserves it while a sandbox runs as it
+_LEASES_LOCK = threading.Lock()
 
 
 def sandbox_uid() -> int:
     """A user id of its own for each sandbox, one the user database does not know: sandboxes
-    running side by side (a batch, parallel tests) can then neither signal nor trace one another,
-    nor share a process limit that one student's fork bomb would use up for all."""
+    running side by side (a batch, parallel tests, other graders on the machine) can then neither
+    signal nor trace one another, nor share a process limit that one student's fork bomb would use
+    up for all. An id is reserved by a lock on a file until `release_uid` (or our exit)."""
+    import fcntl
     import pwd
     import random
 
-    for _ in range(100):
+    folder = Path(tempfile.gettempdir()) / "grader-uids"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        lockable = True
+    except OSError:
+        lockable = False
+    for _ in range(200):
         uid = random.choice(SANDBOX_UIDS)
         try:
             pwd.getpwuid(uid)
+            continue
         except KeyError:
+            pass
+        if not lockable:
+            return uid
+        with _LEASES_LOCK:
+            if uid in _LEASES:
+                continue
+            try:
+                fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return uid
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another grader's sandbox runs as this id
+                os.close(fd)
+                continue
+            _LEASES[uid] = fd
             return uid
     return jail.NOBODY
+
+
+def release_uid(uid: int) -> None:
+    """Give a sandbox's user id back (it may be drawn again once its processes are gone)."""
+    with _LEASES_LOCK:
+        fd = _LEASES.pop(uid, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
@@ -115,7 +151,7 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "staging": str(scratch / ".jail"),
         "cwd": str(scratch),
         "shared": list(SHARED_DIRS),
-        "uid": sandbox_uid(),
+        "uid": sandbox_uid() if iso.user else jail.NOBODY,
         "tmp": str(scratch / "tmp"),
     }
 
@@ -149,7 +185,10 @@ def available_isolation() -> Isolation:
             if user and os.geteuid() != 0:
                 continue
             iso = Isolation(bool(net), bool(mounts), bool(pids), bool(user))
-            if _probe(jail_config(scratch, Limits(), iso, secrets())):
+            cfg = jail_config(scratch, Limits(), iso, secrets())
+            works = _probe(cfg)
+            release_uid(cfg["uid"])
+            if works:
                 break
     finally:
         remove_scratch(scratch)
@@ -230,6 +269,7 @@ class Worker:
     isolation: Isolation
     confirmed: bool = True  # False: started on trust, see `confirm`
     unread: bytearray = field(default_factory=bytearray)  # result bytes read but not yet parsed
+    uid: int = -1  # the sandbox user it runs as (when root), released when it is closed
     output: Capped = field(default_factory=lambda: Capped(256 * 1024))
 
     def close(self) -> None:
@@ -239,6 +279,7 @@ class Worker:
             pass
         self.proc.wait()
         reap_orphans()
+        release_uid(self.uid)
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
@@ -342,10 +383,11 @@ def _spawn(
         )
     except BaseException:
         os.close(rfd)
+        release_uid(cfg["uid"])
         raise
     finally:
         os.close(wfd)
-    return Worker(proc, rfd, scratch, iso, confirmed)
+    return Worker(proc, rfd, scratch, iso, confirmed, uid=cfg["uid"])
 
 
 class Capped:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -122,3 +124,25 @@ def test_results_that_come_with_the_ready_line_are_kept(monkeypatch: pytest.Monk
         )
     for f in a.functions:
         assert not raw[f.name].get("worker_died") and len(raw[f.name]["cases"]) == len(f.cases), f.name
+
+
+def test_sandbox_user_ids_are_leased_one_per_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("sandbox user ids are used when the grader runs as root")
+    monkeypatch.setattr(sandbox, "SANDBOX_UIDS", range(64990, 64993))  # three ids to share out
+    held = [sandbox.sandbox_uid() for _ in range(3)]
+    try:
+        assert sorted(held) == [64990, 64991, 64992]
+        assert sandbox.sandbox_uid() == jail.NOBODY  # none left: never one that is in use
+        # another process (another grader on this machine) cannot take a leased id either
+        probe = "import sys; sys.path[:0] = sys.argv[1:2]; from grader import sandbox; " + (
+            "sandbox.SANDBOX_UIDS = range(64990, 64993); print(sandbox.sandbox_uid())"
+        )
+        out = subprocess.run([sys.executable, "-c", probe, str(Path(__file__).parents[1])],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert int(out) == jail.NOBODY
+        sandbox.release_uid(held[0])
+        assert sandbox.sandbox_uid() == held[0]
+    finally:
+        for uid in held:
+            sandbox.release_uid(uid)
