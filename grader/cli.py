@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -126,8 +125,11 @@ def run_cmd(
 
     reports: list[Report] = []
     for path in files:
-        with session or contextlib.nullcontext():
+        try:
             report = grade.grade_path(path, options, session, parsed=started.parsed if started else None)
+        finally:
+            if session is not None:
+                session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
         if not fast and report.status == "graded":
             report = _with_execution(report, path, output, timeout, images=fmt == "html")
         reports.append(report)

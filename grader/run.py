@@ -103,10 +103,10 @@ class Session:
             w.close()
             sandbox.remove_scratch(w.scratch)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
         for name in list(self._workers):
             w = self._workers.pop(name)
-            w.close()
+            w.close(wait=wait)
             sandbox.remove_scratch(w.scratch)
 
     def __enter__(self) -> Session:

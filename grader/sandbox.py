@@ -272,14 +272,16 @@ class Worker:
     uid: int = -1  # the sandbox user it runs as (when root), released when it is closed
     output: Capped = field(default_factory=lambda: Capped(256 * 1024))
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Kill it; `wait=False` when we exit next (the system then collects what is left)."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait()
-        reap_orphans()
-        release_uid(self.uid)
+        if wait:
+            self.proc.wait()
+            reap_orphans()
+            release_uid(self.uid)
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
