@@ -238,10 +238,16 @@ def _unit(cell: Cell, source: str, node: ast.stmt) -> Unit:
     return Unit(cell.label, "\n" * (start - 1) + "\n".join(lines) + "\n")
 
 
-@lru_cache(maxsize=4096)
+SHARED_CELL_CHARS = 8_000  # cells up to this size share their tree (what a class has in common)
+
+
 def _parse_cell(text: str) -> tuple[ast.Module | None, str, str | None]:
     """A cell's syntax tree (never modified: a class's identical cells share one), the source it
     was parsed from, and the syntax error if there is one."""
+    return _parse_shared(text) if len(text) <= SHARED_CELL_CHARS else _parse_text(text)
+
+
+def _parse_text(text: str) -> tuple[ast.Module | None, str, str | None]:
     try:  # plain Python is taken as it is: only a cell that needs it is rewritten
         return ast.parse(text), text, None
     except SyntaxError:
@@ -250,6 +256,9 @@ def _parse_cell(text: str) -> tuple[ast.Module | None, str, str | None]:
         return ast.parse(source), source, None
     except SyntaxError as exc:
         return None, source, f"line {exc.lineno}: {exc.msg}"
+
+
+_parse_shared = lru_cache(maxsize=1024)(_parse_text)  # bounded: at most ~100 MB of trees
 
 
 def _rescue_defs(source: str) -> list[ast.stmt]:

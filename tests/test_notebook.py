@@ -158,3 +158,15 @@ def test_valid_python_is_never_rewritten() -> None:
     parsed = parse([src])
     assert parsed.definitions["scale"][0].unit.source.strip() == src
     assert notebook.neutralise("x = 1  # why?\nnp.zeros?") == "x = 1  # why?\npass"
+
+
+def test_identical_cells_in_different_notebooks_keep_their_own_places() -> None:
+    # the same cell text shares one syntax tree across notebooks; where it sits does not
+    same = "def helper(v):\n    return v + 1\n"
+    first = parse([same])
+    second = parse(["x = 1", "y = 2", same])
+    assert first.definitions["helper"][0].unit.filename == "cell 1"
+    assert second.definitions["helper"][0].unit.filename == "cell 3"
+    assert first.definitions["helper"][0].node is second.definitions["helper"][0].node
+    big = "def big(v):\n" + "    v = v + 1\n" * 2000 + "    return v\n"  # too big to share
+    assert parse([big]).definitions["big"][0].node is not parse([big]).definitions["big"][0].node
