@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -143,9 +144,10 @@ class Gradebook:
             self._link(files, digest, time.time())
 
     def _link(self, files: list[tuple[str, str | None]], digest: str, now: float) -> None:
+        # absolute paths: `subs/a.ipynb` from one folder and `/course/subs/a.ipynb` are one row
         self.db.executemany(
             "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?)",
-            [(path, digest, report_file, now) for path, report_file in files],
+            [(os.path.abspath(path), digest, report_file, now) for path, report_file in files],
         )
 
     def rows(self) -> list[dict[str, Any]]:

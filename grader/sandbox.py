@@ -214,9 +214,33 @@ def _noted(iso: Isolation) -> Isolation:
     return Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
 
 
+_SWEPT = False
+
+
+def sweep_scratch() -> None:
+    """Remove the scratch directories of graders that died without cleaning up (SIGKILL, power):
+    each name carries its owner's process id, and one whose owner is gone is left over."""
+    for path in Path(tempfile.gettempdir()).glob("grader-*-*"):
+        pid = path.name.split("-")[1]
+        if not pid.isdigit() or int(pid) == os.getpid() or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            if path.stat().st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            remove_scratch(path)
+        except OSError:  # alive, or not ours to judge
+            continue
+
+
 def prepare_scratch(folder: Path, files: tuple[str, ...]) -> Path:
     """A fresh directory with only the released files: read-only, plus a writable tmp/."""
-    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+    global _SWEPT
+    if not _SWEPT:
+        _SWEPT = True
+        sweep_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"grader-{os.getpid()}-"))
     for rel in files:
         src = folder / rel
         dst = scratch / rel

@@ -82,6 +82,15 @@ def test_rerun_skips_and_regrade_forces(toy_root: Path, tmp_path: Path) -> None:
     db = tmp_path / "out" / gradebook.FILENAME
     assert _rows(db, "SELECT COUNT(*) FROM grades") == [(4,)]  # the duplicate shares its content's row
     assert _rows(db, "SELECT COUNT(*) FROM submissions") == [(5,)]
+    # the same files named from another folder are the same submissions, not five more rows
+    relative = [Path(os.path.relpath(p, tmp_path)) for p in paths]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        four = batch.run_batch(relative, OPTIONS, plan)
+    finally:
+        os.chdir(cwd)
+    assert four.skipped == 5 and _rows(db, "SELECT COUNT(*) FROM submissions") == [(5,)]
 
 
 def test_full_mode_regrades_what_fast_mode_graded(toy_root: Path, tmp_path: Path) -> None:

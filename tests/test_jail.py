@@ -6,6 +6,7 @@ import ctypes
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -146,3 +147,23 @@ def test_sandbox_user_ids_are_leased_one_per_sandbox(monkeypatch: pytest.MonkeyP
     finally:
         for uid in held:
             sandbox.release_uid(uid)
+
+
+def test_scratch_left_by_a_killed_grader_is_swept() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmp = Path(tempfile.gettempdir())
+    left = tmp / f"grader-{dead.pid}-leftover"
+    mine = tmp / f"grader-{os.getpid()}-mine"
+    alive = tmp / f"grader-{os.getppid()}-alive"
+    for d in (left, mine, alive):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub").chmod(0o555)  # scratch directories are read-only on purpose
+        d.chmod(0o555)
+    try:
+        sandbox.sweep_scratch()
+        assert not left.exists() and mine.exists() and alive.exists()
+    finally:
+        for d in (left, mine, alive):
+            if d.exists():
+                sandbox.remove_scratch(d)
