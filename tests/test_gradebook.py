@@ -24,6 +24,16 @@ def _rows(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
+def _graded(db: Path) -> int:
+    """Rows the gradebook holds so far (0 before it exists: connecting would create it)."""
+    if not db.exists():
+        return 0
+    try:
+        return int(_rows(db, "SELECT COUNT(*) FROM grades")[0][0])
+    except sqlite3.Error:  # created, tables not there yet
+        return 0
+
+
 def _class(folder: Path, n: int, *, slow: float = 0.0) -> list[Path]:
     paths = []
     for i in range(n):
@@ -44,12 +54,12 @@ def test_resume_after_sigkill_grades_each_submission_once(toy_root: Path, tmp_pa
     cmd += ["--output", str(out), "--format", "json"]
     env = {**os.environ, "GRADER_ROOT": str(toy_root)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / gradebook.FILENAME
     deadline = time.monotonic() + 60
-    while len(list(out.glob("s*.json"))) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    while _graded(db) < 3 and time.monotonic() < deadline and proc.poll() is None:  # a report file
+        time.sleep(0.02)  # comes before its gradebook row: wait for the rows
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    db = out / gradebook.FILENAME
     first = dict(_rows(db, "SELECT hash, run FROM grades"))
     assert 3 <= len(first) < n, "the kill must land half way"
     for report in out.glob("*.json"):  # atomic writes: never half a report
