@@ -19,7 +19,11 @@ from typing import Any
 
 from grader.errors import NotebookError
 
-MARKER = re.compile(r"^\s*#\s*GRADED\s+FUNCTION\s*:\s*([A-Za-z_]\w*)", re.IGNORECASE | re.MULTILINE)
+# Patterns never let two repeated parts match the same characters (nor \s match a newline in a
+# multi-line search): backtracking over a student's megabyte of blank lines must stay linear.
+MARKER = re.compile(
+    r"^[ \t]*#[ \t]*GRADED[ \t]+FUNCTION[ \t]*:[ \t]*([A-Za-z_]\w*)", re.IGNORECASE | re.MULTILINE
+)
 # both editions' markers, and the older one's "END CODER HERE" typo
 START = re.compile(r"^\s*#+\s*(START CODE HERE|YOUR CODE STARTS HERE)", re.IGNORECASE)
 END = re.compile(r"^\s*#+\s*(END CODER? HERE|YOUR CODE ENDS HERE)", re.IGNORECASE)
@@ -27,6 +31,7 @@ END = re.compile(r"^\s*#+\s*(END CODER? HERE|YOUR CODE ENDS HERE)", re.IGNORECAS
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 BUILTIN_NAMES = frozenset(dir(builtins))
 HELP = re.compile(r"^[\w.]+\?{1,2}$")  # `np.zeros?`, IPython's help syntax
+PLACEHOLDER = re.compile(r"[\w\[\]'\".+(), \t]+=[ \t]*None[ \t]*(#.*)?$")  # `W1 = None  # ...`
 
 
 @dataclass(frozen=True)
@@ -402,7 +407,7 @@ def placeholders(definition: Definition) -> list[int]:
             inside = True
         elif END.match(line):
             inside = False
-        elif inside and re.match(r"^\s*[\w\[\]'\".+()\s,]+=\s*None\s*(#.*)?$", line):
+        elif inside and PLACEHOLDER.match(line):
             found.append(no)
     return found
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -170,3 +172,23 @@ def test_identical_cells_in_different_notebooks_keep_their_own_places() -> None:
     assert first.definitions["helper"][0].node is second.definitions["helper"][0].node
     big = "def big(v):\n" + "    v = v + 1\n" * 2000 + "    return v\n"  # too big to share
     assert parse([big]).definitions["big"][0].node is not parse([big]).definitions["big"][0].node
+
+
+def test_pathological_text_is_read_in_linear_time(tmp_path) -> None:
+    # a megabyte of blank lines and a megabyte-long line of spaces inside the START/END region:
+    # patterns that backtrack quadratically would hold the grader for hours (no sandbox timeout
+    # protects the grader's own process); a bound of a minute only catches that, not slowness
+    cell = (
+        "# GRADED FUNCTION: scale\n" + " \n" * 500_000 + "def scale(v):\n    ### START CODE HERE ###\n"
+        + "    b = None\n    c = (1 +\n" + " " * 1_000_000 + "2)\n    ### END CODE HERE ###\n    return b\n"
+    )  # fmt: skip
+    path = tmp_path / "slow.ipynb"
+    path.write_text(json.dumps(make_notebook([cell])))
+    code = (
+        "import sys; from pathlib import Path; from grader import notebook; "
+        "p = notebook.parse(notebook.read(Path(sys.argv[1]))); "
+        "d = p.definitions['scale'][0]; print(sorted(p.markers), notebook.placeholders(d))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['scale']", "[500004]"]
