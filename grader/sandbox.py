@@ -15,6 +15,7 @@ import select
 import shutil
 import signal
 import site
+import stat
 import subprocess
 import sys
 import tempfile
@@ -98,7 +99,8 @@ def sandbox_uid() -> int:
     folder = Path(tempfile.gettempdir()) / "grader-uids"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
-        lockable = True
+        st = os.lstat(folder)  # in a shared /tmp: only a private folder of ours will do
+        lockable = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
     except OSError:
         lockable = False
     for _ in range(200):
@@ -114,7 +116,7 @@ def sandbox_uid() -> int:
             if uid in _LEASES:
                 continue
             try:
-                fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             except OSError:
                 return uid
             try:

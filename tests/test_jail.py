@@ -167,3 +167,13 @@ def test_scratch_left_by_a_killed_grader_is_swept() -> None:
         for d in (left, mine, alive):
             if d.exists():
                 sandbox.remove_scratch(d)
+
+
+def test_a_lock_folder_someone_else_could_write_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    (tmp_path / "grader-uids").mkdir(mode=0o777)
+    (tmp_path / "grader-uids").chmod(0o777)  # planted by another user of a shared /tmp
+    uid = sandbox.sandbox_uid()
+    assert uid not in sandbox._LEASES and not any((tmp_path / "grader-uids").iterdir())
