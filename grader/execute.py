@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import assignment as spec
-from grader import jail, sandbox
+from grader import jail, notebook, sandbox
 from grader.report import write_atomic
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
@@ -79,10 +79,11 @@ def _client_classes() -> tuple[Any, Any]:
 def _read(path: Path) -> Any:
     import nbformat
 
-    with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+    # read as grading reads it (size cap, regular file, a byte order mark allowed), then nbformat
+    source = notebook.text(notebook.read_bytes(path))
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # old notebooks lack cell ids: nbformat's concern, not ours
-        nb = nbformat.read(f, as_version=4)
-    return nb
+        return nbformat.reads(source, as_version=4)
 
 
 def run_notebook(

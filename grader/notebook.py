@@ -181,6 +181,11 @@ MAX_BYTES = 200 * 1024 * 1024  # far above any real notebook, images included
 
 def read(path: Path) -> tuple[Cell, ...]:
     """Read a notebook file into cells (a regular file of bounded size only)."""
+    return loads(read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A notebook file's bytes: a regular file of bounded size only."""
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
             raise NotebookError(f"{path} is not a regular file")
@@ -190,7 +195,12 @@ def read(path: Path) -> tuple[Cell, ...]:
         raise NotebookError(f"cannot read {path}: {exc.strerror}") from None
     if len(data) > MAX_BYTES:
         raise NotebookError(f"the file is larger than {MAX_BYTES >> 20} MB")
-    return loads(data)
+    return data
+
+
+def text(data: bytes) -> str:
+    """Notebook bytes as text, as every reader here takes them (a UTF-8 byte order mark allowed)."""
+    return _decode(data)
 
 
 # ----------------------------------------------------------------------------- magics

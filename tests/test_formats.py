@@ -3,6 +3,7 @@ Gradescope autograder zip."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from grader import assignment as spec
 from grader import bundle, execute, formats, grade, html, mistakes, notebook
 from grader.cli import main
 from grader.report import Report
-from tests.conftest import make_notebook, write_notebook
+from tests.conftest import make_notebook
 
 # Written from Gradescope's autograder specification
 # (https://gradescope-autograders.readthedocs.io/en/latest/specs/, "Output format").
@@ -243,9 +244,11 @@ def toy_full_report(toy_root: Path, tmp_path: Path) -> Iterator[Report]:
             "raise ValueError('this cell raised on purpose')",
         ]
     )
-    path = write_notebook(tmp_path / "bob.ipynb", nb)
+    path = tmp_path / "bob.ipynb"  # saved as some Windows editors do: a byte order mark, CRLF
+    path.write_bytes(codecs.BOM_UTF8 + json.dumps(nb, indent=1).replace("\n", "\r\n").encode())
     report = grade.grade_path(path, grade.Options())
     outcome = execute.run_notebook(path, "toy", output=None, cell_timeout=60, images=True)
+    assert outcome["status"] == "completed", outcome
     yield replace(report, extra={"execution": outcome})
 
 
