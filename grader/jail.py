@@ -28,7 +28,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 NOBODY = 65534
 PR_SET_DUMPABLE = 4
 
@@ -149,6 +149,9 @@ def apply(cfg: dict[str, Any]) -> None:
             _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
         if cfg.get("user"):
             _reexpose(cfg.get("needed", []), cfg["staging"])
+            # a /proc of our own that lists only the sandbox user's processes: not the grader's
+            # command lines, nor other sandboxes' (each has a user id of its own)
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
     if userns:  # and give those rights up: a nested namespace where we are our plain user again,
         # so student code can neither unmount the covers nor remount anything
         _check(libc.unshare(CLONE_NEWUSER), "unshare")
