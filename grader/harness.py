@@ -82,7 +82,11 @@ def encode(value: Any, *, binary: bool = False, _depth: int = 0) -> Any:
     if value is None or t in (bool, str):
         return value
     if t is int:
-        return value if abs(value) < 2**63 else float(value)
+        if abs(value) < 2**63:
+            return value
+        if abs(value) < 2**1023:  # as numpy would hold it
+            return float(value)
+        raise Unencodable("an integer too large for any number type numpy has")
     if t is float:
         return value
     if t is list:
