@@ -87,11 +87,17 @@ def case_error(r: dict[str, Any], ans: notebook.Answer, a: Assignment) -> str:
 
 
 def placeholder_hint(ans: notebook.Answer) -> str:
-    """'not finished' when `x = None` placeholders remain between the START/END markers."""
+    """'not finished' when `x = None` placeholders remain between the START/END markers, or
+    nothing but comments is written between them."""
     if ans.definition is None:
         return ""
+    label = ans.definition.cell.label
     lines = notebook.placeholders(ans.definition)
-    if not lines:
-        return ""
-    where = ", ".join(str(n) for n in lines[:5])
-    return f"not implemented yet: `= None` placeholders remain ({ans.definition.cell.label}, line {where})"
+    if lines:
+        where = ", ".join(str(n) for n in lines[:5])
+        return f"not implemented yet: `= None` placeholders remain ({label}, line {where})"
+    empty = notebook.empty_regions(ans.definition)
+    if empty:
+        where = ", ".join(str(n) for n in empty[:5])
+        return f"the part between the code markers is empty ({label}, line {where})"
+    return ""

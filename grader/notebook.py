@@ -408,6 +408,22 @@ def given_units(parsed: Parsed, names: tuple[str, ...]) -> tuple[Unit, ...]:
     )
 
 
+def empty_regions(definition: Definition) -> list[int]:
+    """Line numbers of START markers whose region holds no code (only comments or blank lines):
+    the newer edition's templates leave the student's part empty rather than `x = None`."""
+    found, start, code = [], None, False
+    for no, line in enumerate(definition.unit.source.split("\n"), start=1):
+        if START.match(line):
+            start, code = no, False
+        elif END.match(line):
+            if start is not None and not code:
+                found.append(start)
+            start = None
+        elif start is not None and line.strip() and not line.lstrip().startswith("#"):
+            code = True
+    return found
+
+
 def placeholders(definition: Definition) -> list[int]:
     """Line numbers of `x = None` placeholders still inside START/END regions."""
     lines = definition.unit.source.split("\n")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from grader import notebook
+from grader import feedback, notebook
 from grader.errors import NotebookError
 from tests.conftest import make_notebook
 
@@ -192,3 +192,15 @@ def test_pathological_text_is_read_in_linear_time(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["['scale']", "[500004]"]
+
+
+def test_empty_regions_between_markers() -> None:
+    src = (
+        "def grad(x, theta):\n    # YOUR CODE STARTS HERE\n    # dtheta = ...\n\n    # YOUR CODE ENDS HERE\n"
+        "    ### START CODE HERE ###\n    y = 2\n    ### END CODE HERE ###\n    return dtheta"
+    )
+    parsed = parse([src])
+    d = parsed.definitions["grad"][0]
+    assert notebook.empty_regions(d) == [2]  # the first region holds only a comment
+    ans = notebook.answer(parsed, "grad", exclude=frozenset())
+    assert feedback.placeholder_hint(ans) == "the part between the code markers is empty (cell 1, line 2)"
