@@ -380,10 +380,6 @@ def confirm(worker: Worker, limits: Limits, timeout: float) -> bool:
     return False
 
 
-def _layers(iso: Isolation) -> tuple[bool, ...]:
-    return (iso.network, iso.mounts, iso.pids, iso.user)
-
-
 def _spawn(
     scratch: Path, limits: Limits, iso: Isolation, hide: list[str], preload: str, *, confirmed: bool = True
 ) -> Worker:
