@@ -77,8 +77,12 @@ class Definition:
 
     @cached_property
     def shape(self) -> str:
-        """Its structure without comments, layout or positions, to compare definitions by."""
-        return ast.dump(self.node)
+        """Its structure without comments, layout or positions, to compare definitions by (a
+        structure too deep to write out equals no other)."""
+        try:
+            return ast.dump(self.node)
+        except RecursionError:
+            return f"<too deep: {id(self)}>"
 
 
 @dataclass(frozen=True)
@@ -267,10 +271,17 @@ def _parse_text(text: str) -> tuple[ast.Module | None, str, str | None]:
         return ast.parse(text), text, None
     except SyntaxError:
         source = neutralise(text)
+    except (RecursionError, MemoryError, ValueError):  # nested past what the parser can hold
+        return None, text, TOO_DEEP
     try:
         return ast.parse(source), source, None
     except SyntaxError as exc:
         return None, source, f"line {exc.lineno}: {exc.msg}"
+    except (RecursionError, MemoryError, ValueError):
+        return None, source, TOO_DEEP
+
+
+TOO_DEEP = "nested too deeply for Python's parser"
 
 
 _parse_shared = lru_cache(maxsize=1024)(_parse_text)  # bounded: at most ~100 MB of trees
@@ -287,7 +298,7 @@ def _rescue_defs(source: str) -> list[ast.stmt]:
             j += 1
         try:
             mod = ast.parse("\n" * i + "\n".join(lines[i:j]))
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
         found.extend(n for n in mod.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
     return found

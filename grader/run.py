@@ -155,8 +155,12 @@ def prestart(path: Path, assignment: str | None, hide: tuple[str, ...]) -> Prest
 
 
 def start_early(path: Path, assignment: str | None, hide: tuple[str, ...]) -> None:
-    """`prestart` before the command line is parsed; a start nobody claims is closed at exit."""
-    started = prestart(path, assignment, hide)
+    """`prestart` before the command line is parsed; a start nobody claims is closed at exit.
+    Only a head start: whatever goes wrong here, the command proceeds and reports it itself."""
+    try:
+        started = prestart(path, assignment, hide)
+    except Exception:
+        return
     if started is not None:
         _EARLY[(str(path.resolve()), assignment, hide)] = started
         atexit.register(_close_unclaimed)

@@ -68,3 +68,12 @@ def test_an_unreadable_notebook_gets_no_early_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ipynb"
     bad.write_text("<html>not a notebook</html>")
     assert run.prestart(bad, None, ()) is None
+
+
+def test_an_early_start_that_fails_leaves_the_command_to_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: object) -> None:
+        raise RuntimeError("a reader bug")
+
+    monkeypatch.setattr(run.notebook, "parse", boom)
+    run.start_early(REF, None, ())  # must not raise: click's run reports whatever it is
+    assert not run._EARLY

@@ -204,3 +204,18 @@ def test_empty_regions_between_markers() -> None:
     assert notebook.empty_regions(d) == [2]  # the first region holds only a comment
     ans = notebook.answer(parsed, "grad", exclude=frozenset())
     assert feedback.placeholder_hint(ans) == "the part between the code markers is empty (cell 1, line 2)"
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "x = " + "-" * 100_000 + "1",  # past the parser's own limits
+        "x = " + "+".join(["1"] * 5_000),  # parses in C, but too deep to build Python's tree
+        "f = " + "lambda: " * 50_000 + "1",
+        "def broken(:\n    y = " + "-" * 100_000 + "1",  # and the rescue of defs meets it too
+    ],
+)
+def test_code_nested_too_deeply_is_a_syntax_error_of_its_cell(deep: str) -> None:
+    parsed = parse([deep, "def fine(v):\n    return v"])
+    assert "fine" in parsed.definitions
+    assert 1 in parsed.syntax_errors
