@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from io import StringIO
@@ -11,6 +12,26 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
+
+# What student code can put in a message that must not reach a terminal, a page or a file as it
+# is: control characters (escape sequences that rewrite a terminal), bidirectional overrides
+# (text that reads other than it is) and lone surrogates (which no UTF-8 output can encode).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character written as an escape (`\\x1b`, `\\u202e`)."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clean(v) for v in value)
+    return value
 
 
 def mistake_message(mistake: dict[str, str], detail: str) -> str:
@@ -31,6 +52,9 @@ class TestResult:
     mistake: dict[str, str] | None = None  # {"id", "description", "hint"} of a recognised mistake
     # expected and received values of a failed visible case (encoded), for reports that show them
     evidence: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", printable(self.message))
 
     @property
     def detail(self) -> str:
@@ -69,6 +93,10 @@ class FunctionResult:
     tests: tuple[TestResult, ...] = ()
     warnings: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "warnings", _clean(self.warnings))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -93,6 +121,12 @@ class Report:
     warnings: tuple[str, ...] = ()
     isolation: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("submission", "message"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
+        object.__setattr__(self, "warnings", _clean(self.warnings))
+        object.__setattr__(self, "extra", _clean(self.extra))  # a full run's errors, from the kernel
 
     @property
     def score(self) -> float:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from grader import assignment as spec
+from tests.conftest import make_notebook, write_notebook
+from tests.redteam_scenarios import CORRECT, HE, IMPORTS, RANDOM, ZEROS, graded
 
 GRADER = str(Path(sys.executable).parent / "grader")
 REF = spec.load("initialization").reference_notebook
@@ -76,3 +78,20 @@ def test_text_format_has_a_row_per_function_and_a_total() -> None:
     for name in ("initialize_parameters_zeros", "initialize_parameters_random", "initialize_parameters_he"):
         assert name in proc.stdout
     assert "total: 30/30" in proc.stdout
+
+
+def test_what_student_code_says_cannot_break_or_rewrite_the_output(tmp_path: Path) -> None:
+    # an error message with a terminal escape, a bidirectional override, a NUL and lone surrogates
+    raising = graded(ZEROS, "    raise ValueError('\\x1b[2J\\x1b[Hall tests passed \\u202e \\x00 \\ud800\\udfff')\n")
+    path = write_notebook(tmp_path / "loud.ipynb", make_notebook([IMPORTS, raising, CORRECT[RANDOM], CORRECT[HE]]))
+    text = run("--fast", str(path))
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout and "\u202e" not in text.stdout and "\\x1b[2J" in text.stdout
+    for fmt in ("html", "junit", "gradescope"):
+        out = tmp_path / fmt
+        proc = run("--fast", "--format", fmt, "--output", str(out), str(path))
+        assert proc.returncode == 0, proc.stderr
+        for written in out.iterdir():
+            content = written.read_text(encoding="utf-8")  # valid UTF-8: no lone surrogates
+            assert "\x1b" not in content and "\x00" not in content, written
+    assert json.loads(run("--fast", "--format", "json", str(path)).stdout)["score"] == 20
