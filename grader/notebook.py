@@ -271,17 +271,20 @@ def _parse_text(text: str) -> tuple[ast.Module | None, str, str | None]:
         return ast.parse(text), text, None
     except SyntaxError:
         source = neutralise(text)
-    except (RecursionError, MemoryError, ValueError):  # nested past what the parser can hold
-        return None, text, TOO_DEEP
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return None, text, _unparsable(exc)
     try:
         return ast.parse(source), source, None
     except SyntaxError as exc:
-        return None, source, f"line {exc.lineno}: {exc.msg}"
-    except (RecursionError, MemoryError, ValueError):
-        return None, source, TOO_DEEP
+        return None, source, f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return None, source, _unparsable(exc)
 
 
-TOO_DEEP = "nested too deeply for Python's parser"
+def _unparsable(exc: Exception) -> str:
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return "nested too deeply for Python's parser"
+    return f"not readable as Python ({type(exc).__name__}: {str(exc)[:100]})"  # e.g. a lone surrogate
 
 
 _parse_shared = lru_cache(maxsize=1024)(_parse_text)  # bounded: at most ~100 MB of trees

@@ -219,3 +219,9 @@ def test_code_nested_too_deeply_is_a_syntax_error_of_its_cell(deep: str) -> None
     parsed = parse([deep, "def fine(v):\n    return v"])
     assert "fine" in parsed.definitions
     assert 1 in parsed.syntax_errors
+
+
+def test_a_cell_python_cannot_encode_is_a_syntax_error_that_says_why() -> None:
+    parsed = parse(["x = '\ud800'", "def fine(v):\n    return v"])  # a lone surrogate in the JSON
+    assert "fine" in parsed.definitions
+    assert parsed.syntax_errors[1].startswith("not readable as Python (UnicodeEncodeError")
