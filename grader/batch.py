@@ -31,7 +31,7 @@ from grader import cache as cache_mod
 from grader import grade, notebook, run, sandbox
 from grader.errors import NotebookError
 from grader.gradebook import FILENAME, Gradebook
-from grader.report import FunctionResult, Report, TestResult, write_atomic
+from grader.report import FunctionResult, Report, TestResult, printable, write_atomic
 
 PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
 IN_FLIGHT_PER_JOB = 4  # submissions queued per job: bounds memory whatever the batch size
@@ -211,7 +211,7 @@ def _reuse(
         if s.digest not in done:
             todo.append(s)
             continue
-        report = {**book.report(s.digest), "submission": s.label}
+        report = {**book.report(s.digest), "submission": printable(s.label)}
         report_file = _write_report(s, report, plan, only_if_missing=True)
         book.link([(s.label, report_file)], s.digest)
         outcome.reports[s.index] = report
@@ -227,7 +227,7 @@ def _materialise(group: list[Submission], report: dict[str, Any], plan: Plan) ->
     """Each path's own report (its own label), written atomically under --output."""
     out = []
     for s in group:
-        mine = {**report, "submission": s.label}
+        mine = {**report, "submission": printable(s.label)}
         out.append((mine, _write_report(s, mine, plan)))
     return out
 

@@ -144,10 +144,9 @@ class Gradebook:
             self._link(files, digest, time.time())
 
     def _link(self, files: list[tuple[str, str | None]], digest: str, now: float) -> None:
-        # absolute paths: `subs/a.ipynb` from one folder and `/course/subs/a.ipynb` are one row
         self.db.executemany(
             "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?)",
-            [(os.path.abspath(path), digest, report_file, now) for path, report_file in files],
+            [(_key(path), digest, _key(f) if f else None, now) for path, f in files],
         )
 
     def rows(self) -> list[dict[str, Any]]:
@@ -233,3 +232,9 @@ def export(source: Path, *, csv_path: Path | None = None, json_path: Path | None
     write_atomic(csv_path, to_csv(rows))
     write_atomic(json_path, to_json(rows))
     return [csv_path, json_path]
+
+
+def _key(path: str) -> str:
+    """A path as the gradebook keeps it: absolute (`subs/a.ipynb` from one folder and
+    `/course/subs/a.ipynb` are one row), and as text even when the file's name is not UTF-8."""
+    return os.fsencode(os.path.abspath(path)).decode("utf-8", "backslashreplace")

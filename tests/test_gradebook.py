@@ -129,3 +129,14 @@ def test_export_has_one_column_per_function(toy_root: Path, tmp_path: Path) -> N
     ]
     data = json.loads(written[1].read_text())
     assert data[0]["functions"]["scale"]["status"] == "failed" and data[1]["score"] == 5
+
+
+def test_a_file_name_that_is_not_utf8_is_graded_with_the_rest(toy_root: Path, tmp_path: Path) -> None:
+    paths = _class(tmp_path / "class", 2)
+    odd = Path(os.fsdecode(bytes(tmp_path / "class") + b"/st\xffudent.ipynb"))  # Latin-1 bytes in a name
+    odd.write_bytes(paths[0].read_bytes())
+    outcome = batch.run_batch([*paths, odd], OPTIONS, batch.Plan(jobs=2, output=tmp_path / "out"))
+    assert outcome.graded == 3 and outcome.reports[2]["submission"].endswith("st\\udcffudent.ipynb")
+    db = tmp_path / "out" / gradebook.FILENAME
+    assert _rows(db, "SELECT COUNT(*) FROM submissions") == [(3,)]
+    json.dumps(outcome.reports, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
