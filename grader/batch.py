@@ -140,10 +140,10 @@ def survey(paths: list[Path]) -> list[Submission]:
 
 
 def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
+    try:  # a regular file of bounded size only: a FIFO or /dev/zero among the notebooks must not hang us
+        return hashlib.sha256(notebook.read_bytes(path)).hexdigest()
+    except NotebookError:
+        return "unreadable:" + hashlib.sha256(os.fsencode(path)).hexdigest()
 
 
 def unique_names(paths: list[Path]) -> list[str]:
@@ -312,6 +312,13 @@ def _with_execution(
     return replace(report, extra={**report.extra, "execution": outcome})
 
 
+def unreadable(
+    label: str, digest: str, assignment: str | None, reason: str
+) -> tuple[str, dict[str, Any], bool]:
+    """The result for a file that is not a notebook we can read (recorded: a rerun skips it)."""
+    return digest, Report(label, assignment, "invalid", f"not a readable notebook: {reason}").to_dict(), True
+
+
 def _failure(label: str, exc: BaseException) -> dict[str, Any]:
     """A grader bug on one submission: reported, never recorded, so a rerun tries again."""
     message = f"internal error in the grader: {type(exc).__name__}: {exc}"[:500]
@@ -347,10 +354,9 @@ class LocalPool:
 
     def _grade(self, sub: Submission) -> tuple[str, dict[str, Any], bool]:
         try:
-            data = sub.path.read_bytes()
-        except OSError as exc:
-            message = f"not a readable notebook: cannot read {sub.path}: {exc.strerror}"
-            return sub.digest, Report(sub.label, self.options.assignment, "invalid", message).to_dict(), True
+            data = notebook.read_bytes(sub.path)
+        except NotebookError as exc:
+            return unreadable(sub.label, sub.digest, self.options.assignment, str(exc))
         try:
             report = grade_bytes(data, sub.label, self.options, self._session())
             if not self.plan.fast and report.status == "graded":
@@ -490,9 +496,13 @@ class DaskPool:
         window = max(1, self.plan.jobs, threads) * IN_FLIGHT_PER_JOB
 
         def submit(s: Submission) -> Any:
+            try:
+                data = notebook.read_bytes(s.path)
+            except NotebookError as exc:
+                return self.client.submit(unreadable, s.label, s.digest, self.options.assignment, str(exc))
             return self.client.submit(
                 grade_one,
-                s.path.read_bytes(),
+                data,
                 s.label,
                 s.digest,
                 self.options,

@@ -140,3 +140,22 @@ def test_a_file_name_that_is_not_utf8_is_graded_with_the_rest(toy_root: Path, tm
     db = tmp_path / "out" / gradebook.FILENAME
     assert _rows(db, "SELECT COUNT(*) FROM submissions") == [(3,)]
     json.dumps(outcome.reports, ensure_ascii=False).encode("utf-8")  # no lone surrogate left
+
+
+def test_a_fifo_or_endless_file_among_the_notebooks_is_reported_not_waited_for(
+    toy_root: Path, tmp_path: Path
+) -> None:
+    paths = _class(tmp_path / "class", 2)
+    fifo = tmp_path / "class" / "pipe.ipynb"
+    os.mkfifo(fifo)  # opening it to read would block until someone writes
+    endless = tmp_path / "class" / "zero.ipynb"
+    endless.symlink_to("/dev/zero")  # reading it would never end
+    cmd = [sys.executable, "-c", "from grader.launch import main; main()", "run", str(tmp_path / "class")]
+    cmd += ["--fast", "--format", "json", "--output", str(tmp_path / "out")]
+    env = {**os.environ, "GRADER_ROOT": str(toy_root)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    reports = {Path(r["submission"]).name: r for r in json.loads(proc.stdout)}
+    assert reports["pipe.ipynb"]["status"] == reports["zero.ipynb"]["status"] == "invalid"
+    assert "not a regular file" in reports["pipe.ipynb"]["message"]
+    assert [reports[p.name]["status"] for p in paths] == ["graded", "graded"]
