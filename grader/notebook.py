@@ -282,8 +282,10 @@ def _parse_text(text: str) -> tuple[ast.Module | None, str, str | None]:
 
 
 def _unparsable(exc: Exception) -> str:
-    if isinstance(exc, (RecursionError, MemoryError)):
+    if isinstance(exc, RecursionError):
         return "nested too deeply for Python's parser"
+    if isinstance(exc, MemoryError):
+        return "too large or nested too deeply for Python's parser"
     return f"not readable as Python ({type(exc).__name__}: {str(exc)[:100]})"  # e.g. a lone surrogate
 
 
