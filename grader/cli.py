@@ -92,6 +92,11 @@ def run_cmd(
         )
     if fmt in FILE_FORMATS and output is None:
         raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
+    if output is not None:
+        try:  # now, not after grading: a report that cannot be written is a report lost
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.UsageError(f"--output {output}: not a folder reports can go in ({exc.strerror})") from None
     files = _collect(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
