@@ -96,7 +96,8 @@ def run_cmd(
         try:  # now, not after grading: a report that cannot be written is a report lost
             output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise click.UsageError(f"--output {output}: not a folder reports can go in ({exc.strerror})") from None
+            why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
+            raise click.UsageError(why) from None
     files = _collect(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")

@@ -95,3 +95,12 @@ def test_what_student_code_says_cannot_break_or_rewrite_the_output(tmp_path: Pat
             content = written.read_text(encoding="utf-8")  # valid UTF-8: no lone surrogates
             assert "\x1b" not in content and "\x00" not in content, written
     assert json.loads(run("--fast", "--format", "json", str(path)).stdout)["score"] == 20
+
+
+def test_an_output_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    for output in (taken, taken / "below"):
+        proc = run("--fast", "--output", str(output), str(REF))
+        assert proc.returncode == 2 and "not a folder reports can go in" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
