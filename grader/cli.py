@@ -55,8 +55,14 @@ def _collect(paths: tuple[Path, ...]) -> list[Path]:
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Directory for reports and executed notebooks."
 )
-@click.option("--timeout", type=float, help="Seconds per graded function (default: the assignment's).")
-@click.option("--fail-under", type=float, help="Exit 1 when a submission scores below this percent.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per graded function (default: the assignment's).",
+)
+@click.option(
+    "--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when a submission scores below this percent."
+)
 @click.option("--require-isolation", is_flag=True, help="Refuse to grade without network and user isolation.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Submissions graded at once [default: cores].")
 @click.option("--regrade", is_flag=True, help="Grade again what the gradebook already holds.")
