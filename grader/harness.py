@@ -318,6 +318,7 @@ def _reap(wait: float = 0.0) -> None:
 def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     """Fork a child for one function; collect its result within the function's timeout."""
     _reap(wait=2.0)  # what an earlier function left (a fork bomb's processes) is gone before we fork
+    _clean_tmp()  # and its files: a result depends on the function and its case only (the cache)
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -459,11 +460,15 @@ def _send(obj: dict[str, Any]) -> None:
 
 
 def _clean_tmp() -> None:
-    """Empty the writable scratch folder, so one submission leaves nothing for the next."""
+    """Empty the writable folders (our scratch tmp, and the jail's private /tmp, /var/tmp and
+    /dev/shm, named in GRADER_CLEAN only when they are private), so that neither an earlier
+    function nor an earlier submission leaves anything for the next one to read."""
     import shutil
 
-    tmp = os.environ.get("TMPDIR")
-    if tmp and os.path.isdir(tmp):
+    folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
+    for tmp in folders:
+        if not tmp or not os.path.isdir(tmp):
+            continue
         for name in os.listdir(tmp):
             path = os.path.join(tmp, name)
             if os.path.isdir(path) and not os.path.islink(path):

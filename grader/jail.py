@@ -96,14 +96,22 @@ def _inside(path: str, top: str) -> bool:
     return path != top and os.path.commonpath([path, top]) == top
 
 
+def shared_to_cover(shared: list[str], needed: list[str]) -> list[str]:
+    """The world-writable directories that get a private tmpfs (not one a needed path is, or is
+    inside of: covering it would hide the interpreter)."""
+    def coverable(top: str) -> bool:
+        real_dir = os.path.isdir(top) and not os.path.islink(top)
+        return real_dir and not any(n == top or _inside(top, n) for n in needed)
+
+    return [top for top in shared if coverable(top)]
+
+
 def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
     """Give each world-writable directory (/tmp, /dev/shm, ...) a fresh, size-limited tmpfs, so
     student code can neither fill the host's disk nor leave files for anyone, nor read what
     others left there. Needed paths inside one (the scratch directory, a venv in /tmp) are bound
     back in, through file descriptors opened before the cover hides them."""
-    for top in shared:
-        if os.path.islink(top) or not os.path.isdir(top) or any(n == top or _inside(top, n) for n in needed):
-            continue
+    for top in shared_to_cover(shared, needed):
         keep = sorted({os.path.join(top, os.path.relpath(n, top).split(os.sep)[0])
                        for n in needed if _inside(n, top)})  # fmt: skip
         fds = [os.open(k, os.O_PATH) for k in keep]

@@ -397,6 +397,11 @@ def _spawn(
                 "GRADER_PRELOAD": preload,
                 "GRADER_PIDNS": "1" if iso.pids else "",
                 "GRADER_SITE": os.pathsep.join(site_dirs()),
+                # the jail's private copies of the shared folders (never the host's), emptied
+                # between functions
+                "GRADER_CLEAN": os.pathsep.join(jail.shared_to_cover(cfg["shared"], cfg["needed"]))
+                if iso.mounts
+                else "",
             },
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

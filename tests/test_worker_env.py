@@ -10,7 +10,7 @@ import pytest
 
 from grader import grade, sandbox
 from tests.conftest import make_notebook, write_notebook
-from tests.redteam_scenarios import BODY, IMPORTS, ZEROS, graded
+from tests.redteam_scenarios import BODY, IMPORTS, RANDOM, ZEROS, graded
 
 # A correct answer that first leans on what an ordinary interpreter offers: the builtins `site`
 # installs, and the scientific packages beside numpy (imported from inside the function).
@@ -50,3 +50,35 @@ def test_student_code_sees_no_process_but_its_sandboxs(tmp_path: Path) -> None:
     seen = [int(p) for p in re.findall(r"\d+", zeros.message.split("PIDS", 1)[1].split("]", 1)[0])]
     assert os.getpid() not in seen and 1 not in seen  # neither the grader nor the machine's init
     assert len(seen) <= 2, seen  # the sandbox's own launcher at most
+
+
+LEAVE = graded(
+    ZEROS,
+    """    import os, tempfile
+    for d in ("/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir()):
+        if os.access(d, os.W_OK):
+            open(os.path.join(d, "left-by-a-student"), "w").write("answers")
+"""
+    + BODY[ZEROS],
+)
+LOOK = """    import os, tempfile
+    seen = [d for d in ("/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir())
+            if os.path.exists(os.path.join(d, "left-by-a-student"))]
+    raise RuntimeError(f"SEEN {seen}")
+"""
+
+
+def test_no_function_and_no_submission_finds_files_an_earlier_one_left(tmp_path: Path) -> None:
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("private temporary folders need a mount namespace")
+    from grader import batch
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cells = [IMPORTS, LEAVE, graded(RANDOM, LOOK)]
+    first = write_notebook(tmp_path / "a" / "first.ipynb", make_notebook(cells))
+    second = write_notebook(tmp_path / "b" / "second.ipynb", make_notebook([IMPORTS, graded(ZEROS, LOOK)]))
+    plan = batch.Plan(jobs=1, cache=False)  # one worker grades both, one after the other
+    outcome = batch.run_batch([first, second], grade.Options(assignment="initialization"), plan)
+    messages = [f["message"] for r in outcome.reports for f in r["functions"] if "SEEN" in f["message"]]
+    assert len(messages) == 2 and all("SEEN []" in m for m in messages), messages
