@@ -471,6 +471,8 @@ def _clean_tmp() -> None:
             continue
         for name in os.listdir(tmp):
             path = os.path.join(tmp, name)
+            if os.path.ismount(path):  # bound back in by the jail (our scratch, a venv under /tmp)
+                continue
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
             else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,26 @@ def test_no_function_and_no_submission_finds_files_an_earlier_one_left(tmp_path:
     outcome = batch.run_batch([first, second], grade.Options(assignment="initialization"), plan)
     messages = [f["message"] for r in outcome.reports for f in r["functions"] if "SEEN" in f["message"]]
     assert len(messages) == 2 and all("SEEN []" in m for m in messages), messages
+
+
+def test_emptying_the_temporary_folders_spares_what_the_jail_binds_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a needed folder under /tmp (a venv there, say) is bound back into the jail's private /tmp:
+    # emptying /tmp between functions must not reach through to it, however writable it is
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("private temporary folders need a mount namespace")
+    keep = Path(tempfile.mkdtemp(prefix="needed-", dir="/tmp"))
+    (keep / "lib.py").write_text("# part of an environment that lives under /tmp\n")
+    for p in (keep, keep / "lib.py"):
+        p.chmod(0o777)  # writable by the sandbox's user too
+    real = sandbox._needed
+    monkeypatch.setattr(sandbox, "_needed", lambda: [*real(), str(keep)])
+    try:
+        path = write_notebook(keep.parent / f"{keep.name}.ipynb", make_notebook([IMPORTS, LEAVE]))
+        report = grade.grade_path(path, grade.Options(assignment="initialization"))
+        assert report.functions[0].status == "passed"
+        assert (keep / "lib.py").exists(), "emptying /tmp deleted a folder the jail bound back"
+    finally:
+        path.unlink(missing_ok=True)
+        shutil.rmtree(keep, ignore_errors=True)
