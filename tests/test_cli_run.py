@@ -104,3 +104,9 @@ def test_an_output_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> N
         proc = run("--fast", "--output", str(output), str(REF))
         assert proc.returncode == 2 and "not a folder reports can go in" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_timeout_must_be_positive_and_a_threshold_a_percent() -> None:
+    for args in (("--timeout", "0"), ("--timeout", "-1"), ("--fail-under", "150")):
+        proc = run("--fast", *args, str(REF))
+        assert proc.returncode == 2 and "not in the range" in proc.stderr, (args, proc.stderr)
