@@ -109,3 +109,25 @@ def released_graded_sources(a: Any, graded: list[str]) -> tuple[dict[str, Any], 
         if c["cell_type"] == "code" and src.startswith("# GRADED FUNCTION:"):
             blanked[src.split("\n", 1)[0].split(":")[1].strip()] = src
     return raw, sources, blanked
+
+
+# Appended after the reference's own answer, renamed `_reference_<name>`: an answer whose every
+# float is nudged, wrong while right in structure, shapes and dtypes (and like no catalogued mistake).
+NUDGE = """
+
+def _nudge(value):
+    import numpy as _np
+    if isinstance(value, dict):
+        return {{k: _nudge(v) for k, v in value.items()}}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_nudge(v) for v in value)
+    if isinstance(value, _np.ndarray) and value.dtype.kind == "f":
+        return value * 1.5 + 0.25
+    if isinstance(value, float):
+        return value * 1.5 + 0.25
+    return value
+
+
+def {name}(*args, **kwargs):
+    return _nudge(_reference_{name}(*args, **kwargs))
+"""

@@ -10,32 +10,11 @@ import pytest
 
 from grader import assignment as spec
 from grader import grade, notebook
+from tests.conftest import NUDGE
 
 NAMES = spec.names()
 PAIRS = [(a.name, f.name) for a in spec.load_all() for f in a.functions]
 OPTIONS = grade.Options()
-
-# The reference's own answer is renamed and wrapped so that every float it returns is nudged:
-# a wrong answer that is right in structure, shapes and dtypes.
-NUDGE = """
-
-def _nudge(value):
-    import numpy as _np
-    if isinstance(value, dict):
-        return {{k: _nudge(v) for k, v in value.items()}}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nudge(v) for v in value)
-    if isinstance(value, _np.ndarray) and value.dtype.kind == "f":
-        return value * 1.5 + 0.25
-    if isinstance(value, float):
-        return value * 1.5 + 0.25
-    return value
-
-
-def {name}(*args, **kwargs):
-    return _nudge(_reference_{name}(*args, **kwargs))
-"""
-
 
 def _cells(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from grader.assignment import Case, Function
 from grader.compare import judge
 from grader.errors import SpecError
 from grader.report import Report
+from tests.conftest import NUDGE
 
 ASSIGNMENTS = spec.load_all()
 CATALOGUE = [(a.name, m) for a in ASSIGNMENTS for m in mistakes.load(a)]
@@ -95,24 +96,6 @@ def test_the_reference_names_no_mistake(name: str, session: run.Session) -> None
     assert report.score == report.max_score
     assert _named(report) == {}
     assert all("mistake" not in t.to_dict() for f in report.functions for t in f.tests)
-
-
-NUDGE = """
-
-def _nudge(value):
-    import numpy as _np
-    if isinstance(value, dict):
-        return {{k: _nudge(v) for k, v in value.items()}}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_nudge(v) for v in value)
-    if isinstance(value, (_np.ndarray, float)):
-        return value * 1.5 + 0.25
-    return value
-
-
-def {name}(*args, **kwargs):
-    return _nudge(_reference_{name}(*args, **kwargs))
-"""
 
 
 @pytest.mark.parametrize("name", [a.name for a in ASSIGNMENTS])
