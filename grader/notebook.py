@@ -109,7 +109,8 @@ def _text(value: Any, where: str) -> str:
     raise NotebookError(f"{where}: source is {type(value).__name__}, expected text")
 
 
-def _decode(data: bytes) -> str:
+def text(data: bytes) -> str:
+    """Notebook bytes as text, as every reader here takes them (a UTF-8 byte order mark allowed)."""
     if not data.strip():
         raise NotebookError("the file is empty")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
@@ -120,12 +121,12 @@ def _decode(data: bytes) -> str:
         raise NotebookError(f"the file is not UTF-8 text (byte {exc.start})") from None
 
 
-def _load_json(text: str) -> dict[str, Any]:
-    stripped = text.lstrip()
+def _load_json(source: str) -> dict[str, Any]:
+    stripped = source.lstrip()
     if stripped[:1] == "<":
         raise NotebookError("the file is HTML, not a notebook (was it downloaded as a web page?)")
     try:
-        raw = json.loads(text)
+        raw = json.loads(source)
     except RecursionError:
         raise NotebookError("the JSON is nested too deeply to be a notebook") from None
     except json.JSONDecodeError as exc:
@@ -176,7 +177,7 @@ def _cell(i: int, raw: Any) -> Cell:
 
 def loads(data: bytes) -> tuple[Cell, ...]:
     """Parse notebook bytes into cells; raise NotebookError with a reason a person can act on."""
-    raw = _load_json(_decode(data))
+    raw = _load_json(text(data))
     return tuple(_cell(i, c) for i, c in enumerate(_raw_cells(raw), start=1))
 
 
@@ -201,10 +202,6 @@ def read_bytes(path: Path) -> bytes:
         raise NotebookError(f"the file is larger than {MAX_BYTES >> 20} MB")
     return data
 
-
-def text(data: bytes) -> str:
-    """Notebook bytes as text, as every reader here takes them (a UTF-8 byte order mark allowed)."""
-    return _decode(data)
 
 
 # ----------------------------------------------------------------------------- magics
