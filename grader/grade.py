@@ -155,7 +155,8 @@ def _load_judge() -> None:
     import grader.judge  # noqa: F401
 
 
-def zero(f: Function, status: str, message: str, ans: notebook.Answer, hide: bool = False) -> FunctionResult:
+def zero(f: Function, status: str, message: str, ans: notebook.Answer) -> FunctionResult:
+    """Every case failed for one reason: the function could not be run or did not return."""
     tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
     return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)
 
