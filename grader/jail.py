@@ -61,11 +61,17 @@ def _rlimits(cfg: dict[str, Any]) -> None:
         (resource.RLIMIT_AS, cfg["memory_mb"] * mb, cfg["memory_mb"] * mb),
         (resource.RLIMIT_CPU, cfg["cpu_seconds"], cfg["cpu_seconds"] + 5),
         (resource.RLIMIT_FSIZE, cfg["file_size_mb"] * mb, cfg["file_size_mb"] * mb),
-        (resource.RLIMIT_NOFILE, cfg["open_files"], cfg["open_files"]),
         (resource.RLIMIT_CORE, 0, 0),
     ]
     for which, soft, hard in pairs:
         resource.setrlimit(which, (soft, hard))
+
+
+def _limit_files(cfg: dict[str, Any]) -> None:
+    """The open-files limit comes last: as a `preexec_fn` we run before the child's inherited
+    descriptors are closed, and a grader holding more than the limit (a long batch, a Dask
+    worker) must not make our own opens fail with EMFILE."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (cfg["open_files"], cfg["open_files"]))
 
 
 def _reexpose(needed: list[str], staging: str) -> None:
@@ -169,6 +175,7 @@ def apply(cfg: dict[str, Any]) -> None:
         os.setgid(NOBODY)
         os.setuid(cfg.get("uid", NOBODY))
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
+    _limit_files(cfg)
     # not dumpable: other processes of the same user can neither ptrace us nor open /proc/<pid>/mem
     # (an exec resets this: the harness sets it again, and each sandbox has a user of its own)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
