@@ -16,7 +16,7 @@ import numpy as np
 
 from grader import assignment as spec
 from grader import harness, mistakes, notebook, reference, run, sandbox
-from grader.assignment import Assignment
+from grader.assignment import Assignment, Case
 from grader.errors import SpecError
 from grader.report import write_atomic
 
@@ -100,27 +100,70 @@ def write(a: Assignment, doc: dict[str, Any]) -> Path:
     return a.expected_path
 
 
-def _same(x: Any, y: Any) -> bool:
-    """Equal up to the last couple of bits of a float (BLAS may differ across machines)."""
+# `--check` asks whether expected/ still holds what the reference computes, i.e. whether the grader
+# would judge by the same values. Inputs are built in-process from seeded draws and a few matrix
+# products: another BLAS kernel moves them by an ulp or two (measured: 2.2e-16 at most), so they
+# are compared to the last bits. Outputs and the mistakes' outputs are compared with the case's own
+# tolerance instead: a gradient check's finite differences divide a cost's last-bit rounding by
+# 2 * epsilon = 2e-7, so they move by up to 5e-9 between OpenBLAS kernels (Haswell, SkylakeX,
+# Sandybridge, Nehalem, ...; half the 1e-8 of their cases), and the noise-sized differences of a
+# right gradient (~3e-9, judged only as below 2e-7) by up to 18% of themselves, 0.3% of the
+# threshold. A change to the reference, the cases or the mistakes moves a value by more than its
+# tolerance (or across the threshold), so `--check` still catches every stale entry that would
+# grade differently.
+TIGHT = (1e-14, 1e-12)  # (atol, rtol): equal up to the last couple of bits of a float
+
+
+def tolerance(case: Case | None) -> tuple[float, float]:
+    """(atol, rtol) for comparing two versions of a case's output in `--check`."""
+    if case is None:
+        return TIGHT
+    if case.below is not None:  # judged only against the threshold: 1% of it
+        return max(case.below / 100, TIGHT[0]), TIGHT[1]
+    return max(case.atol, TIGHT[0]), max(case.rtol, TIGHT[1])
+
+
+def _same(x: Any, y: Any, tol: tuple[float, float] = TIGHT) -> bool:
+    """Equal, floats within `tol` = (atol, rtol)."""
+    atol, rtol = tol
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
             return False
         if x.shape != y.shape or x.dtype != y.dtype:
             return False
         if x.dtype.kind == "f":
-            return bool(np.allclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True))
+            return bool(np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True))
         return bool(np.array_equal(x, y))
     if isinstance(x, float) and isinstance(y, float):
-        return bool(np.isclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True))
+        return bool(np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=True))
     if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
-        return type(x) is type(y) and len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y, strict=True))
+        return (
+            type(x) is type(y)
+            and len(x) == len(y)
+            and all(_same(a, b, tol) for a, b in zip(x, y, strict=True))
+        )
     if isinstance(x, dict) and isinstance(y, dict):
-        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+        return x.keys() == y.keys() and all(_same(x[k], y[k], tol) for k in x)
     return type(x) is type(y) and bool(x == y)
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Entries that differ between two expected documents, as `function/case: what`."""
+def _cases(doc: dict[str, Any], a: Assignment | None) -> dict[tuple[str, str], Case]:
+    """Each case of the document's assignment by (function, case); empty when it cannot be loaded."""
+    if a is None:
+        try:
+            a = spec.load(str(doc.get("assignment", "")))
+        except (SpecError, OSError):
+            return {}
+    return {(f.name, c.name): c for f in a.functions for c in f.cases}
+
+
+def diff(old: dict[str, Any], new: dict[str, Any], a: Assignment | None = None) -> list[str]:
+    """Entries that differ between two expected documents, as `function/case: what`.
+
+    Outputs are compared with each case's tolerance (see `tolerance`), the rest exactly or to the
+    last bits; `a` is the assignment, loaded by the document's name when not given.
+    """
+    cases = _cases(new, a)
     changes = []
     of, nf = old.get("functions", {}), new.get("functions", {})
     for fname in sorted(set(of) | set(nf)):
@@ -131,19 +174,23 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             elif case not in nc:
                 changes.append(f"{fname}/{case}: case removed")
             else:
+                tol = tolerance(cases.get((fname, case)))
                 for key in ("hidden", "arg_names", "args", "output"):
-                    if not _same(harness.decode(oc[case].get(key)), harness.decode(nc[case].get(key))):
+                    o, n = harness.decode(oc[case].get(key)), harness.decode(nc[case].get(key))
+                    if not _same(o, n, tol if key == "output" else TIGHT):
                         changes.append(f"{fname}/{case}: {key} changed")
-                changes.extend(_mistakes_diff(f"{fname}/{case}", oc[case], nc[case]))
+                changes.extend(_mistakes_diff(f"{fname}/{case}", oc[case], nc[case], tol))
     if old.get("mistakes", {}) != new.get("mistakes", {}):
         changes.append("mistakes: the catalogue's words changed")
     return changes
 
 
-def _mistakes_diff(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _mistakes_diff(
+    where: str, old: dict[str, Any], new: dict[str, Any], tol: tuple[float, float]
+) -> list[str]:
     om, nm = old.get("mistakes", {}), new.get("mistakes", {})
     out = []
     for mid in sorted(set(om) | set(nm)):
-        if mid not in om or mid not in nm or not _same(harness.decode(om[mid]), harness.decode(nm[mid])):
+        if mid not in om or mid not in nm or not _same(harness.decode(om[mid]), harness.decode(nm[mid]), tol):
             out.append(f"{where}: mistake {mid} changed")
     return out
