@@ -71,7 +71,13 @@ COURSE_FIGURES = {
         0.95,
     ),
 }
-# The bundled data set's figures, as the reference notebook's prose quotes them.
+# The bundled data set's figures on the development machine (OpenBLAS's Haswell and SkylakeX
+# kernels agree on all but the first model's accuracies), as the reference notebook's prose quotes
+# them. Thirty thousand iterations of the over-fitting first model amplify the last bits of the
+# BLAS kernel: its accuracies after training are 0.938 to 0.962 (train) and 0.85 to 0.875 (test)
+# across OpenBLAS's kernels (Haswell, SkylakeX, Sandybridge, Nehalem, Prescott, Atom, Zen,
+# Cooperlake, SapphireRapids). So the test checks what the figures show, not their digits; see
+# test_reproduce_on_the_bundled_data.
 BUNDLED_FIGURES = {
     "noreg": (
         0.6608983907515976,
@@ -89,6 +95,17 @@ BUNDLED_FIGURES = {
         0.885,
     ),
 }
+# One forward pass from the seeded initial weights: the kernels agree to the last digit (a sum of
+# 211 terms in another order could move it by a few ulp, hence 1e-12 rather than equality).
+BUNDLED_COST_0_TOL = 1e-12
+# Costs after 10000 and 20000 iterations: the kernels differ by up to 1.4e-12 (no regularization,
+# at 20000); we allow 1e-6, a million times the measured spread and still far below any difference
+# between the models (>= 0.08) or between a cost and the next one printed.
+BUNDLED_COST_TOL = 1e-6
+# Accuracies of the two regularized models: identical on every kernel (a smooth boundary keeps
+# away from the points); we allow two points of the 200 or 211, so that a kernel we have not
+# measured may move one point, not the story.
+BUNDLED_ACC_TOL = 2 / 200
 SUFFIXES = ("cost_0", "cost_10000", "cost_20000", "train_acc", "test_acc")
 
 
@@ -660,6 +677,9 @@ def _reproduce(ns: dict[str, Any], data: Path | None) -> dict[str, float]:
     return figures
 
 
+# On the course's data the figures are stable: the course's own machine and nine OpenBLAS kernels
+# here give the same accuracies and costs within 3e-13, so the course's accuracies are asserted
+# exactly and its costs within the spec's 1e-9.
 @pytest.mark.skipif(not COURSE_DATA.is_file(), reason="the course's data file is not available")
 def test_reproduce_matches_the_course(ns: dict[str, Any], a: spec.Assignment) -> None:
     figures = _reproduce(ns, COURSE_DATA)
@@ -681,11 +701,25 @@ def test_reproduce_matches_the_course(ns: dict[str, Any], a: spec.Assignment) ->
 def test_reproduce_on_the_bundled_data(ns: dict[str, Any]) -> None:
     figures = _reproduce(ns, None)
     for model, values in BUNDLED_FIGURES.items():
-        for suffix, value in zip(SUFFIXES, values, strict=True):
-            fid = f"{model}_{suffix}"
-            tol = 0 if suffix.endswith("acc") else 1e-9
-            assert abs(figures[fid] - value) <= tol, (fid, figures[fid])
-    # the bundled data tells the same story: regularization trades training for test accuracy
-    assert figures["noreg_test_acc"] < min(figures["l2_test_acc"], figures["dropout_test_acc"])
-    assert figures["noreg_train_acc"] > max(figures["l2_train_acc"], figures["dropout_train_acc"])
+        quoted = dict(zip(SUFFIXES, values, strict=True))
+        got = {suffix: figures[f"{model}_{suffix}"] for suffix in SUFFIXES}
+        assert abs(got["cost_0"] - quoted["cost_0"]) <= BUNDLED_COST_0_TOL, (model, got)
+        for suffix in ("cost_10000", "cost_20000"):
+            assert abs(got[suffix] - quoted[suffix]) <= BUNDLED_COST_TOL, (model, suffix, got)
+        # the cost falls as the model trains
+        assert got["cost_0"] > got["cost_10000"] >= got["cost_20000"], (model, got)
+        assert got["train_acc"] > got["test_acc"], (model, got)
+        if model != "noreg":
+            for suffix in ("train_acc", "test_acc"):
+                assert abs(got[suffix] - quoted[suffix]) <= BUNDLED_ACC_TOL, (model, suffix, got)
+    # The first model over-fits: the best fit of the training set, the largest gap to the test set
+    # and the worst test accuracy; both kinds of regularization trade training accuracy for test
+    # accuracy. This is what the figures show on every kernel, whatever their last digits.
+    acc = {m: (figures[f"{m}_train_acc"], figures[f"{m}_test_acc"]) for m in BUNDLED_FIGURES}
+    gap = {m: train - test for m, (train, test) in acc.items()}
+    for model in ("l2", "dropout"):
+        assert acc["noreg"][0] > acc[model][0], (model, acc)
+        assert acc["noreg"][1] < acc[model][1], (model, acc)
+        assert gap["noreg"] > gap[model], (model, gap)
+    assert 0.9 <= acc["noreg"][0] < 1 and 0.8 <= acc["noreg"][1] < 0.9, acc  # over-fits, not stuck
     assert ns["compute_cost"].__module__ == "reg_utils"  # run() put the originals back
