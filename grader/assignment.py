@@ -40,6 +40,10 @@ class Case:
     atol: float = 1e-7
     rtol: float = 0.0
     below: float | None = None  # passes when the (scalar) output is < below
+    at_least: float | None = None  # with `below`: an output under it fails with its own message
+    # with `below`: cases of the same function where the right output is not below the threshold;
+    # this case's points count only when the output on each of them is not below it either
+    contrast: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # paths into the output to compare; empty means all of it
     setup: str = ""  # code run in the namespace after the student's definitions (collaborators)
     description: str = ""
@@ -119,7 +123,26 @@ def _case(fname: str, raw: dict[str, Any]) -> Case:
         raise SpecError(f"{fname}: every case needs 'name' and 'inputs'")
     raw = dict(raw)
     raw["outputs"] = tuple(raw.get("outputs", ()))
-    return Case(**raw)
+    raw["contrast"] = tuple(raw.get("contrast", ()))
+    case = Case(**raw)
+    if case.below is None and (case.at_least is not None or case.contrast):
+        raise SpecError(f"{fname}.{case.name}: 'at_least' and 'contrast' go with 'below'")
+    if case.at_least is not None and case.below is not None and not case.at_least < case.below:
+        raise SpecError(f"{fname}.{case.name}: 'at_least' must be less than 'below'")
+    return case
+
+
+def _check_contrasts(name: str, cases: tuple[Case, ...]) -> None:
+    """A contrast names other cases of the function, ones judged by value (not by `below`)."""
+    by_name = {c.name: c for c in cases}
+    for c in cases:
+        for other in c.contrast:
+            target = by_name.get(other)
+            if target is None or target is c or target.below is not None:
+                raise SpecError(
+                    f"{name}.{c.name}: contrast {other!r} must name another case of {name} "
+                    "that has no 'below'"
+                )
 
 
 def _function(name: str, raw: dict[str, Any]) -> Function:
@@ -129,6 +152,7 @@ def _function(name: str, raw: dict[str, Any]) -> Function:
     names = [c.name for c in cases]
     if len(set(names)) != len(names):
         raise SpecError(f"{name}: duplicate case names {names}")
+    _check_contrasts(name, cases)
     return Function(name=name, cases=cases, timeout=float(raw.get("timeout", 10.0)))
 
 

@@ -6,6 +6,7 @@ so no object a student defined can take part in deciding equality.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def select(value: Any, path: str) -> tuple[bool, Any]:
 def judge(expected: Any, got: Any, case: Case) -> Verdict:
     """Compare `got` with `expected` under the case's rules."""
     if case.below is not None:
-        return _below(got, case.below)
+        return _below(got, case)
     paths = case.outputs or ("",)
     for path in paths:
         _, exp = select(expected, path)
@@ -100,15 +101,35 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf"
 
 
-def _below(got: Any, threshold: float) -> Verdict:
+def number(value: Any) -> float:
+    """A number as a float; an integer too large for one becomes an infinity of its sign (a
+    student's huge integer is then judged as not finite instead of crashing the comparison)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if int(value) > 0 else -math.inf
+
+
+def _below(got: Any, case: Case) -> Verdict:
     if not _is_number(got):
         return _fail(f"expected a number, got {kind(got)}")
-    x = float(got)
+    x = number(got)
     if not np.isfinite(x):
         return _fail(f"the result is {x}, not a finite number")
-    if not x < threshold:
-        return _fail(f"the result should be below {threshold:g}", f"got {x!r}")
+    if case.at_least is not None and x < case.at_least:
+        what = "negative" if case.at_least == 0 else f"below {case.at_least:g}"
+        return _fail(f"the result is {what}, which it can never be", f"got {x!r}")
+    if not x < case.below:  # type: ignore[operator]  # only called for `below` cases
+        return _fail(f"the result should be below {case.below:g}", f"got {x!r}")
     return OK
+
+
+def flags(got: Any, threshold: float) -> bool:
+    """Whether an output says "not below the threshold": a finite number at or above it."""
+    if not _is_number(got):
+        return False
+    x = number(got)
+    return bool(np.isfinite(x) and x >= threshold)
 
 
 def compare(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
@@ -131,7 +152,10 @@ def compare(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, np.ndarray) else np.array2string(value, threshold=12)
+    try:
+        text = repr(value) if not isinstance(value, np.ndarray) else np.array2string(value, threshold=12)
+    except ValueError:  # an integer past Python's digit limit for str()
+        return f"an int of {value.bit_length()} bits" if isinstance(value, int) else kind(value)
     return text if len(text) < 200 else text[:200] + "..."
 
 
@@ -150,7 +174,8 @@ def _sequence(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdi
 def _mapping(exp: dict[str, Any], got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, dict):
         return _fail(f"{where} should be a dict, got {kind(got)}")
-    missing, extra = sorted(set(exp) - set(got)), sorted(set(got) - set(exp))
+    missing = sorted(set(exp) - set(got), key=repr)
+    extra = sorted(set(got) - set(exp), key=repr)  # a student's keys need not be strings
     if missing or extra:
         parts = ([f"missing keys {missing}"] if missing else []) + (
             [f"unexpected keys {extra}"] if extra else []
@@ -178,7 +203,7 @@ def _scalar(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict
             else ""
         )
         return _fail(f"{where} should be a number, got {kind(got)}{hint}")
-    g = float(got)
+    e, g = number(e), number(got)  # an expected or received integer past float range: an infinity
     if _close(np.float64(e), np.float64(g), atol, rtol):
         return OK
     if np.isfinite(e) and not np.isfinite(g):
@@ -203,6 +228,10 @@ def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> V
         return _fail(f"{where} has shape {got.shape}, expected {exp.shape}{hint}")
     if exp.dtype.kind == "b":
         return _mask(exp, got, where)
+    if exp.dtype.kind not in "iuf":  # strings, say: equal or not, entry by entry
+        if got.dtype.kind != exp.dtype.kind:
+            return _fail(f"{where} has dtype {got.dtype}, expected dtype {exp.dtype}")
+        return OK if np.array_equal(exp, got) else _fail(f"{where} is wrong")
     if exp.dtype.kind == "f" and got.dtype.kind != "f":
         return _fail(f"{where} has dtype {got.dtype}, expected floating point (dtype {exp.dtype})")
     if exp.dtype.kind in "iu" and got.dtype.kind not in "iuf":
@@ -215,9 +244,12 @@ def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> V
     ok = _close(e, g, atol, rtol)
     if ok.all():
         return OK
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(ok, 0.0, np.abs(g - e))
-    idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(err)), err.shape))
+    # NaN where an expected NaN met a number: the largest error of all (nanargmax would refuse
+    # an all-NaN array)
+    err = np.where(np.isnan(err), np.inf, err)
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
     n_bad = int((~ok).sum())
     reason = f"{where} has {n_bad} of {e.size} entries wrong"
     detail = f"largest error {err[idx]:.3g} at {list(idx)}: expected {float(e[idx])!r}, got {float(g[idx])!r}"

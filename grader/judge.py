@@ -3,13 +3,14 @@ feedback that names the mistake."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from grader import feedback, harness, mistakes, notebook
 from grader.assignment import Case, Function
-from grader.compare import judge
+from grader.compare import flags, judge
 from grader.grade import Prepared, zero
 from grader.report import FunctionResult, TestResult
 from grader.sandbox import Limits
@@ -17,6 +18,7 @@ from grader.sandbox import Limits
 MAX_VERDICTS = 512  # the most recently used; each holds its raw result (up to ~100 KB) alive
 _LOCK = threading.Lock()
 _VERDICTS: OrderedDict[tuple[str, str, int], tuple[dict[str, Any], Prepared, TestResult]] = OrderedDict()
+UNREADABLE = "the returned value could not be read"
 
 
 def function(
@@ -27,10 +29,12 @@ def function(
     if outcome is not None:
         status, message = outcome
         return zero(f, status, message, ans)
-    tests = []
-    for c in f.cases:
-        tests.append(_case(f, c, ans, raw.get("cases", {}).get(c.name), prep))
-    tests = mistakes.annotate(f, tests, raw.get("cases", {}), prep.expected)
+    results = raw.get("cases", {})
+    tests = [_case(f, c, ans, results.get(c.name), prep) for c in f.cases]
+    # a value that could not be read is refused once, here: nothing else decodes it again
+    refused = {t.name for t in tests if t.message.startswith(UNREADABLE)}
+    readable = {k: v for k, v in results.items() if k not in refused}
+    tests = _contrasted(f, mistakes.annotate(f, tests, readable, prep.expected), readable)
     score = sum(t.points for t in tests)
     failing = [t for t in tests if not t.passed]
     if not failing:
@@ -66,8 +70,8 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
             return seen[2]
     try:
         got = harness.decode(r.get("output"))
-    except (ValueError, TypeError, KeyError) as exc:
-        return result(False, f"the returned value could not be read ({exc})")
+    except Exception as exc:  # whatever came back (a forged result too) is refused, never a crash
+        return result(False, f"{UNREADABLE} ({type(exc).__name__}: {str(exc)[:200]})")
     if got is None and prep.outputs(f.name, c.name) is not None:
         verdict = result(False, "returned None: is the `return` statement missing?")
     else:
@@ -78,3 +82,36 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
         if len(_VERDICTS) > MAX_VERDICTS:
             _VERDICTS.popitem(last=False)
     return verdict
+
+
+def _contrasted(f: Function, tests: list[TestResult], results: dict[str, Any]) -> list[TestResult]:
+    """A `below` case with contrast cases earns its points only when the output is not below the
+    threshold on each of them: an answer that says "below" whatever it is given earns nothing."""
+    present = {c.name for c in f.cases}  # a self-check keeps only the visible cases: judge those
+    out = []
+    for c, t in zip(f.cases, tests, strict=True):
+        contrast = [o for o in c.contrast if o in present] if t.passed else []
+        missed = [o for o in contrast if not _flagged(results.get(o), c.below)]
+        if not missed:
+            out.append(t)
+            continue
+        hidden = {o.name for o in f.cases if o.hidden}
+        named = [o for o in missed if o not in hidden or c.hidden]  # a visible case names no hidden one
+        others = len(missed) - len(named)
+        where = ", ".join([*named, *([f"{others} hidden case(s)"] if others else [])])
+        message = (
+            f"the output is below {c.below:g} here, but also on {where}, where the right answer is "
+            "not: an answer that cannot tell these cases apart earns no points"
+        )
+        out.append(dataclasses.replace(t, passed=False, points=0.0, message=message))
+    return out
+
+
+def _flagged(r: Any, threshold: float | None) -> bool:
+    if threshold is None or not isinstance(r, dict) or not r.get("ok"):
+        return False
+    try:
+        got = harness.decode(r.get("output"))
+    except Exception:  # refused already, in its own case
+        return False
+    return flags(got, threshold)

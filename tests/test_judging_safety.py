@@ -1,0 +1,185 @@
+"""Judging never crashes and cannot be gamed: whatever value comes back is judged or refused with
+a reason, and a check that answers "below the threshold" whatever it is given earns nothing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader import grade, harness, judge, notebook
+from grader.assignment import Case
+from grader.compare import judge as compare_judge
+from grader.report import FunctionResult
+from grader.sandbox import Limits
+
+GC = "gradient_checking"
+FORGED = {"$": "ndarray", "dtype": "float64", "shape": [1], "data": [10**400]}
+
+# ----------------------------------------------------------------------------- values that come back
+
+NASTY: list[Any] = [
+    10**400,
+    -(10**400),
+    10**4000,  # past float range, under str()'s digit limit
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    0.0,
+    -1e-12,
+    True,
+    None,
+    "1.0",
+    np.array([]),
+    np.zeros((0, 3)),
+    np.array([np.nan, np.nan]),
+    np.array([[np.nan]]),
+    np.array([np.inf, -np.inf]),
+    np.array(np.nan),
+    np.array([1.0, 2.0]),
+    np.array([True, False]),
+    np.array([1, 2], dtype=np.uint64),
+    np.array(["a", "b"]),
+    [1.0, float("nan")],
+    (float("inf"),),
+    {"a": float("nan")},
+    {1: 2.0, "a": 3.0},  # keys of mixed types: sorting them must not raise
+    {"W1": np.array([[np.nan]])},
+]
+
+CASES = [
+    Case(name="tol", inputs="x", atol=1e-7),
+    Case(name="rel", inputs="x", atol=0.0, rtol=1e-3),
+    Case(name="below", inputs="x", below=1e-7, at_least=0.0),
+    Case(name="part", inputs="x", outputs=("0", "W1")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_any_expected_against_any_received_gives_a_verdict(case: Case) -> None:
+    for exp, got in itertools.product(NASTY, NASTY):
+        v = compare_judge(exp, got, case)
+        assert isinstance(v.passed, bool) and isinstance(v.message(False), str), (exp, got)
+        if not v.passed:
+            assert v.reason, (exp, got)
+
+
+def test_the_review_examples_are_judged_with_reasons() -> None:
+    case = CASES[0]
+    assert "not a finite number" in compare_judge(1.0, 10**400, case).message(True)
+    all_nan = compare_judge(np.array([np.nan, np.nan]), np.array([1.0, 2.0]), case)
+    assert not all_nan.passed and "2 of 2 entries wrong" in all_nan.reason
+    assert compare_judge(np.array([]), np.array([]), case).passed
+    assert compare_judge(float("nan"), float("nan"), case).passed  # an expected NaN is matched
+
+
+# ----------------------------------------------------------------------------- judging a function
+
+
+@pytest.fixture(scope="module")
+def prep() -> grade.Prepared:
+    return grade.prepare(GC)
+
+
+def _answer(prep: grade.Prepared, name: str) -> notebook.Answer:
+    parsed = notebook.parse(notebook.read(prep.assignment.reference_notebook))
+    provided = frozenset(f.name for f in prep.assignment.functions) | frozenset(prep.assignment.given)
+    return notebook.answer(parsed, name, exclude=provided - {name})
+
+
+def _judged(prep: grade.Prepared, name: str, outputs: dict[str, Any]) -> FunctionResult:
+    raw = {"cases": {c: {"ok": True, "output": o} for c, o in outputs.items()}}
+    judge._VERDICTS.clear()
+    return judge.function(prep.assignment.function(name), _answer(prep, name), raw, prep, Limits())
+
+
+def _expected(prep: grade.Prepared, name: str) -> dict[str, Any]:
+    return {c.name: prep.expected["functions"][name][c.name]["output"] for c in prep.assignment.function(name).cases}
+
+
+def test_a_forged_result_is_refused_not_a_crash(prep: grade.Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = _expected(prep, "gradient_check_n")
+    outputs["course"] = FORGED
+    outputs["other_draw"] = harness.encode(10**400 // 10**300)  # a plain huge integer comes back as such
+    real = harness.decode
+
+    def overflowing(value: Any, **kw: Any) -> Any:  # as `harness.decode` did on the forged array
+        if value == FORGED:
+            raise OverflowError("int too large to convert to float")
+        return real(value, **kw)
+
+    monkeypatch.setattr(harness, "decode", overflowing)
+    result = _judged(prep, "gradient_check_n", outputs)
+    tests = {t.name: t for t in result.tests}
+    assert not tests["course"].passed and "could not be read" in tests["course"].message
+    assert not tests["other_draw"].passed
+
+
+@pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
+def test_the_reference_outputs_earn_full_marks(prep: grade.Prepared, name: str) -> None:
+    result = _judged(prep, name, _expected(prep, name))
+    assert result.score == result.max_score and result.status == "passed", result
+
+
+@pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
+@pytest.mark.parametrize("constant", [0.0, -1.0, 1e-9, -1e-9])
+def test_a_constant_answer_earns_nothing(prep: grade.Prepared, name: str, constant: float) -> None:
+    cases = prep.assignment.function(name).cases
+    result = _judged(prep, name, {c.name: constant for c in cases})
+    assert result.score == 0, result
+    below = [t for t, c in zip(result.tests, cases, strict=True) if c.below is not None]
+    assert below and not any(t.passed for t in below)
+    if constant < 0:
+        assert all("negative" in t.message for t in below), below
+    else:
+        assert all("cannot tell these cases apart" in t.message for t in below), below
+
+
+def test_a_visible_case_does_not_name_hidden_ones(prep: grade.Prepared) -> None:
+    result = _judged(prep, "gradient_check", {c.name: 0.0 for c in prep.assignment.function("gradient_check").cases})
+    course = next(t for t in result.tests if t.name == "course")
+    assert "2 hidden case(s)" in course.message and "wrong_derivative" not in course.message
+    cubic = next(t for t in result.tests if t.name == "cubic")
+    assert "wrong_derivative, sign_error" in cubic.message
+
+
+def test_a_check_that_flags_wrong_gradients_keeps_its_below_points(prep: grade.Prepared) -> None:
+    """A check with a bug elsewhere (a value off on the wrong gradients) still tells right from
+    wrong: its "below" cases count."""
+    outputs = _expected(prep, "gradient_check")
+    outputs["wrong_derivative"] = 0.3
+    outputs["sign_error"] = 0.9
+    result = _judged(prep, "gradient_check", outputs)
+    by_name = {t.name: t for t in result.tests}
+    assert by_name["course"].passed and by_name["cubic"].passed
+    assert not by_name["wrong_derivative"].passed and not by_name["sign_error"].passed
+
+
+def test_a_negative_difference_fails_with_its_own_message(prep: grade.Prepared) -> None:
+    outputs = _expected(prep, "gradient_check")
+    outputs["course"] = -2.9e-10
+    result = _judged(prep, "gradient_check", outputs)
+    course = next(t for t in result.tests if t.name == "course")
+    assert not course.passed and course.message.startswith("the result is negative"), course
+
+
+def test_constant_checks_in_a_notebook_score_nothing_on_them(tmp_path: Path) -> None:
+    a = grade.prepare(GC).assignment
+    nb = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        for name in ("gradient_check", "gradient_check_n"):
+            if cell["cell_type"] == "code" and f"# GRADED FUNCTION: {name}\n" in src + "\n":
+                head = src.index(f"def {name}(")
+                body = src.index(":\n", head) + 2
+                cell["source"] = src[:body] + "    return 0.0\n"
+    path = tmp_path / "constant.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    report = grade.grade_path(path, grade.Options())
+    scores = {f.name: f.score for f in report.functions}
+    assert scores["gradient_check"] == scores["gradient_check_n"] == 0, report.to_dict()
+    assert scores["forward_propagation"] == 5 and scores["backward_propagation"] == 5
