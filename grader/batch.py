@@ -31,7 +31,7 @@ from grader import cache as cache_mod
 from grader import grade, notebook, run, sandbox
 from grader.errors import NotebookError
 from grader.gradebook import FILENAME, Gradebook
-from grader.report import FunctionResult, Report, TestResult, printable, write_atomic
+from grader.report import FunctionResult, Report, TestResult, file_names, printable, write_atomic
 
 PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
 IN_FLIGHT_PER_JOB = 4  # submissions queued per job: bounds memory whatever the batch size
@@ -71,6 +71,7 @@ class Submission:
     path: Path
     digest: str  # sha256 of the file's bytes
     name: str  # unique report stem within the batch
+    refused: str = ""  # why the file is never read (a symbolic link), or nothing
 
     @property
     def label(self) -> str:
@@ -88,20 +89,24 @@ class Outcome:
     cache_hits: int = 0
     cache_misses: int = 0
     tasks_sent: int = 0
+    copies: list[list[str]] = field(default_factory=list)  # byte-identical files, as labels
 
 
 # ----------------------------------------------------------------------------- the batch
 
 
-def run_batch(paths: list[Path], options: grade.Options, plan: Plan) -> Outcome:
-    """Grade every notebook in `paths`, skipping contents the gradebook already holds."""
+def run_batch(
+    paths: list[Path], options: grade.Options, plan: Plan, *, refused: dict[Path, str] | None = None
+) -> Outcome:
+    """Grade every notebook in `paths`, skipping contents the gradebook already holds; those in
+    `refused` (`grade.collect`: links) are reported invalid with the reason, never read."""
     started = time.perf_counter()
-    subs = survey(paths)
+    subs = survey(paths, refused or {})
     if plan.output is not None:
         _sweep(plan.output)
     book = Gradebook(plan.book_path) if plan.book_path is not None else None
     try:
-        outcome = Outcome([{} for _ in subs])
+        outcome = Outcome([{} for _ in subs], copies=copies(subs))
         todo = _reuse(subs, book, options, plan, outcome)
         groups: dict[str, list[Submission]] = defaultdict(list)
         for s in todo:
@@ -133,10 +138,28 @@ def _sweep(output: Path, age: float = 60.0) -> None:
             pass
 
 
-def survey(paths: list[Path]) -> list[Submission]:
-    """Hash every file and give each a unique report name."""
+def survey(paths: list[Path], refused: dict[Path, str] | None = None) -> list[Submission]:
+    """Hash every file (never one in `refused`) and give each a unique report name."""
     names = unique_names(paths)
-    return [Submission(i, p, _digest(p), names[i]) for i, p in enumerate(paths)]
+    refused = refused or {}
+    return [
+        Submission(i, p, _refused_digest(p) if p in refused else _digest(p), names[i], refused.get(p, ""))
+        for i, p in enumerate(paths)
+    ]
+
+
+def _refused_digest(path: Path) -> str:
+    return "refused:" + hashlib.sha256(os.fsencode(path)).hexdigest()
+
+
+def copies(subs: list[Submission]) -> list[list[str]]:
+    """Different files with the same bytes (possible copies), each group as labels in input order;
+    the same file named twice is not a copy of itself."""
+    files: dict[str, dict[str, str]] = defaultdict(dict)
+    for s in subs:
+        if not s.refused and not s.digest.startswith("unreadable:"):
+            files[s.digest].setdefault(os.path.abspath(s.path), printable(s.label))
+    return [list(group.values()) for group in files.values() if len(group) > 1]
 
 
 def _digest(path: Path) -> str:
@@ -147,32 +170,8 @@ def _digest(path: Path) -> str:
 
 
 def unique_names(paths: list[Path]) -> list[str]:
-    """Report stems: the file's stem, with parent folders prefixed (`bob__Work`) where stems collide."""
-    files = list(dict.fromkeys(p.resolve() for p in paths))
-    parts = [f.with_suffix("").parts[1:] or ("notebook",) for f in files]
-    depth = [1] * len(files)
-    while True:
-        names = ["__".join(pp[-d:]) for pp, d in zip(parts, depth, strict=True)]
-        grow = [i for i in _clashing(names) if depth[i] < len(parts[i])]
-        if not grow:
-            break
-        for i in grow:
-            depth[i] += 1
-    by_file = dict(zip(files, names, strict=True))
-    out: list[str] = []
-    seen: dict[str, int] = defaultdict(int)
-    for p in paths:  # the same file given twice gets a second name
-        name = by_file[p.resolve()]
-        seen[name] += 1
-        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
-    return out
-
-
-def _clashing(names: list[str]) -> list[int]:
-    count: dict[str, int] = defaultdict(int)
-    for n in names:
-        count[n] += 1
-    return [i for i, n in enumerate(names) if count[n] > 1]
+    """Report names, by the one scheme every writer uses (`report.file_names`)."""
+    return file_names([str(p) for p in paths])
 
 
 def _hide_dirs(paths: list[Path], plan: Plan) -> tuple[str, ...]:
@@ -247,7 +246,7 @@ def _finish(
     for s, (mine, _) in zip(group, written, strict=True):
         outcome.reports[s.index] = mine
     outcome.graded += len(group)
-    if ok and book is not None:
+    if ok and report.get("status") != "error" and book is not None:
         files = [(s.label, f) for s, (_, f) in zip(group, written, strict=True)]
         book.record(group[0].digest, report, mode=plan.mode, run=run_id, files=files)
 
@@ -319,10 +318,15 @@ def unreadable(
     return digest, Report(label, assignment, "invalid", f"not a readable notebook: {reason}").to_dict(), True
 
 
+def refusal(label: str, digest: str, assignment: str | None, reason: str) -> tuple[str, dict[str, Any], bool]:
+    """The result for a file that is never read (a symbolic link): invalid, with the reason."""
+    return digest, Report(label, assignment, "invalid", reason).to_dict(), True
+
+
 def _failure(label: str, exc: BaseException) -> dict[str, Any]:
-    """A grader bug on one submission: reported, never recorded, so a rerun tries again."""
-    message = f"internal error in the grader: {type(exc).__name__}: {exc}"[:500]
-    return Report(label, None, "invalid", message).to_dict()
+    """A grader bug on one submission: reported as an internal error, never recorded, so a rerun
+    tries again."""
+    return grade.internal_error(label, None, exc).to_dict()
 
 
 # ----------------------------------------------------------------------------- local pool
@@ -350,9 +354,15 @@ class LocalPool:
     def grade(self, group: list[Submission]) -> Result:
         """One content (maybe several paths), in a pool thread: grade it, write its reports."""
         digest, report, ok = self._grade(group[0])
-        return digest, report, ok, _materialise(group, report, self.plan)
+        try:
+            return digest, report, ok, _materialise(group, report, self.plan)
+        except Exception as exc:  # a report that cannot be rendered: a grader bug, not a verdict
+            failed = _failure(group[0].label, exc)
+            return digest, failed, False, _materialise(group, failed, self.plan)
 
     def _grade(self, sub: Submission) -> tuple[str, dict[str, Any], bool]:
+        if sub.refused:
+            return refusal(sub.label, sub.digest, self.options.assignment, sub.refused)
         try:
             data = notebook.read_bytes(sub.path)
         except NotebookError as exc:
@@ -496,6 +506,8 @@ class DaskPool:
         window = max(1, self.plan.jobs, threads) * IN_FLIGHT_PER_JOB
 
         def submit(s: Submission) -> Any:
+            if s.refused:
+                return self.client.submit(refusal, s.label, s.digest, self.options.assignment, s.refused)
             try:
                 data = notebook.read_bytes(s.path)
             except NotebookError as exc:

@@ -13,7 +13,7 @@ from grader import assignment as spec
 from grader.errors import GraderError
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a cold `grader run` stays quick
-    from grader import batch, grade
+    from grader import batch, grade, run
     from grader.report import Report
 
 
@@ -28,16 +28,6 @@ def _names(names: tuple[str, ...]) -> list[str]:
 @click.version_option(package_name="grader")
 def main() -> None:
     """Grade Jupyter notebook assignments, function by function."""
-
-
-def _collect(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts))
-        else:
-            files.append(p)
-    return files
 
 
 @main.command("run")
@@ -104,17 +94,15 @@ def run_cmd(
         except OSError as exc:
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None
-    files = _collect(paths)
+    from grader import grade, run
+
+    files, refused = grade.collect(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
     hide = (str(output.resolve()),) if output is not None else ()
     batched = len(files) > 1 or jobs is not None or scheduler is not None
-    from grader import run
-
-    started = None if batched else run.prestart(files[0], assignment, hide)
+    started = None if batched or refused else run.prestart(files[0], assignment, hide)
     session = started.session if started else None
-    from grader import grade
-
     options = grade.Options(assignment=assignment, timeout=timeout, hide=hide)
     if batched:
         from grader import batch
@@ -131,22 +119,20 @@ def run_cmd(
             images=fmt == "html",
         )
         single = len(paths) == 1 and len(files) == 1
-        _run_batch(files, options, plan, fmt, single=single, fail_under=fail_under)
+        _run_batch(files, refused, options, plan, fmt, single=single, fail_under=fail_under)
         return
-    from grader.report import to_json, to_text, write_atomic
+    from grader.report import Report, file_names, to_json, to_text, write_atomic
 
     reports: list[Report] = []
-    for path in files:
-        try:
-            report = grade.grade_path(path, options, session, parsed=started.parsed if started else None)
-        finally:
-            if session is not None:
-                session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
-        if not fast and report.status == "graded":
-            report = _with_execution(report, path, output, timeout, images=fmt == "html")
+    for path, name in zip(files, file_names([str(f) for f in files]), strict=True):
+        if path in refused:
+            report = Report(str(path), assignment, "invalid", refused[path])
+        else:
+            own = output / name if output is not None and name != path.stem else output
+            report = _grade_one(path, options, session, started, fast, own, timeout, fmt == "html")
         reports.append(report)
         if output is not None:
-            write_atomic(output / f"{path.stem}.json", to_json([report], single=True))
+            write_atomic(output / f"{name}.json", to_json([report], single=True))
     if fmt == "json":
         click.echo(to_json(reports, single=len(paths) == 1 and len(files) == 1))
     else:
@@ -154,7 +140,41 @@ def run_cmd(
             click.echo(to_text(r, color=sys.stdout.isatty()))
     if fmt in FILE_FORMATS and output is not None:
         _write_format(fmt, reports, output)
-    if fail_under is not None and any(r.percent < fail_under for r in reports):
+    _exit([r.status for r in reports], [r.percent for r in reports], fail_under)
+
+
+def _grade_one(
+    path: Path,
+    options: grade.Options,
+    session: run.Session | None,
+    started: run.Prestart | None,
+    fast: bool,
+    output: Path | None,
+    timeout: float | None,
+    images: bool,
+) -> Report:
+    """One submission, outside a batch; an internal error of the grader becomes its report."""
+    from grader import grade
+
+    try:
+        try:
+            report = grade.grade_path(path, options, session, parsed=started.parsed if started else None)
+        finally:
+            if session is not None:
+                session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
+        if not fast and report.status == "graded":
+            report = _with_execution(report, path, output, timeout, images=images)
+        return report
+    except Exception as exc:  # a grader bug: reported as such (exit 3), never the student's fault
+        return grade.internal_error(str(path), options.assignment, exc)
+
+
+def _exit(statuses: list[str], percents: list[float], fail_under: float | None) -> None:
+    """Exit 3 when the grader failed on a submission, else 1 when one scores under --fail-under."""
+    if "error" in statuses:
+        click.echo(f"{statuses.count('error')} submission(s) hit an internal error of the grader", err=True)
+        sys.exit(3)
+    if fail_under is not None and any(p < fail_under for p in percents):
         sys.exit(1)
 
 
@@ -169,6 +189,7 @@ def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
 
 def _run_batch(
     files: list[Path],
+    refused: dict[Path, str],
     options: grade.Options,
     plan: batch.Plan,
     fmt: str,
@@ -182,9 +203,9 @@ def _run_batch(
     from grader import batch, summary
     from grader.report import to_text
 
-    outcome = batch.run_batch(files, options, plan)
+    outcome = batch.run_batch(files, options, plan, refused=refused)
     reports = outcome.reports
-    digest = summary.summarise(reports)
+    digest = summary.summarise(reports, copies=outcome.copies)
     if plan.output is not None:
         summary.write(digest, plan.output)
         if fmt in FILE_FORMATS:
@@ -200,8 +221,7 @@ def _run_batch(
     note = f"graded {outcome.graded}, already in the gradebook {outcome.skipped}, in {outcome.seconds:.1f} s"
     click.echo(note, err=True)
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
-    if fail_under is not None and any(p < fail_under for p in percents):
-        sys.exit(1)
+    _exit([str(r.get("status")) for r in reports], percents, fail_under)
 
 
 def _with_execution(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.feedback import ERROR_PREFIXES
-from grader.report import FunctionResult, Report, TestResult, write_atomic
+from grader.report import FunctionResult, Report, TestResult, file_names, write_atomic
 
 HIDDEN_VISIBILITY = "after_published"  # hidden cases: shown to students once grades are published
 
@@ -23,15 +23,37 @@ def _fmt(x: float) -> str:
 
 
 def _summary(report: Report) -> str:
+    """The top-level `output`, which Gradescope always shows to the student.
+
+    Gradescope's autograder specification (https://gradescope-autograders.readthedocs.io/en/latest/specs/,
+    "Output format" and "Controlling Test Case Visibility") shows a test whose `visibility` is
+    `after_published` only once grades are published, and hides the student's total score while
+    any test is hidden; the top-level `output` has no visibility of its own. So it states only what
+    the visible cases say: no total and no per-function score or status while hidden cases count.
+    """
+    if report.status == "error":
+        return "The autograder failed on this submission (not your fault): please tell the course staff."
     if report.status != "graded":
         return f"Not graded: {report.message}"
-    lines = [f"Score: {_fmt(report.score)} / {_fmt(report.max_score)}"]
+    hidden = any(t.hidden for f in report.functions for t in f.tests)
+    lines = [] if hidden else [f"Score: {_fmt(report.score)} / {_fmt(report.max_score)}"]
     for f in report.functions:
-        lines.append(f"{f.name}: {_fmt(f.score)} / {_fmt(f.max_score)} ({f.status})")
+        shown = _visible(f) if hidden else f"{_fmt(f.score)} / {_fmt(f.max_score)} ({f.status})"
+        lines.append(f"{f.name}: {shown}")
+    if hidden:
+        lines.append("Hidden cases are graded too; their results are shown once grades are published.")
     lines.extend(
         f"warning: {w}" for w in report.warnings + tuple(w for f in report.functions for w in f.warnings)
     )
     return "\n".join(lines)
+
+
+def _visible(f: FunctionResult) -> str:
+    shown = [t for t in f.tests if not t.hidden]
+    if not shown:
+        return "no visible case"
+    passed = sum(1 for t in shown if t.passed)
+    return f"{passed} of {len(shown)} visible cases passed"
 
 
 def _test_output(t: TestResult) -> str:
@@ -71,23 +93,12 @@ def gradescope(report: Report, *, execution_time: float | None = None) -> dict[s
     return result
 
 
-def _stems(reports: list[Report]) -> list[str]:
-    names: list[str] = []
-    for r in reports:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(r.submission).stem) or "submission"
-        name, k = stem, 2
-        while name in names:
-            name, k = f"{stem}-{k}", k + 1
-        names.append(name)
-    return names
-
-
 def write_gradescope(reports: list[Report], output: Path) -> list[Path]:
     """OUTPUT/results.json for one submission; OUTPUT/<name>/results.json for several."""
     if len(reports) == 1:
         paths = [output / "results.json"]
     else:
-        paths = [output / stem / "results.json" for stem in _stems(reports)]
+        paths = [output / name / "results.json" for name in file_names([r.submission for r in reports])]
     for r, p in zip(reports, paths, strict=True):
         write_atomic(p, json.dumps(gradescope(r), indent=2) + "\n")
     return paths
@@ -138,7 +149,8 @@ def _suite(report: Report) -> ET.Element:
         case = ET.SubElement(
             suite, "testcase", classname=report.assignment or "unknown", name="notebook", time="0"
         )
-        ET.SubElement(case, "error", message=_xml(report.message), type="invalid").text = _xml(report.message)
+        kind = "internal-error" if report.status == "error" else "invalid"
+        ET.SubElement(case, "error", message=_xml(report.message), type=kind).text = _xml(report.message)
     for f, t in cases:
         case = ET.SubElement(
             suite, "testcase", classname=f"{report.assignment}.{f.name}", name=t.name, time="0"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -60,6 +62,64 @@ def skeleton(source: str) -> str:
     return "".join(re.sub(r"#[^\n]*", "", source).split())
 
 
+def collect(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
+    """The notebooks to grade under `paths` (a file as named, a folder searched), and the reason
+    each refused one is never read: it is a symbolic link, or is reached through one.
+
+    A folder named on the command line may itself be reached through links (the instructor chose
+    it); below it, nothing is followed: a linked file or folder is refused, so a submission can
+    never be graded as another student's file, or as a file of the grader's.
+    """
+    files: list[Path] = []
+    refused: dict[Path, str] = {}
+    for p in paths:
+        if p.is_dir():
+            for found, reason in _walk(p):
+                files.append(found)
+                if reason:
+                    refused[found] = reason
+            continue
+        files.append(p)
+        base = Path(p.anchor) if p.is_absolute() else Path(".")
+        reason = through_link(p, base)
+        if reason:
+            refused[p] = reason
+    return files, refused
+
+
+def _walk(folder: Path) -> list[tuple[Path, str | None]]:
+    found: list[tuple[Path, str | None]] = []
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        here = Path(top)
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        for d in list(dirs):
+            if (here / d).is_symlink():  # not followed; named, so its notebooks are not lost unseen
+                dirs.remove(d)
+                found.append((here / d, through_link(here / d, folder)))
+        for name in names:
+            if name.endswith(".ipynb"):
+                found.append((here / name, through_link(here / name, folder, inside=True)))
+    return sorted(found)
+
+
+def through_link(path: Path, base: Path, *, inside: bool = False) -> str | None:
+    """Why `path` (named from `base`) is not read: it, or a folder between `base` and it, is a
+    symbolic link; with `inside`, also when its real location is outside `base`'s."""
+    current = base
+    for part in path.relative_to(base).parts if path.is_relative_to(base) else path.parts:
+        current = current / part
+        if current.is_symlink():
+            what = f"{path.name} is" if current == path else f"it is reached through {current},"
+            return (
+                f"not read: {what} a symbolic link (to {os.readlink(current)}); "
+                "a submission must be a file of its own, links are never followed"
+            )
+    real, root = os.path.realpath(path), os.path.realpath(base)
+    if inside and os.path.commonpath([real, root]) != root:
+        return f"not read: its real location {real} is outside the folder being graded ({base})"
+    return None
+
+
 def recognise(parsed: notebook.Parsed, root: Path | None = None) -> str | None:
     """The assignment whose graded functions this notebook marks or defines most."""
     return spec.recognise(set(parsed.markers) | set(parsed.definitions), root=root)
@@ -85,6 +145,8 @@ def grade_path(
 ) -> Report:
     """Grade one notebook file (`parsed`: the file already read); never raises for anything
     the submission does."""
+    if path.is_symlink():  # whatever the caller checked: a link is never read
+        return Report(str(path), options.assignment, "invalid", through_link(path, path.parent) or "a link")
     if session is None:  # the notebook's own folder may hold other students' work: cover it
         folder = str(path.resolve().parent)
         with run.Session(options.limits, hide=(*options.hide, folder)) as own:
@@ -105,6 +167,13 @@ def grade_path(
             f"no graded function of a known assignment ({known}) found; use --assignment",
         )
     return grade_parsed(label, parsed, prepare(name, options.root), options, session)
+
+
+def internal_error(label: str, assignment: str | None, exc: BaseException) -> Report:
+    """A grader bug met while grading one submission: status "error", never the student's fault
+    (not recorded as a grade, so a rerun tries again)."""
+    message = f"internal error in the grader: {type(exc).__name__}: {exc}"[:500]
+    return Report(label, assignment, "error", message)
 
 
 def grade_parsed(

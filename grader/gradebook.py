@@ -94,7 +94,8 @@ class Gradebook:
         """The hashes already graded in `mode` (or a mode that covers it), for `assignment` if given."""
         ok_modes = MODES[MODES.index(mode) :]
         wanted = set(hashes)
-        rows = self.db.execute("SELECT hash, mode, assignment FROM grades").fetchall()
+        # an internal error is never a grade (the batch does not record one): a rerun retries it
+        rows = self.db.execute("SELECT hash, mode, assignment FROM grades WHERE status != 'error'").fetchall()
         return {
             h for h, m, a in rows if h in wanted and m in ok_modes and (assignment is None or a == assignment)
         }

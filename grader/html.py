@@ -16,7 +16,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader
 
 from grader import harness
-from grader.report import Report, TestResult, write_atomic
+from grader.report import Report, TestResult, file_names, write_atomic
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_ROWS, MAX_COLS = 12, 12  # entries of an array shown side by side
@@ -179,7 +179,7 @@ def _evidence(t: TestResult) -> list[Leaf]:
         return []
     try:
         return leaves(t.evidence)
-    except (ValueError, TypeError, KeyError):
+    except Exception:  # the values are an extra: one that cannot be shown (a forged one) is left out
         return []
 
 
@@ -217,15 +217,8 @@ def index(reports: list[Report], links: list[str]) -> str:
 
 
 def page_names(reports: list[Report]) -> list[str]:
-    """A distinct file name per submission page."""
-    names: list[str] = []
-    for r in reports:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(r.submission).stem) or "submission"
-        name, k = f"{stem}.html", 2
-        while name in names or name == "index.html":
-            name, k = f"{stem}-{k}.html", k + 1
-        names.append(name)
-    return names
+    """A distinct file name per submission page (never index.html), by `report.file_names`."""
+    return [f"{name}.html" for name in file_names([r.submission for r in reports])]
 
 
 def write(reports: list[Report], output: Path) -> list[Path]:

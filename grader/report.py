@@ -6,9 +6,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from io import StringIO
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
@@ -115,7 +116,7 @@ class Report:
 
     submission: str
     assignment: str | None
-    status: str  # "graded" | "invalid"
+    status: str  # "graded" | "invalid" | "error" (an internal error of the grader)
     message: str
     functions: tuple[FunctionResult, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -161,6 +162,72 @@ def to_json(reports: list[Report], *, single: bool) -> str:
     return json.dumps(data, indent=2)
 
 
+# ----------------------------------------------------------------------------- file names
+
+# Stems of what the grader writes into --output beside the reports (gradebook.sqlite, its CSV and
+# JSON exports, summary.txt/.png/.json, index.html, junit.xml, results.json): no report takes one.
+RESERVED_NAMES = frozenset({"gradebook", "summary", "index", "junit", "results"})
+MAX_NAME = 100  # characters of a report's name, well under any file system's limit
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def file_names(submissions: Sequence[str]) -> list[str]:
+    """The name of each submission's files under --output (`<name>.json`, `<name>.html`,
+    `<name>/results.json`): the one naming scheme every writer uses.
+
+    A name is the notebook's stem, with its parent folders prefixed (`bob__Work`) while stems
+    clash; every run of characters other than ASCII letters, digits, `_` and `-` (dots, slashes,
+    spaces) becomes `_`, so a name is never `.`, `..` or a path and never has an extension. Names
+    are compared ignoring case; a name still taken (the same file given twice, names that only
+    join alike, one of the grader's own file names) gets the first free `-2`, `-3`, ...
+    """
+    labels = [printable(s) for s in submissions]
+    keys = [os.path.abspath(label) for label in labels] if labels else []
+    files = list(dict.fromkeys(keys))
+    natural = dict(zip(files, _grown(files), strict=True))
+    taken = set(RESERVED_NAMES)
+    first: dict[int, str] = {}
+    for i, key in enumerate(keys):  # the first holder of a free name keeps it
+        name = natural[key]
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            first[i] = name
+    out = []
+    for i, key in enumerate(keys):
+        if i in first:
+            out.append(first[i])
+            continue
+        base, k = natural[key], 2
+        while f"{base}-{k}".lower() in taken:
+            k += 1
+        taken.add(f"{base}-{k}".lower())
+        out.append(f"{base}-{k}")
+    return out
+
+
+def _grown(files: list[str]) -> list[str]:
+    """Each file's stem, prefixed with more of its folders while it clashes with another's."""
+    parts = [_parts(f) for f in files]
+    depth = [1] * len(files)
+    while True:
+        names = [("__".join(p[-d:]))[-MAX_NAME:] for p, d in zip(parts, depth, strict=True)]
+        seen: dict[str, int] = {}
+        for n in names:
+            seen[n.lower()] = seen.get(n.lower(), 0) + 1
+        clash = {i for i, n in enumerate(names) if seen[n.lower()] > 1}
+        grow = [i for i in clash if depth[i] < len(parts[i])]
+        if not grow:  # what folders cannot tell apart (case, unsafe characters) gets a number
+            return [parts[i][-1][-MAX_NAME:] if i in clash else n for i, n in enumerate(names)]
+        for i in grow:
+            depth[i] += 1
+
+
+def _parts(path: str) -> list[str]:
+    pure = PurePath(path)
+    folders = [p for p in pure.parent.parts if p != pure.anchor]
+    return [_UNSAFE.sub("_", p) for p in [*folders, pure.stem or "notebook"]]
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a reader never sees half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +269,12 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     out = StringIO()
     console = Console(file=out, force_terminal=color, width=width, no_color=not color)
     title = f"{report.submission}  [{report.assignment or 'unknown assignment'}]"
+    if report.status == "error":
+        note = "ERROR (the grader's, not the submission's; a rerun retries it)"
+        console.print(f"{title}\n  {note}: {report.message}", markup=False)
+        return out.getvalue()
     if report.status != "graded":
-        console.print(f"{title}\n  INVALID: {report.message}")
+        console.print(f"{title}\n  INVALID: {report.message}", markup=False)
         return out.getvalue()
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("function")

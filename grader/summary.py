@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +36,26 @@ class Summary:
     submissions: int
     graded: int
     invalid: int
+    errors: int  # internal errors of the grader: not the submissions' fault, retried by a rerun
     percents: tuple[float, ...]  # of graded submissions
     functions: tuple[FunctionStats, ...]
     failures: tuple[tuple[str, int], ...]  # (function: message, count), most frequent first
+    copies: tuple[tuple[str, ...], ...] = ()  # submissions whose files are byte-identical
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain data (summary.json)."""
+        data = dataclasses.asdict(self)
+        data["functions"] = [{**dataclasses.asdict(f), "rate": f.rate} for f in self.functions]
+        data["failures"] = [{"message": m, "count": n} for m, n in self.failures]
+        data["copies"] = [list(group) for group in self.copies]
+        return data
 
 
-def summarise(reports: list[dict[str, Any]], top: int = 10) -> Summary:
-    """Aggregate report dicts (as `Report.to_dict` makes them)."""
+def summarise(
+    reports: list[dict[str, Any]], top: int = 10, *, copies: Sequence[Sequence[str]] = ()
+) -> Summary:
+    """Aggregate report dicts (as `Report.to_dict` makes them); `copies`: groups of submissions
+    whose files hold the same bytes."""
     graded = [r for r in reports if r.get("status") == "graded"]
     percents = tuple(100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in graded)
     passed: Counter[tuple[str, str]] = Counter()
@@ -55,15 +71,18 @@ def summarise(reports: list[dict[str, Any]], top: int = 10) -> Summary:
                 failures[f"{f['name']}: {f['message']}"] += 1
     for r in reports:
         if r.get("status") != "graded":
-            failures[f"invalid: {r.get('message', '')}"] += 1
+            failures[f"{r.get('status')}: {r.get('message', '')}"] += 1
     stats = tuple(FunctionStats(a, n, passed[(a, n)], total) for (a, n), total in seen.items())
+    errors = sum(1 for r in reports if r.get("status") == "error")
     return Summary(
         len(reports),
         len(graded),
-        len(reports) - len(graded),
+        len(reports) - len(graded) - errors,
+        errors,
         percents,
         stats,
         tuple(failures.most_common(top)),
+        tuple(tuple(group) for group in copies),
     )
 
 
@@ -85,7 +104,8 @@ def to_text(s: Summary, width: int = 40) -> str:
     """The summary as plain text."""
     mean = sum(s.percents) / len(s.percents) if s.percents else 0.0
     lines = [
-        f"batch: {s.submissions} submissions, {s.graded} graded, {s.invalid} invalid; "
+        f"batch: {s.submissions} submissions, {s.graded} graded, {s.invalid} invalid, "
+        f"{s.errors} internal errors{' (the grader failed: a rerun retries them)' if s.errors else ''}; "
         f"mean {mean:.1f}%, median {_median(s.percents):.1f}%",
         "score distribution (percent of the maximum):",
     ]
@@ -102,6 +122,9 @@ def to_text(s: Summary, width: int = 40) -> str:
     if s.failures:
         lines.append("most frequent failure messages:")
         lines.extend(f"  {n:5d} x {_clip(m, 150)}" for m, n in s.failures)
+    if s.copies:
+        lines.append("possible copies (different files with identical bytes):")
+        lines.extend("  " + " = ".join(group) for group in s.copies)
     return "\n".join(lines) + "\n"
 
 
@@ -131,7 +154,8 @@ def plot(s: Summary, path: Path) -> Path:
 
 
 def write(s: Summary, folder: Path) -> list[Path]:
-    """summary.txt and summary.png in `folder`."""
-    text_path = folder / "summary.txt"
+    """summary.txt, summary.json and summary.png in `folder`."""
+    text_path, json_path = folder / "summary.txt", folder / "summary.json"
     write_atomic(text_path, to_text(s))
-    return [text_path, plot(s, folder / "summary.png")]
+    write_atomic(json_path, json.dumps(s.to_dict(), indent=2) + "\n")
+    return [text_path, json_path, plot(s, folder / "summary.png")]

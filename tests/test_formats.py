@@ -171,9 +171,12 @@ def test_html_escapes_what_the_notebook_wrote() -> None:
 def test_batch_index_links_every_page(mutant_report: Report, tmp_path: Path) -> None:
     other = Report("dir/alice.ipynb", None, "invalid", "no graded function")
     written = html.write([mutant_report, other], tmp_path)
-    assert [p.name for p in written] == ["alice.html", "alice-2.html", "index.html"]
+    # the same stem: each page is named with its folder (report.file_names, as every report is)
+    names = [p.name for p in written]
+    assert names[0] == f"{Path(mutant_report.submission).parent.name}__alice.html"
+    assert names[1:] == ["dir__alice.html", "index.html"]
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert 'href="alice.html"' in index and 'href="alice-2.html"' in index and "he-fan-out" in index
+    assert f'href="{names[0]}"' in index and 'href="dir__alice.html"' in index and "he-fan-out" in index
 
 
 def test_run_writes_each_format(mutant_report: Report, tmp_path: Path) -> None:
@@ -323,3 +326,28 @@ def test_run_autograder_grades_a_submission_as_gradescope_would(
     doc = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     check_gradescope(doc)
     assert doc["score"] == 0 and "No notebook" in doc["output"]
+
+
+def test_gradescope_visible_output_reveals_no_hidden_result(mutant_report: Report) -> None:
+    """The top-level `output` is always shown; hidden cases are `after_published` tests."""
+    doc = formats.gradescope(mutant_report)
+    assert any(t.hidden and not t.passed for f in mutant_report.functions for t in f.tests)
+    out = doc["output"]
+    assert "Score" not in out and _fmt_score(mutant_report) not in out
+    for f in mutant_report.functions:
+        assert f"{f.score:g} / {f.max_score:g}" not in out and f"({f.status})" not in out
+        shown = [t for t in f.tests if not t.hidden]
+        assert f"{f.name}: {sum(t.passed for t in shown)} of {len(shown)} visible cases passed" in out
+    assert "shown once grades are published" in out
+    visible_only = Report(
+        mutant_report.submission,
+        mutant_report.assignment,
+        "graded",
+        "graded",
+        tuple(replace(f, tests=tuple(t for t in f.tests if not t.hidden)) for f in mutant_report.functions),
+    )
+    assert formats.gradescope(visible_only)["output"].startswith("Score: ")  # nothing hidden: all shown
+
+
+def _fmt_score(r: Report) -> str:
+    return f"{r.score:g} / {r.max_score:g}"
