@@ -260,7 +260,7 @@ def export_cmd(source: Path, csv_path: Path | None, json_path: Path | None) -> N
 def check_cmd(notebook_path: Path, assignment: str | None) -> None:
     """Check your notebook on the visible cases, run exactly as the grader runs them.
 
-    Exits 0 when every visible check passes, 1 otherwise.
+    Exits 0 when every visible check passes, 1 otherwise, 3 on an internal error of the grader.
 
     Example: grader check Regularization.ipynb
     """
@@ -269,7 +269,12 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
-    report = check.check_path(notebook_path, grade.Options(assignment=assignment))
+    try:
+        report = check.check_path(notebook_path, grade.Options(assignment=assignment))
+    except Exception as exc:  # a grader bug: said so (exit 3), never the notebook's fault
+        report = grade.internal_error(str(notebook_path), assignment, exc)
+        click.echo(f"Could not check {report.submission}: {report.message}", err=True)
+        sys.exit(3)
     click.echo(to_check_text(report))
     if report.status != "graded" or any(f.status != "passed" for f in report.functions):
         sys.exit(1)

@@ -79,3 +79,13 @@ def test_every_renderer_says_internal_error_not_invalid() -> None:
     assert 'type="internal-error"' in formats.junit([r])
     assert "internal error of the grader" in html.page(r)
     assert "[red]x" in to_text(r)  # the message as it is, no markup applied
+
+
+def test_grader_check_says_internal_error_and_exits_3(
+    toy_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "Toy", toy())
+    monkeypatch.setattr(judge, "function", _broken)
+    res = CliRunner().invoke(main, ["check", str(path)])
+    assert res.exit_code == 3 and res.exc_info is not None and res.exc_info[0] is SystemExit
+    assert "internal error in the grader: RuntimeError" in res.output
