@@ -34,8 +34,24 @@ KILL_GRACE = 15.0  # seconds past the budget before the kernel is killed whateve
 
 def _client_classes() -> tuple[Any, Any]:
     from jupyter_client import AsyncKernelManager
+    from jupyter_client.asynchronous import AsyncKernelClient
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
+
+    class QuietClient(AsyncKernelClient):
+        """A kernel client without the heartbeat thread: nbclient watches the kernel process
+        itself, and a cell that writes garbage into the kernel's sockets left the heartbeat
+        blocked on a send forever, so stopping the channels (see `_kill`) hung the grader."""
+
+        def start_channels(
+            self,
+            shell: bool = True,
+            iopub: bool = True,
+            stdin: bool = True,
+            hb: bool = True,
+            control: bool = True,
+        ) -> None:
+            super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
     # Async, as nbclient expects: with a blocking client, its wait for output blocks the event
     # loop, so a cell that runs forever silently (SIGINT ignored) would never time out.
@@ -43,6 +59,7 @@ def _client_classes() -> tuple[Any, Any]:
         """Starts the kernel through the jail, with a scrubbed environment."""
 
         jail_config: dict[str, Any] = {}
+        client_factory = QuietClient
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             cmd = list(super().format_kernel_cmd(extra_arguments))

@@ -11,12 +11,13 @@ The grader imports the same file for `encode`/`decode`, so both sides share one 
     numpy array or scalar            {"$": "ndarray", "dtype": "float64", "shape": [...],
                                       "data": nested list  |  "b64": raw little-endian bytes}
 
-Worker protocol: the worker first says {"ready": true, "ok": <helpers imported>} on fd 3;
-then the grader writes one JSON job per line on stdin; for every graded function
-the worker forks a child that runs its cases; each function's result goes out as one JSON line
-on fd 3 as soon as it is known, then {"done": true}. A function child never holds fd 3, so what
-a student prints or writes cannot be taken for a result; and as student code could write to the
-child's own pipe, the worker rebuilds each result from the fields the grader reads (`_checked`).
+The worker is a zygote: it imports numpy and the assignment's helpers, says
+{"ready": true, "ok": <helpers imported>} on its control socket, and then only forks a child per
+graded function and ends it when asked (`serve`). The child gets its job (the student's code, the
+case inputs) on a pipe of its own, straight from the grader, and writes its result to another;
+the zygote never reads either, so no submission's code or data is ever in the memory the next
+submission's children are forked from. The grader checks every result it reads (channel.py):
+student code can write anything to its own result pipe.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import json
 import linecache
 import math
 import os
-import select
 import signal
 import sys
 import time
@@ -62,7 +62,7 @@ DTYPES = frozenset(
 )
 MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000_000
-RESULT_FD = int(os.environ.get("GRADER_RESULT_FD", "3"))
+CONTROL_FD = int(os.environ.get("GRADER_CONTROL_FD", "3"))
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
 BUILTINS = dict(vars(builtins))  # as the worker started, before any student code
 
@@ -160,7 +160,10 @@ def _decode_array(value: dict[str, Any]) -> np.ndarray:
         if arr.size != size:
             raise ValueError("array data does not match its shape")
         return arr.astype(dtype).reshape(shape)
-    arr = np.array(value.get("data"), dtype=dtype)
+    try:
+        arr = np.array(value.get("data"), dtype=dtype)
+    except (OverflowError, TypeError):  # e.g. an integer past float64's range, forged by a student
+        raise ValueError("array data does not fit its dtype") from None
     if arr.size != size:
         raise ValueError("array data does not match its shape")
     return arr.reshape(shape)
@@ -253,28 +256,47 @@ def run_function(task: dict[str, Any]) -> dict[str, Any]:
     return {"function": task["function"], "cases": results}
 
 
-# ----------------------------------------------------------------------------- processes
+# ----------------------------------------------------------------------------- the zygote
 
 
-def _child(task: dict[str, Any], wfd: int) -> None:
+def _child(job_fd: int, result_fd: int) -> None:
+    """A function child: read the job from its own pipe, run it, write the result to its own pipe.
+
+    Everything of the submission (its code, its inputs, what it prints, its result) lives only in
+    this process, which dies after one function: the zygote it was forked from never holds any."""
     os.setpgid(0, 0)  # its own group, so everything it starts dies with it
-    os.close(RESULT_FD)
+    os.close(CONTROL_FD)  # student code can neither ask for forks nor end other children
+    _clean_tmp()  # what an earlier function left in the writable folders (names read only here)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
     sys.stderr = sys.stdout
     try:
+        task: dict[str, Any] = {"function": ""}
         try:
+            task = json.loads(_read_all(job_fd))
+            os.close(job_fd)
             payload = json.dumps(run_function(task)).encode()
         except BaseException as exc:
-            payload = json.dumps({"function": task["function"], "crash": type(exc).__name__}).encode()
-        view = memoryview(payload)
+            payload = json.dumps({"function": task.get("function", ""), "crash": type(exc).__name__}).encode()
+        # its length first: the grader then needs no EOF, which a process the student started
+        # (holding a copy of the pipe) could put off until the timeout
+        view = memoryview(b"%d\n" % len(payload) + payload)
         while view:
-            view = view[os.write(wfd, view) :]
-        os.close(wfd)  # the worker reads EOF now, not after this process has unmapped its memory
+            view = view[os.write(result_fd, view) :]
+        os.close(result_fd)
     finally:
-        os._exit(0)  # never return into the worker's code, whatever the student's code left behind
+        os._exit(0)  # never return into the zygote's code, whatever the student's code left behind
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
 
 
 def _describe_status(status: int) -> dict[str, Any]:
@@ -315,133 +337,20 @@ def _reap(wait: float = 0.0) -> None:
             time.sleep(0.0005)
 
 
-def grade_function(task: dict[str, Any], max_bytes: int) -> dict[str, Any]:
-    """Fork a child for one function; collect its result within the function's timeout."""
-    _reap(wait=2.0)  # what an earlier function left (a fork bomb's processes) is gone before we fork
-    _clean_tmp()  # and its files: a result depends on the function and its case only (the cache)
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        _child(task, wfd)
-    os.close(wfd)
-    deadline = time.monotonic() + float(task["timeout"])
-    chunks, size, timed_out, too_big = [], 0, False, False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([rfd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(rfd, 1 << 16)
-        if not data:
-            break
-        size += len(data)
-        if size > max_bytes:
-            too_big = True
-            break
-        chunks.append(data)
-    os.close(rfd)
-    name = task["function"]
-    result = None
-    if not (timed_out or too_big):
-        try:
-            result = _checked(json.loads(b"".join(chunks)), task)
-        except (ValueError, RecursionError):
-            pass
-    if result is not None:  # a whole result: how the child ends no longer matters
-        _kill_group(pid)  # it, and whatever it started; its zombie is collected by a later _reap
-        _reap()
-        return result
-    status = None if timed_out or too_big else _exit_status(pid, min(1.0, deadline - time.monotonic()))
-    _kill_group(pid)  # what it started, or the child itself if it did not end on its own
+def _end(pid: int, wait: bool) -> dict[str, Any]:
+    """End a child: with `wait` (it closed its result pipe without a result), first give it a
+    moment to exit on its own, since how it ended (a signal, an exit code) is what the report
+    says, not the SIGKILL we would send."""
+    status = _exit_status(pid, 1.0) if wait else None
+    _kill_group(pid)  # it, and whatever it started
     if status is None:
         _, status = os.waitpid(pid, 0)
     _reap()
-    if timed_out:
-        return {"function": name, "timeout": task["timeout"]}
-    if too_big:
-        return {"function": name, "too_big": max_bytes}
-    return {"function": name, "died": _describe_status(status)}
-
-
-# The child ran student code, which can write anything to the child's pipe: what we forward is
-# rebuilt from the fields the grader reads, with their types checked and their sizes bounded, so a
-# forged result can claim no more than returning that value would (and cannot crash the grader).
-
-
-def _text(value: Any, limit: int) -> str:
-    return value[:limit] if type(value) is str else ""
-
-
-def _shallow(value: Any, limit: int) -> bool:
-    """Whether JSON data nests at most `limit` levels (checked without recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        v, depth = stack.pop()
-        if depth > limit:
-            return False
-        if type(v) is list:
-            stack.extend((x, depth + 1) for x in v)
-        elif type(v) is dict:
-            stack.extend((x, depth + 1) for x in v.values())
-    return True
-
-
-def _checked_error(err: Any) -> dict[str, Any]:
-    err = err if type(err) is dict else {}
-    frames: list[Any] = err["frames"] if type(err.get("frames")) is list else []
-    return {
-        "type": _text(err.get("type"), 100) or "Exception",
-        "qualname": _text(err.get("qualname"), 100) or "Exception",
-        "message": _text(err.get("message"), 500),
-        "frames": [
-            {
-                "cell": _text(f.get("cell"), 100),
-                "line": f.get("line") if type(f.get("line")) is int else 0,
-                "function": _text(f.get("function"), 100),
-                "code": _text(f.get("code"), 200),
-            }
-            for f in frames[:50]
-            if type(f) is dict
-        ],
-    }
-
-
-def _checked_case(r: Any) -> dict[str, Any]:
-    if type(r) is not dict:
-        return {"ok": False, "unencodable": "something the grader could not read"}
-    notes: list[Any] = r["notes"] if type(r.get("notes")) is list else []
-    out: dict[str, Any] = {"ok": False, "notes": [_text(n, 300) for n in notes[:20]]}
-    if r.get("ok") is True:
-        if _shallow(r.get("output"), 2 * MAX_DEPTH + 8):
-            return {**out, "ok": True, "output": r.get("output")}
-        return {**out, "unencodable": "the value is nested too deeply"}
-    if "unencodable" in r:
-        return {**out, "unencodable": _text(r["unencodable"], 300)}
-    if r.get("setup") is True:
-        out["setup"] = True
-    return {**out, "error": _checked_error(r.get("error"))}
-
-
-def _checked(result: Any, task: dict[str, Any]) -> dict[str, Any] | None:
-    """The result of a function child as the grader may see it, or None if it is not one."""
-    if type(result) is not dict or result.get("function") != task["function"]:
-        return None
-    cases = result.get("cases")
-    if type(cases) is not dict:
-        crashed = "crash" in result  # the harness itself failed to encode the results
-        return {"function": task["function"], "crash": _text(result["crash"], 100)} if crashed else None
-    wanted = [c["name"] for c in task["cases"]]
-    return {"function": task["function"], "cases": {n: _checked_case(cases[n]) for n in wanted if n in cases}}
+    return _describe_status(status)
 
 
 def _exit_status(pid: int, wait: float) -> int | None:
-    """The child's status if it exits within `wait` seconds: once its end of the pipe is closed it
-    should be on its way out, and how it ended (a signal, an exit code) is what the report says,
-    not the SIGKILL we would send."""
+    """The child's status if it exits within `wait` seconds."""
     end = time.monotonic() + max(wait, 0.0)
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -452,44 +361,84 @@ def _exit_status(pid: int, wait: float) -> int | None:
         time.sleep(0.001)
 
 
-def _send(obj: dict[str, Any]) -> None:
-    data = (json.dumps(obj) + "\n").encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(RESULT_FD, view) :]
+def _wipe(path: str) -> None:
+    """Remove a file or a tree an earlier child left, whatever modes it gave them (a folder it
+    made unwritable would otherwise keep its files for the next child to read)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        try:
+            os.chmod(path, 0o700)
+            names = os.listdir(path)
+        except OSError:
+            names = []
+        for name in names:
+            _wipe(os.path.join(path, name))
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+    else:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _clean_tmp() -> None:
     """Empty the writable folders (our scratch tmp, and the jail's private /tmp, /var/tmp and
-    /dev/shm, named in GRADER_CLEAN only when they are private), so that neither an earlier
-    function nor an earlier submission leaves anything for the next one to read."""
-    import shutil
-
+    /dev/shm, named in GRADER_CLEAN only when they are private), so that no earlier function or
+    submission leaves anything for the next one to read."""
     folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
     for tmp in folders:
         if not tmp or not os.path.isdir(tmp):
             continue
         for name in os.listdir(tmp):
             path = os.path.join(tmp, name)
-            if os.path.ismount(path):  # bound back in by the jail (our scratch, a venv under /tmp)
-                continue
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            if not os.path.ismount(path):  # bound back in by the jail (our scratch, a venv under /tmp)
+                _wipe(path)
 
 
-def serve() -> None:
-    """Worker loop: one job per stdin line until EOF."""
-    for line in sys.stdin:
-        job = json.loads(line)
-        for task in job["tasks"]:
-            _send(grade_function(task, int(job.get("max_bytes", 64 << 20))))
-        _clean_tmp()
-        _send({"done": True})
+def _reply(control: Any, msg: dict[str, Any]) -> None:
+    control.sendall((json.dumps(msg)).encode())
+
+
+def serve(control: Any) -> None:
+    """The zygote's loop: fork a child for each request, end it when asked.
+
+    A request carries only a number and, for a fork, the two pipes of the child's own channel;
+    the job (a student's code and the case inputs) goes from the grader straight to the child, and
+    the result straight back, so nothing of any submission ever passes through this process.
+    """
+    import socket
+
+    children: dict[Any, int] = {}
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 512, 2)
+        except OSError:
+            return
+        for fd in fds:  # received descriptors are inheritable: a program the student execs must not get them
+            os.set_inheritable(fd, False)
+        if not msg:
+            return  # the grader closed its end
+        try:
+            req = json.loads(msg)
+        except ValueError:
+            req = None
+        req = req if type(req) is dict else {}
+        if "fork" in req and len(fds) == 2 and not children:
+            _reap(wait=2.0)  # what an earlier function left (a fork bomb's processes) is gone first
+            pid = os.fork()
+            if pid == 0:
+                _child(fds[0], fds[1])
+            children[req["fork"]] = pid
+            reply = {"forked": req["fork"]}
+        elif "end" in req and req["end"] in children:
+            reply = {"ended": req["end"], **_end(children.pop(req["end"]), req.get("wait") is True)}
+        else:
+            reply = {"refused": True}
+        for fd in fds:
+            os.close(fd)
+        _reply(control, reply)
 
 
 def _become_init() -> None:
@@ -505,8 +454,9 @@ def _become_init() -> None:
 
 
 def main() -> None:
-    """Entry point of the sandboxed interpreter."""
+    """Entry point of the sandboxed interpreter: the zygote."""
     import ctypes
+    import socket
 
     # Not dumpable (the jail's setting does not survive exec), and so are the function children
     # forked from us: student code running as our user can neither trace us nor touch our memory.
@@ -522,8 +472,9 @@ def main() -> None:
                 __import__(mod)
             except Exception:
                 ok = False
-    _send({"ready": True, "ok": ok})  # the grader's check that this jail lets us work at all
-    serve()
+    control = socket.socket(fileno=CONTROL_FD)
+    _reply(control, {"ready": True, "ok": ok})  # the grader's check that this jail lets us work at all
+    serve(control)
 
 
 if __name__ == "__main__":

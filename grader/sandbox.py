@@ -9,24 +9,23 @@ applied is recorded in `Isolation`, so a report can say so and `--require-isolat
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
-import select
 import shutil
 import signal
 import site
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import jail
+from grader import channel, jail
 from grader.assignment import project_root
 
 # sent as text, and read without importing it: the harness imports numpy, the sandbox need not
@@ -287,16 +286,23 @@ def scrubbed_env(scratch: Path) -> dict[str, str]:
 
 @dataclass
 class Worker:
-    """A running sandboxed worker."""
+    """A running sandboxed worker: the zygote its function children are forked from."""
 
     proc: subprocess.Popen[bytes]
-    result_fd: int
+    control: socket.socket  # our end of the control channel (see channel.py)
     scratch: Path
     isolation: Isolation
     confirmed: bool = True  # False: started on trust, see `confirm`
-    unread: bytearray = field(default_factory=bytearray)  # result bytes read but not yet parsed
     uid: int = -1  # the sandbox user it runs as (when root), released when it is closed
-    output: Capped = field(default_factory=lambda: Capped(256 * 1024))
+    output: channel.Capped = field(default_factory=lambda: channel.Capped(256 * 1024))
+    calls: itertools.count[int] = field(default_factory=itertools.count)
+    greeted: bool | None = None  # whether its ready message came (None: not read yet)
+    ahead: channel.Call | None = None  # the first function of a job, sent ahead (see `send`)
+    queued: list[dict[str, Any]] = field(default_factory=list)  # the job's functions, for `collect`
+
+    def stdout_fd(self) -> int:
+        out = self.proc.stdout
+        return out.fileno() if out is not None and not out.closed else -1
 
     def close(self, *, wait: bool = True) -> None:
         """Kill it; `wait=False` when we exit next (the system then collects what is left)."""
@@ -304,17 +310,16 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.ahead is not None:
+            self.ahead.abandon()
+            self.ahead = None
         if wait:
             self.proc.wait()
             reap_orphans()
             release_uid(self.uid)
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f is not None:
-                f.close()
-        try:
-            os.close(self.result_fd)
-        except OSError:
-            pass
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.control.close()
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -364,27 +369,36 @@ def strongest() -> Isolation:
     return Isolation(True, True, True, os.geteuid() == 0)
 
 
+def greet(worker: Worker, timeout: float) -> bool:
+    """Read the worker's ready message (once); whether it came and says it can work."""
+    if worker.greeted is None:
+        msg = channel.receive(worker, time.monotonic() + timeout)
+        worker.greeted = msg is not None and msg.get("ready") is True and msg.get("ok") is True
+        if msg is None or msg.get("ready") is not True:
+            worker.greeted = None if msg is None else False
+            return False
+    return bool(worker.greeted)
+
+
 def confirm(worker: Worker, limits: Limits, timeout: float) -> bool:
     """Wait for an unconfirmed worker to say it is ready; its layers then become the machine's.
     False when it cannot work under them (it died, or could not import its helpers)."""
     global _ISOLATION
     if worker.confirmed:
         return True
-    for msg in _lines(worker, time.monotonic() + timeout, limits):
-        if msg.get("ready") is True and msg.get("ok") is True:
-            worker.confirmed = True
-            if _ISOLATION is None:
-                _ISOLATION = worker.isolation
-            return True
-        break
-    return False
+    if not greet(worker, timeout):
+        return False
+    worker.confirmed = True
+    if _ISOLATION is None:
+        _ISOLATION = worker.isolation
+    return True
 
 
 def _spawn(
     scratch: Path, limits: Limits, iso: Isolation, hide: list[str], preload: str, *, confirmed: bool = True
 ) -> Worker:
     cfg = jail_config(scratch, limits, iso, secrets() + hide)
-    rfd, wfd = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one packet, one message
     try:
         proc = subprocess.Popen(
             # -S: the site directories come by name; their .pth hooks (an editable install's
@@ -393,7 +407,7 @@ def _spawn(
             cwd=scratch,
             env={
                 **scrubbed_env(scratch),
-                "GRADER_RESULT_FD": str(wfd),
+                "GRADER_CONTROL_FD": str(theirs.fileno()),
                 "GRADER_PRELOAD": preload,
                 "GRADER_PIDNS": "1" if iso.pids else "",
                 "GRADER_SITE": os.pathsep.join(site_dirs()),
@@ -403,98 +417,51 @@ def _spawn(
                 if iso.mounts
                 else "",
             },
-            stdin=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,  # jobs never reach the zygote: see channel.py
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            pass_fds=(wfd,),
+            pass_fds=(theirs.fileno(),),
             preexec_fn=lambda: jail.apply(cfg),
             close_fds=True,
         )
     except BaseException:
-        os.close(rfd)
+        ours.close()
         release_uid(cfg["uid"])
         raise
     finally:
-        os.close(wfd)
-    return Worker(proc, rfd, scratch, iso, confirmed, uid=cfg["uid"])
-
-
-class Capped:
-    """Keeps the head and the tail of a stream, so a bomb costs bounded memory."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.head, self.tail, self.dropped = limit, bytearray(), bytearray(), 0
-
-    def add(self, data: bytes) -> None:
-        room = self.limit // 2 - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        self.tail += data
-        if len(self.tail) > self.limit // 2:
-            cut = len(self.tail) - self.limit // 2
-            self.dropped += cut
-            del self.tail[:cut]
-
-    def text(self) -> str:
-        gap = f"\n[... {self.dropped} bytes dropped ...]\n" if self.dropped else ""
-        return bytes(self.head).decode(errors="replace") + gap + bytes(self.tail).decode(errors="replace")
-
-
-def _lines(worker: Worker, deadline: float, limits: Limits) -> Iterator[dict[str, Any]]:
-    """Result lines from the result pipe until EOF or the deadline, draining stdout meanwhile.
-
-    Bytes read past the line a caller stopped at stay in `worker.unread` for the next caller.
-    """
-    buf = worker.unread
-    out_fd = worker.proc.stdout.fileno() if worker.proc.stdout else -1
-    fds = [worker.result_fd, out_fd]
-    while True:
-        while b"\n" in buf:
-            cut = buf.index(b"\n")
-            line = bytes(buf[:cut])
-            del buf[: cut + 1]
-            try:
-                msg = json.loads(line)
-            except (ValueError, RecursionError):  # the worker checks results; this is the last guard
-                return
-            if type(msg) is not dict:
-                return
-            yield msg
-        left = deadline - time.monotonic()
-        if worker.result_fd not in fds or left <= 0 or len(buf) > limits.result_bytes:
-            return
-        ready, _, _ = select.select(fds, [], [], min(left, 1.0))
-        for fd in ready:
-            data = os.read(fd, 1 << 16)
-            if not data:
-                fds.remove(fd)
-            elif fd == out_fd:
-                worker.output.add(data)
-            else:
-                buf += data
+        theirs.close()
+    return Worker(proc, ours, scratch, iso, confirmed, uid=cfg["uid"])
 
 
 def send(worker: Worker, job: dict[str, Any]) -> bool:
-    """Hand a job to the worker; False when it can no longer take one."""
-    assert worker.proc.stdin is not None
-    try:
-        worker.proc.stdin.write((json.dumps(job) + "\n").encode())
-        worker.proc.stdin.flush()
-    except (BrokenPipeError, OSError):
-        return False
-    return True
+    """Hand a job to the worker: its first function starts at once (the child runs while the
+    caller goes on), the others when `collect` gets to them. False when the worker is gone."""
+    worker.queued = list(job.get("tasks", []))
+    if not worker.queued:
+        return worker.proc.poll() is None
+    worker.ahead = channel.Call(worker, worker.queued[0])
+    return worker.ahead.sent
 
 
 def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[str, Any]]:
-    """Each function's raw result of the job sent; functions without one are missing."""
+    """Each function's raw result of the job sent, one fresh child of the zygote after another;
+    functions without one (the worker died, or the deadline passed) are missing."""
     results: dict[str, dict[str, Any]] = {}
-    for msg in _lines(worker, deadline, limits):
-        if msg.get("done"):
+    call, worker.ahead = worker.ahead, None
+    tasks, worker.queued = worker.queued, []
+    if worker.greeted is None:  # its ready message comes first (a confirmed worker's too)
+        greet(worker, max(deadline - time.monotonic(), 0.0))
+    for task in tasks:
+        if worker.greeted is None or time.monotonic() > deadline:
             break
-        name = msg.get("function")
-        if isinstance(name, str):
-            results[name] = msg
+        call = call or channel.Call(worker, task)
+        got = call.finish(limits.result_bytes)
+        call = None
+        if got is None:
+            break
+        results[task["function"]] = got
+    if call is not None:
+        call.abandon()
     return results
 
 

@@ -51,6 +51,7 @@ def test_resources_stay_flat_over_a_batch(
             samples.append(resources())
         return out
 
+    before = resources()  # other tests in this process may hold processes of their own
     monkeypatch.setattr(execute, "run_notebook", sampled_run)
     monkeypatch.setattr(batch, "grade_bytes", sampled_grade)
     n = 14 if not fast else 60
@@ -64,7 +65,8 @@ def test_resources_stay_flat_over_a_batch(
     for later in samples[4:]:
         assert later == settled, (settled, later)
     after = resources()
-    assert after["uid_leases"] == 0 and after["scratch"] == 0 and after["children"] == 0
+    assert after["uid_leases"] <= before["uid_leases"] and after["scratch"] <= before["scratch"]
+    assert after["children"] <= before["children"]
 
 
 def test_a_grader_holding_many_descriptors_still_starts_sandboxes(

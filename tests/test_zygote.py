@@ -1,0 +1,137 @@
+"""The zygote: function children are forked from a process that never held any submission.
+
+The first test is the attack a security review ran against a worker that read every job itself:
+a graded function scans its own memory for another student's code. Its children inherited the
+worker's heap, freed but not wiped, and found classmates' answers there.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader import assignment as spec
+from grader import harness, run, sandbox
+from grader.notebook import Unit
+
+TOKEN = "5d0c9e71b2"  # the canary is CANARY_HEAD + TOKEN; no test source holds the two joined
+CANARY_HEAD = "ZYGOTE-CANARY-"
+
+# Reads every readable mapping of its own process and counts the places where the canary's head
+# is followed by its token. The needle never exists joined in this process: the token is stored
+# reversed and compared slice by slice.
+# Reads every readable private anonymous mapping (the heap, the arenas and large allocations,
+# where freed memory stays) of its own process, as the attack did, and counts the places where
+# the canary's head is followed by its token. The needle never exists joined in this process:
+# the token is stored reversed and compared slice by slice.
+SCAN = '''
+def scan(v):
+    import ctypes
+    head, token = b"__HEAD__", b"__TOKEN__"[::-1]
+    hits = 0
+    with open("/proc/self/maps") as maps:
+        regions = maps.read().splitlines()
+    for line in regions:
+        fields = line.split()
+        span, perms, path = fields[0], fields[1], (fields[5] if len(fields) > 5 else "")
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        if not perms.startswith("rw") or path not in ("", "[heap]") or hi - lo > 1 << 28:
+            continue
+        data = ctypes.string_at(lo, hi - lo)
+        i = data.find(head)
+        while i >= 0:
+            if data[i + len(head) : i + len(head) + len(token)] == token:
+                hits += 1
+            i = data.find(head, i + 1)
+    return v * 0 + hits
+'''.replace("__HEAD__", CANARY_HEAD).replace("__TOKEN__", TOKEN[::-1])
+
+PLANT = '''
+def plant(v):
+    secret = "__HEAD__" + "__TOKEN__"  # joined at run time too, and kept: this submission's "answer"
+    keep = [secret * 1000]
+    return v * len(keep)
+'''.replace("__HEAD__", CANARY_HEAD).replace("__TOKEN__", TOKEN)
+
+PLANTED_LITERAL = f'\nANSWER = "{CANARY_HEAD}{TOKEN}"\n'  # the canary as a literal in a student's code
+
+
+def _task(name: str, source: str, timeout: float = 30.0) -> run.Task:
+    case = {"name": "c", "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
+    return run.Task(name, (Unit(f"cell {name}", source),), (case,), timeout)
+
+
+def _output(raw: dict[str, Any], name: str) -> Any:
+    got = raw[name]["cases"]["c"]
+    assert got["ok"], raw[name]
+    return harness.decode(got["output"])
+
+
+def _hits(session: run.Session, a: spec.Assignment, source: str = SCAN) -> int:
+    raw, _, _ = run.execute(a, [_task("scan", source)], limits=sandbox.Limits(), session=session)
+    return int(_output(raw, "scan")[0])
+
+
+def test_a_child_cannot_read_an_earlier_submission_from_memory(toy_root: Path) -> None:
+    a = spec.load("toy")
+    with run.Session(sandbox.Limits()) as session:
+        # the scanner works: the canary in its own code is found
+        assert _hits(session, a, SCAN + PLANTED_LITERAL) >= 1
+        for _ in range(3):  # earlier submissions: the canary in their code, their data, their result
+            raw, _, _ = run.execute(
+                a, [_task("plant", PLANT + PLANTED_LITERAL)], limits=sandbox.Limits(), session=session
+            )
+            assert list(_output(raw, "plant")) == [0.0, 0.0]
+        # a later submission, forked from the same warm worker, finds none of it
+        assert _hits(session, a) == 0
+
+
+def test_a_job_larger_than_a_pipe_reaches_its_child(toy_root: Path) -> None:
+    a = spec.load("toy")
+    blob = "x" * (3 << 20)  # well past a pipe's buffer: the job is written while the child reads
+    source = f'BLOB = "{blob}"\n\ndef size(v):\n    return v * 0 + len(BLOB)\n'
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("size", source)], limits=sandbox.Limits(), session=session)
+    assert list(_output(raw, "size")) == [len(blob)] * 2
+
+
+def test_a_process_left_holding_the_result_pipe_does_not_hold_the_grader(toy_root: Path) -> None:
+    # the result comes with its length: no need to wait for an EOF the student's process delays
+    a = spec.load("toy")
+    source = (
+        "import os, time\n\ndef linger(v):\n    if os.fork() == 0:\n        time.sleep(60)\n"
+        "        os._exit(0)\n    return v + 1\n"
+    )
+    started = time.monotonic()
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("linger", source, timeout=20)], limits=sandbox.Limits(), session=session)
+    assert list(_output(raw, "linger")) == [1.0, 1.0]
+    assert time.monotonic() - started < 15
+
+
+def test_a_forged_result_with_a_number_past_float_range_is_refused_not_a_crash(toy_root: Path) -> None:
+    # student code finds its own result pipe and writes a result of its own making, then exits
+    forged = (
+        '{"function": "forge", "cases": {"c": {"ok": true, "output": '
+        '{"$": "ndarray", "dtype": "float64", "shape": [1], "data": [1' + "0" * 400 + "]}}}}"
+    )
+    source = (
+        "import os, stat\n\ndef forge(v):\n    body = __BODY__.encode()\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            if stat.S_ISFIFO(os.fstat(fd).st_mode):\n"
+        "                os.write(fd, str(len(body)).encode() + b'\\n' + body)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    os._exit(0)\n"
+    ).replace("__BODY__", repr(forged))
+    a = spec.load("toy")
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("forge", source)], limits=sandbox.Limits(), session=session)
+    case = raw["forge"]["cases"]["c"]
+    with pytest.raises(ValueError):  # refused with a reason, never an OverflowError
+        harness.decode(case["output"])
