@@ -50,13 +50,14 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     given = notebook.given_units(parsed, a.given)
     graded = frozenset(f.name for f in a.functions) | frozenset(a.given)
+    peers = run.peers_of(parsed, frozenset(f.name for f in a.functions), graded)
     tasks = []
     for f in a.functions:
         ans = notebook.answer(parsed, f.name, exclude=graded - {f.name})
         if ans.definition is None:
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
-        tasks.append(run.task_for(ans, given, cases, f.timeout * 3))
+        tasks.append(run.task_for(ans, given, cases, f.timeout * 3, peers))
     results, _, output = run.execute(a, tasks, limits=limits or sandbox.Limits())
     functions: dict[str, Any] = {}
     for f in a.functions:
@@ -69,7 +70,10 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
             entry["output"] = harness.encode(harness.decode(r["output"]))
             functions.setdefault(f.name, {})[c.name] = entry
     doc = {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
-    words = mistakes.record(a, parsed, given, functions, limits=limits or sandbox.Limits())
+    # the reference's code of each graded function, run beside a student's other functions that
+    # call it: grading then needs no reference/ (a Gradescope bundle has none)
+    doc["peers"] = {name: [[u.filename, u.source] for u in units] for name, units in peers.items()}
+    words = mistakes.record(a, parsed, given, functions, limits=limits or sandbox.Limits(), peers=peers)
     if words:
         doc["mistakes"] = words
     return doc
@@ -180,6 +184,8 @@ def diff(old: dict[str, Any], new: dict[str, Any], a: Assignment | None = None) 
                     if not _same(o, n, tol if key == "output" else TIGHT):
                         changes.append(f"{fname}/{case}: {key} changed")
                 changes.extend(_mistakes_diff(f"{fname}/{case}", oc[case], nc[case], tol))
+    if old.get("peers") != new.get("peers"):
+        changes.append("peers: the reference's code of the graded functions changed")
     if old.get("mistakes", {}) != new.get("mistakes", {}):
         changes.append("mistakes: the catalogue's words changed")
     return changes

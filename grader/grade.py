@@ -28,6 +28,7 @@ class Prepared:
     expected: dict[str, Any]
     given: tuple[notebook.Unit, ...]
     templates: dict[str, tuple[str, str]]  # function -> the released (blank) definition's skeleton, shape
+    peers: run.Peers = field(default_factory=dict)  # the reference's graded functions (expected/)
     decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
 
     def outputs(self, function: str, case: str) -> Any:
@@ -53,7 +54,12 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
         d, _ = notebook.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
-    return Prepared(a, spec.load_expected(a), notebook.given_units(released, a.given), templates)
+    expected = spec.load_expected(a)
+    peers = {
+        name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
+        for name, units in expected.get("peers", {}).items()
+    }
+    return Prepared(a, expected, notebook.given_units(released, a.given), templates, peers)
 
 
 def skeleton(source: str) -> str:
@@ -192,7 +198,7 @@ def grade_parsed(
             early[f.name] = result
             continue
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
-        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout))
+        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout, prep.peers))
     raw, isolation, _ = (
         run.execute(a, tasks, limits=options.limits, session=session, meanwhile=_load_judge)
         if tasks

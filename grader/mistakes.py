@@ -135,7 +135,12 @@ def mutant_parsed(parsed: notebook.Parsed, m: Mistake) -> notebook.Parsed:
 
 
 def _task(
-    a: Assignment, parsed: notebook.Parsed, m: Mistake, given: tuple[notebook.Unit, ...], doc: dict[str, Any]
+    a: Assignment,
+    parsed: notebook.Parsed,
+    m: Mistake,
+    given: tuple[notebook.Unit, ...],
+    doc: dict[str, Any],
+    peers: run.Peers,
 ) -> run.Task:
     f = a.function(m.function)
     graded = frozenset(g.name for g in a.functions) | frozenset(a.given)
@@ -143,7 +148,7 @@ def _task(
     if ans.definition is None:
         raise SpecError(f"mistake {m.id!r}: the mutant does not define {f.name} (a syntax error?)")
     cases = [{"name": c.name, "args": doc[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
-    return run.task_for(ans, given, cases, f.timeout * 3)
+    return run.task_for(ans, given, cases, f.timeout * 3, peers)
 
 
 def record(
@@ -153,6 +158,7 @@ def record(
     functions: dict[str, Any],
     *,
     limits: sandbox.Limits,
+    peers: run.Peers | None = None,
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Run every mutant; add its outputs to the cases it fails; return the catalogue's words.
 
@@ -167,7 +173,7 @@ def record(
         rounds[k].append(m)
     with run.Session(limits) as session:
         for batch in rounds:
-            tasks = [_task(a, parsed, m, given, functions) for m in batch]
+            tasks = [_task(a, parsed, m, given, functions, peers or {}) for m in batch]
             results, _, _ = run.execute(a, tasks, limits=limits, session=session)
             for m in batch:
                 _store(a.function(m.function), m, results.get(m.function, {}), functions[m.function])

@@ -356,6 +356,7 @@ class Answer:
     warnings: tuple[str, ...]
     syntax_error: str | None = None
     global_names: frozenset[str] = frozenset()  # notebook globals it reads but is not given
+    calls: frozenset[str] = frozenset()  # names the grader provides (other graded functions) it uses
 
 
 def choose(parsed: Parsed, name: str) -> tuple[Definition | None, list[str]]:
@@ -403,7 +404,7 @@ def answer(parsed: Parsed, name: str, *, exclude: frozenset[str]) -> Answer:
     units = tuple(imports + list(parsed.star_imports) + [h.unit for h in helpers] + [chosen.unit])
     provided = set().union(*(b for _, b in parsed.imports)) | set(parsed.definitions) | exclude
     stray = frozenset((needed & parsed.assigned_globals) - provided)
-    return Answer(name, chosen, units, tuple(warnings), global_names=stray)
+    return Answer(name, chosen, units, tuple(warnings), global_names=stray, calls=frozenset(needed & exclude))
 
 
 def given_units(parsed: Parsed, names: tuple[str, ...]) -> tuple[Unit, ...]:

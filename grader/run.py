@@ -45,12 +45,37 @@ def _kind(unit: Unit) -> str:
     return "import" if head.startswith(("import ", "from ")) else "code"
 
 
-def task_for(answer: Answer, given: tuple[Unit, ...], cases: list[dict[str, Any]], timeout: float) -> Task:
-    """The student's units with the given functions placed before their own definitions."""
+Peers = dict[str, tuple[Unit, ...]]  # graded function -> the reference's units for it
+
+
+def task_for(
+    answer: Answer,
+    given: tuple[Unit, ...],
+    cases: list[dict[str, Any]],
+    timeout: float,
+    peers: Peers | None = None,
+) -> Task:
+    """The student's units with the given functions, and the reference versions of the other
+    graded functions the answer calls, placed before their own definitions: one function's
+    verdict never depends on the student's other graded functions (a `backward_propagation`
+    that calls `forward_propagation` is judged with the reference's)."""
     units = answer.units
     imports = tuple(u for u in units if _kind(u) == "import")
     rest = tuple(u for u in units if _kind(u) != "import")
-    return Task(answer.name, imports + given + rest, tuple(cases), timeout)
+    calls = sorted(answer.calls - {answer.name})
+    others = tuple(u for name in calls for u in (peers or {}).get(name, ()))
+    return Task(answer.name, imports + given + others + rest, tuple(cases), timeout)
+
+
+def peers_of(parsed: notebook.Parsed, graded: frozenset[str], provided: frozenset[str]) -> Peers:
+    """For each graded function, the reference's units that define it (its imports and helpers
+    too), named so that no error in them reads as the student's cell. `provided` is every name
+    the grader supplies itself (graded and given functions)."""
+    out: Peers = {}
+    for name in sorted(graded):
+        ans = notebook.answer(parsed, name, exclude=provided - {name})
+        out[name] = tuple(Unit(f"reference:{name}:{i}", u.source) for i, u in enumerate(ans.units))
+    return out
 
 
 def helper_modules(a: Assignment) -> list[str]:
