@@ -133,19 +133,25 @@ def soak(
     return proc.returncode, time.monotonic() - start, samples
 
 
-def statuses(out: Path, expected: int) -> tuple[Counter[str], list[str]]:
-    """Count of each report status, and the internal errors' messages."""
+def statuses(out: Path, expected: int) -> tuple[Counter[str], Counter[str], list[str]]:
+    """Count of each report status, of each full-mode run's status, and the internal errors."""
     counts: Counter[str] = Counter()
+    runs: Counter[str] = Counter()
     errors = []
     for path in sorted(out.glob("*.json")):
         if path.name in NOT_REPORTS:
             continue
         report = json.loads(path.read_text(encoding="utf-8"))
-        counts[str(report.get("status"))] += 1
-        if report.get("status") == "error":
-            errors.append(f"{path.name}: {report.get('message', '')[:200]}")
+        message = str(report.get("message", ""))
+        # older graders reported their own failures as invalid submissions, with this message
+        status = "error" if message.startswith("internal error") else str(report.get("status"))
+        counts[status] += 1
+        execution = report.get("execution")
+        runs[str(execution.get("status")) if isinstance(execution, dict) else "not run"] += 1
+        if status == "error":
+            errors.append(f"{path.name}: {message[:200]}")
     counts["missing"] = max(0, expected - sum(counts.values()))
-    return counts, errors
+    return counts, runs, errors
 
 
 def _slope(points: list[tuple[int, int]]) -> float:
@@ -230,13 +236,13 @@ def main() -> None:
         load = os.getloadavg()[0]
         code, wall, samples = soak(class_dir, out, args.jobs, work / "grader.log", shlex.split(args.grader))
         (work / "samples.json").write_text(json.dumps([asdict(s) for s in samples]))
-        counts, errors = statuses(out, total)
+        counts, runs, errors = statuses(out, total)
         table, grew, why = verdict(samples, total)
         summary = out / "summary.txt"
         print(f"grader run ({total} notebooks, full mode, --jobs {args.jobs}): exit {code}, "
               f"{wall:.0f} s wall ({wall / max(total, 1):.1f} s per notebook); "
               f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
-        print(f"reports: {dict(counts)}")
+        print(f"reports: {dict(counts)}; full-mode runs of the notebooks: {dict(runs)}")
         if summary.exists():
             print(summary.read_text(encoding="utf-8").splitlines()[0])
         for message in errors[:10]:
