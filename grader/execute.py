@@ -111,10 +111,13 @@ def run_notebook(
     cell_timeout: float = 120.0,
     limits: sandbox.Limits | None = None,
     images: bool = False,
+    hide: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Execute a whole notebook; return what happened (never raises for the notebook's sake).
 
     With `images`, the result also holds the notebook's PNG figures (base64, capped) for reports.
+    `hide`: the folders function grading covers besides our secrets (the submissions, reports,
+    the gradebook); the kernel gets the same covers, and the notebook's own folder.
     """
     started = time.monotonic()
     try:
@@ -125,7 +128,7 @@ def run_notebook(
     scratch = sandbox.prepare_scratch(a.folder, a.files)
     limits = limits or sandbox.Limits()
     iso = sandbox.available_isolation()
-    cfg = sandbox.jail_config(scratch, limits, iso, sandbox.secrets() + [str(path.resolve().parent)])
+    cfg = sandbox.jail_config(scratch, limits, iso, sandbox.hidden((*hide, str(path.resolve().parent))))
     # no MPLBACKEND: the kernel's own inline backend is what captures the notebook's figures
     cfg["env"] = {k: v for k, v in sandbox.scrubbed_env(scratch).items() if k != "MPLBACKEND"}
     sandbox.adopt_orphans()

@@ -57,17 +57,29 @@ class Isolation:
     pids: bool
     user: bool
     notes: tuple[str, ...] = ()
+    ipc: bool = True  # an IPC namespace: SysV objects and POSIX queues die with the sandbox
+    proc: bool = True  # a /proc of the PID namespace's own (needs mounts and pids)
+    readonly: bool = True  # every mount read-only but the sandbox's writable places (needs mounts)
 
     @property
     def complete(self) -> bool:
-        return self.network and self.mounts and self.pids and self.user
+        layers = (self.network, self.ipc, self.mounts, self.pids, self.proc, self.readonly, self.user)
+        return all(layers)
 
 
 def secrets() -> list[str]:
-    """Folders student code must never see: expected values, the reference, our own code."""
+    """Folders student code must never see: expected values, the reference, the tests, the
+    assignments (it gets the released files as a scratch copy), our own code."""
     root = project_root()
     here = Path(__file__).resolve().parent
-    return [str(p) for p in (root / "expected", root / "reference", root / "tests", root / ".git", here)]
+    folders = ("expected", "reference", "tests", "assignments", ".git")
+    return [str(p) for p in (*(root / f for f in folders), here)]
+
+
+def hidden(hide: list[str] | tuple[str, ...]) -> list[str]:
+    """What a sandbox covers, the one list for function workers and the full-notebook run alike:
+    our secrets, and the folders the caller names (submissions, the reports, the gradebook)."""
+    return secrets() + [str(Path(h).resolve()) for h in hide]
 
 
 def _needed() -> list[str]:
@@ -143,8 +155,12 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
     return {
         **asdict(limits),
         "network": iso.network,
+        "ipc": iso.ipc,
         "mounts": iso.mounts,
         "pids": iso.pids,
+        "proc": iso.proc,
+        "readonly": iso.readonly,  # every mount but the private tmpfs and these
+        "writable": [str(scratch / ".ipc")],  # the full run's kernel sockets (see execute.py)
         "user": iso.user,
         "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
         "hide": safe_hide,
@@ -181,38 +197,64 @@ def available_isolation() -> Isolation:
         return _ISOLATION
     scratch = prepare_scratch(Path("."), ())
     try:
-        layers = [(1, 1, 1, 1), (1, 1, 1, 0), (1, 1, 0, 0), (1, 0, 0, 0), (0, 0, 0, 0)]
-        for net, mounts, pids, user in layers:
-            if user and os.geteuid() != 0:
-                continue
-            iso = Isolation(bool(net), bool(mounts), bool(pids), bool(user))
-            cfg = jail_config(scratch, Limits(), iso, secrets())
-            works = _probe(cfg)
-            release_uid(cfg["uid"])
-            if works:
-                break
+        # every layer at once; else, layer by layer, each kept if it works with those kept so
+        # far: the layers do not depend on one another (the user switch needs no namespace, a
+        # container without CAP_SYS_ADMIN still gets it), except a private /proc and read-only
+        # mounts, which need the mount namespace and come after it
+        got = {k: v for k, v in asdict(strongest()).items() if k != "notes"}
+        if not _works(scratch, got):
+            got = dict.fromkeys(got, False)
+            for layer in PROBE_ORDER:
+                trial = {**got, layer: True}
+                if (layer != "user" or os.geteuid() == 0) and _works(scratch, trial):
+                    got = trial
     finally:
         remove_scratch(scratch)
-    _ISOLATION = _noted(iso)
+    _ISOLATION = _noted(Isolation(**got))
     return _ISOLATION
 
 
+PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user")
+
+
+def _works(scratch: Path, layers: dict[str, Any]) -> bool:
+    cfg = jail_config(scratch, Limits(), Isolation(**layers), secrets())
+    try:
+        return _probe(cfg)
+    finally:
+        release_uid(cfg["uid"])
+
+
 def _noted(iso: Isolation) -> Isolation:
-    """`iso` with a note for each layer it lacks."""
+    """`iso` with a note for each layer it lacks (a private /proc and read-only mounts need the
+    mount namespace, and /proc the PID namespace too: without them, they are lacking)."""
+    proc, readonly = iso.proc and iso.mounts and iso.pids, iso.readonly and iso.mounts
     notes = []
     if not iso.network:
         notes.append("no network namespace: student code could reach the network")
+    if not iso.ipc:
+        notes.append("no IPC namespace: student code could leave shared memory or message queues for others")
     if not iso.mounts:
-        notes.append("no mount namespace: student code could read files the grader can read")
+        what = "any user may read" if iso.user else "the grader can read"
+        notes.append(f"no mount namespace: student code could read files {what}")
     if not iso.pids:
         notes.append("no PID namespace: student code can see and signal other processes")
+    if not proc:
+        notes.append("no private /proc: student code can list the machine's processes and command lines")
+    if not readonly:
+        notes.append(
+            "the machine's files are not mounted read-only"
+            + ("" if iso.user else ": student code runs as the grader's user and could change the grader")
+        )
     if not iso.user:
         unprivileged = os.geteuid() != 0 and iso.mounts
         notes.append(
             "student code runs as the grader's own user"
             + (", without privileges in a user namespace" if unprivileged else "")
         )
-    return Isolation(iso.network, iso.mounts, iso.pids, iso.user, tuple(notes))
+    return Isolation(
+        iso.network, iso.mounts, iso.pids, iso.user, tuple(notes), ipc=iso.ipc, proc=proc, readonly=readonly
+    )
 
 
 _SWEPT = False

@@ -85,8 +85,9 @@ def ctx(request: pytest.FixtureRequest, listener: socket.socket) -> Iterator[Ctx
     """A world-readable folder (only the sandbox may keep student code out of it) with canaries:
     in the temporary folder, or in the project, for scenarios about folders outside /tmp."""
     outside = request.node.callspec.params["s"].outside_tmp
+    beside = ROOT if os.access(ROOT, os.W_OK) else Path.home()  # without root, the project is root's
     work = Path(
-        tempfile.mkdtemp(prefix=".redteam-" if outside else "redteam-", dir=ROOT if outside else None)
+        tempfile.mkdtemp(prefix=".redteam-" if outside else "redteam-", dir=beside if outside else None)
     )
     work.chmod(0o755)
     secret = "s" + secrets.token_hex(12)
@@ -232,7 +233,7 @@ def test_report_lists_missing_isolation_layers(monkeypatch: pytest.MonkeyPatch) 
     """When the machine refuses mount and PID namespaces and the user switch, the report says so."""
     real_probe = sandbox._probe
     monkeypatch.setattr(sandbox, "_ISOLATION", None)
-    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not cfg["mounts"] and real_probe(cfg))
+    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not (cfg["mounts"] or cfg["pids"]) and real_probe(cfg))
     iso = sandbox.available_isolation()
     assert not iso.complete and not iso.mounts and not iso.user
     report = grade.grade_path(ROOT / "reference" / "initialization" / "Initialization.ipynb", grade.Options())

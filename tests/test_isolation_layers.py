@@ -1,0 +1,342 @@
+"""Isolation layers one by one (issue 10): IPC, one set of covers for both modes, the grader's
+installation read-only, a private /proc, the user switch without namespaces, and what the
+private /tmp gives back. Each must hold as root and as a plain user: .ci/run runs this file as
+both.
+
+Student code reports what it saw by raising it (`OBS{json}SBO`): a graded function's error
+message, or a notebook cell's error in the full run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import assignment as spec
+from grader import execute, grade, jail, run, sandbox
+from tests.conftest import make_notebook, write_notebook
+from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
+
+ROOTLESS = os.geteuid() != 0
+
+
+def _body(code: str) -> str:
+    """A graded function's body that runs `code` (which fills `obs`) and raises what it saw."""
+    lines = ["import json, os", "obs = {}", *code.strip("\n").splitlines()]
+    lines.append('raise RuntimeError("OBS" + json.dumps(obs, sort_keys=True) + "SBO")')
+    return "".join(f"    {line}\n" for line in lines)
+
+
+def _seen(text: str) -> dict[str, Any]:
+    found = re.search(r"OBS(.*?)SBO", text)
+    assert found, text
+    return json.loads(found.group(1))
+
+
+def _graded(code: str, folder: Path, *, session: run.Session | None = None, hide: tuple[str, ...] = ()) -> Any:
+    """What `code` saw, run as a graded function of a submission in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_notebook(folder / "submission.ipynb", make_notebook([IMPORTS, graded(ZEROS, _body(code))]))
+    options = grade.Options(assignment="initialization", hide=hide)
+    report = grade.grade_path(path, options, session)
+    return _seen(report.functions[0].message)
+
+
+def _cell(code: str, folder: Path, *, hide: tuple[str, ...] = ()) -> Any:
+    """What `code` saw, run as a top-level cell of the full-notebook run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = "import json, os\nobs = {}\n" + code + '\nraise RuntimeError("OBS" + json.dumps(obs) + "SBO")\n'
+    path = write_notebook(folder / "submission.ipynb", make_notebook([source]))
+    result = execute.run_notebook(path, "initialization", output=None, cell_timeout=60, hide=hide)
+    assert result["errors"], result
+    return _seen(result["errors"][0]["evalue"])
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A world-readable folder outside /tmp (whose sandbox copy is private anyway): in the
+    project as root, in the home folder without root (the project is root's)."""
+    base = ROOT if os.access(ROOT, os.W_OK) else Path.home()
+    folder = Path(tempfile.mkdtemp(prefix=".isolation-", dir=base))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- finding 2: IPC
+
+IPC = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+obs["made"] = [libc.shmget(KEY, 64 << 20, 0o1666) >= 0, libc.msgget(KEY, 0o1666) >= 0,
+               rt.mq_open(b"/NAME", os.O_CREAT | os.O_RDWR, 0o666, None) >= 0]
+"""
+IPC_SEEN = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+obs["seen"] = [libc.shmget(KEY, 0, 0) >= 0, libc.msgget(KEY, 0) >= 0, rt.mq_open(b"/NAME", os.O_RDWR) >= 0]
+"""
+
+
+def _host_ipc(key: int, name: str) -> list[bool]:
+    """Whether the host has SysV objects with `key`, or a POSIX queue `name`."""
+    listed = subprocess.run(["ipcs"], capture_output=True, text=True, check=True).stdout
+    rt = ctypes.CDLL("librt.so.1", use_errno=True)
+    fd = rt.mq_open(name.encode(), os.O_RDWR)
+    if fd >= 0:
+        rt.mq_close(fd)
+        rt.mq_unlink(name.encode())
+    return [f"0x{key:08x}" in listed, fd >= 0]
+
+
+def test_ipc_objects_never_pass_between_sandboxes(tmp_path: Path) -> None:
+    if not sandbox.available_isolation().ipc:
+        pytest.skip("this machine gives the sandbox no IPC namespace")
+    key, name = 0x5A000000 + secrets.randbelow(1 << 20), f"/grader-test-{secrets.token_hex(4)}"
+    make = IPC.replace("KEY", str(key)).replace("/NAME", name)
+    look = IPC_SEEN.replace("KEY", str(key)).replace("/NAME", name)
+    try:
+        with run.Session(sandbox.Limits()) as session:  # one warm worker for two submissions
+            _graded(make, tmp_path / "alice", session=session)
+            assert _graded(look, tmp_path / "bob", session=session)["seen"] == [False] * 3
+        assert _graded(look, tmp_path / "carol")["seen"] == [False] * 3  # another sandbox
+        assert _host_ipc(key, name) == [False, False], "IPC objects outlived the sandbox"
+    finally:
+        if _host_ipc(key, name)[0]:  # the sandbox failed: clean up what the test made
+            subprocess.run(["ipcrm", "-M", hex(key)], capture_output=True)
+            subprocess.run(["ipcrm", "-Q", hex(key)], capture_output=True)
+
+
+# ----------------------------------------------------------------------------- finding 3: one cover list
+
+PEEK = """
+import glob
+obs["read"] = []
+for target in TARGETS:
+    for path in glob.glob(target + "/**", recursive=True):
+        try:
+            if os.path.isfile(path):
+                open(path, "rb").read(1)
+                obs["read"].append(os.path.basename(path))
+        except OSError:
+            pass
+"""
+
+
+def _plant(outside: Path) -> tuple[Path, tuple[str, ...], list[str]]:
+    """Submissions (alice's, and a sibling's), a reports folder and a gradebook beside them, as a
+    batch lays them out; the folders the batch hides, and what a student may try to read."""
+    subs, out = outside / "submissions", outside / "reports"
+    for folder, name in ((subs / "bob", "bob.ipynb"), (out, "bob.json"), (outside / "book", "grades.db")):
+        folder.mkdir(parents=True)
+        (folder / name).write_text("secret")
+    for d in outside.rglob("*"):
+        d.chmod(0o755 if d.is_dir() else 0o644)
+    hide = (str(subs), str(out), str(outside / "book"))
+    root = spec.project_root()
+    targets = [str(subs / "bob"), str(out), str(outside / "book"), str(root / "expected"),
+               str(root / "reference"), str(root / "tests" / "data"), str(root / "assignments"),
+               str(Path(sandbox.__file__).parent)]  # fmt: skip
+    return subs / "alice", hide, targets
+
+
+def test_full_run_and_function_grading_cover_the_same_folders(outside_tmp: Path) -> None:
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("this machine gives the sandbox no mount namespace")
+    alice, hide, targets = _plant(outside_tmp)
+    peek = PEEK.replace("TARGETS", repr(targets))
+    assert _graded(peek, alice, hide=hide)["read"] == []
+    assert _cell(peek, alice, hide=hide)["read"] == []
+
+
+def test_one_list_decides_what_is_hidden() -> None:
+    hidden = sandbox.hidden(("/srv/reports",))
+    root = spec.project_root()
+    for folder in ("expected", "reference", "tests", "assignments"):
+        assert str(root / folder) in hidden
+    assert "/srv/reports" in hidden and str(Path(sandbox.__file__).resolve().parent) in hidden
+
+
+# ----------------------------------------------------------------------------- finding 4: read-only installation
+
+WRITE = """
+obs["wrote"] = []
+for folder in TARGETS:
+    try:
+        with open(os.path.join(folder, "planted.pth"), "w") as f:
+            f.write("import os")
+        obs["wrote"].append(folder)
+    except OSError:
+        pass
+"""
+
+
+@pytest.fixture
+def own_course(outside_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A course folder the grader's user owns (a checkout of its own), as GRADER_ROOT."""
+    course = outside_tmp / "course"
+    for folder in ("assignments/initialization", "expected"):
+        shutil.copytree(ROOT / folder, course / folder)
+    monkeypatch.setenv("GRADER_ROOT", str(course))
+    grade.prepare.cache_clear()
+    yield course
+    grade.prepare.cache_clear()
+
+
+def test_student_code_cannot_change_the_grader(own_course: Path, tmp_path: Path) -> None:
+    iso = sandbox.available_isolation()
+    if ROOTLESS and not iso.readonly:
+        pytest.skip("this machine cannot mount the grader read-only (the report says so)")
+    targets = [*sandbox.site_dirs(), sys.prefix, str(own_course), str(own_course / "assignments" / "initialization"),
+               str(own_course / "expected"), str(ROOT), str(Path.home())]  # fmt: skip
+    writable = [t for t in targets if os.access(t, os.W_OK)]  # without root, most of them
+    try:
+        assert _graded(WRITE.replace("TARGETS", repr(targets)), tmp_path / "sub")["wrote"] == []
+    finally:
+        for t in writable:
+            Path(t, "planted.pth").unlink(missing_ok=True)
+    assert ROOTLESS or not writable or iso.user  # as root, the user switch alone keeps them safe
+
+
+def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_places(tmp_path: Path) -> None:
+    if not sandbox.available_isolation().readonly:
+        pytest.skip("this machine cannot mount the grader read-only")
+    own, tmp = tmp_path / "venv", tmp_path / "tmp"
+    own.mkdir()
+    tmp.mkdir()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _enter_mount_namespace()  # every mount, nosuid or noexec ones too, remounted read-only
+            jail._freeze([str(tmp)])
+            (tmp / "x").write_text("x")  # the writable place stays so
+            try:
+                (own / "x").write_text("x")
+                os._exit(3)
+            except OSError:
+                os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _enter_mount_namespace() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if ROOTLESS:
+        jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS), "unshare")
+        jail._map_ids(inside=0, uid=uid, gid=gid)
+    else:
+        jail._check(libc.unshare(jail.CLONE_NEWNS), "unshare")
+    jail._mount("none", "/", None, jail.MS_REC | jail.MS_PRIVATE)
+
+
+# ----------------------------------------------------------------------------- finding 9: private /proc
+
+PROC = """
+obs["pids"] = [p for p in os.listdir("/proc") if p.isdigit()]
+obs["grader"] = False
+for p in obs["pids"]:
+    try:
+        obs["grader"] |= b"pytest" in open("/proc/%s/cmdline" % p, "rb").read()
+    except OSError:
+        pass
+obs["pids"] = len(obs["pids"])
+"""
+
+
+def test_proc_is_private_in_both_modes(tmp_path: Path) -> None:
+    iso = sandbox.available_isolation()
+    if not iso.proc:
+        assert any("/proc" in n for n in iso.notes)  # then the report must say so
+        pytest.skip("this machine gives the sandbox no private /proc")
+    for seen in (_graded(PROC, tmp_path / "fn"), _cell(PROC, tmp_path / "nb")):
+        assert not seen["grader"] and seen["pids"] < 10, seen
+
+
+def test_a_missing_private_proc_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_probe = sandbox._probe
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not cfg["proc"] and real_probe(cfg))
+    iso = sandbox.available_isolation()
+    if not (iso.mounts and iso.pids):
+        pytest.skip("no mount and PID namespaces here")
+    assert not iso.proc and not iso.complete and any("no private /proc" in n for n in iso.notes)
+
+
+# ----------------------------------------------------------------------------- finding 10: no CAP_SYS_ADMIN
+
+
+def _reachable(exe: str) -> bool:
+    """Whether a user of no group could run `exe` (every folder on its way traversable)."""
+    real = Path(exe).resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents])
+
+
+def test_user_switch_is_probed_without_mounts(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the user switch needs root")
+    real_probe = sandbox._probe
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    refused = ("network", "ipc", "mounts", "pids")
+    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not any(cfg[k] for k in refused) and real_probe(cfg))
+    iso = sandbox.available_isolation()
+    assert iso.user == _reachable(sys.executable) and not iso.mounts  # where Python is reachable
+
+
+# ----------------------------------------------------------------------------- finding 11: /tmp gives back only what it must
+
+
+def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("this machine gives the sandbox no mount namespace")
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # the shared /tmp itself, as a course would use it
+    venv, secret = base / "course" / "main" / ".venv", base / "course" / "bundle.zip"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text("")
+    secret.write_text("expected values")
+    for d in [base, *base.rglob("*")]:
+        d.chmod(0o755 if d.is_dir() else 0o644)
+    scratch = sandbox.prepare_scratch(Path("."), ())
+    iso = replace(sandbox.available_isolation(), user=False)
+    cfg = sandbox.jail_config(scratch, sandbox.Limits(), iso, [])
+    cfg["needed"] += [str(venv)]
+    cfg["readonly"] = True
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 2
+            try:
+                jail.apply(cfg)
+                course = base / "course"
+                code = 0 if (venv / "python").exists() else 3  # the installation is there,
+                code = code or (4 if secret.exists() or os.listdir(course) != ["main"] else 0)  # alone
+                for place in (course, venv):  # and neither it nor the way to it can be changed
+                    try:
+                        (place / "planted").write_text("x")
+                        code = code or 5
+                    except OSError:
+                        pass
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        sandbox.remove_scratch(scratch)
+        shutil.rmtree(base)
