@@ -46,7 +46,8 @@ class Case:
     contrast: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # paths into the output to compare; empty means all of it
     setup: str = ""  # code run in the namespace after the student's definitions (collaborators)
-    description: str = ""
+    description: str = ""  # words for the case, shown when a hidden case fails (never its values)
+    allow_nonfinite: bool = False  # NaN or infinite outputs (the reference's, a mistake's) are meant
 
 
 @dataclass(frozen=True)
@@ -196,12 +197,24 @@ def _read(name: str, folder: Path, spec_path: Path, root: Path) -> Assignment:
     )
 
 
+def _no_bare_constant(word: str) -> Any:
+    raise ValueError(f"a bare {word}, which is not JSON")
+
+
 def load_expected(a: Assignment) -> dict[str, Any]:
-    """The assignment's expected document (`expected/<name>.json`), as read from disk."""
+    """The assignment's expected document (`expected/<name>.json`), as read from disk (strict JSON:
+    a non-finite number is stored as a binary array, never as a bare NaN or Infinity)."""
     try:
-        return dict(json.loads(a.expected_path.read_text(encoding="utf-8")))
+        text = a.expected_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"{a.expected_path} is missing: run `grader expected`") from None
+        raise SpecError(f"{a.expected_path} is missing: run `grader expected {a.name}`") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_bare_constant)
+    except ValueError as exc:
+        raise SpecError(f"{a.expected_path} is not valid ({exc}): run `grader expected {a.name}`") from None
+    if not isinstance(doc, dict):
+        raise SpecError(f"{a.expected_path} is not an expected document: run `grader expected {a.name}`")
+    return doc
 
 
 def names(*, root: Path | None = None) -> list[str]:

@@ -76,7 +76,63 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
     words = mistakes.record(a, parsed, given, functions, limits=limits or sandbox.Limits(), peers=peers)
     if words:
         doc["mistakes"] = words
+    problems = nonfinite(a, doc)
+    if problems:
+        raise SpecError(
+            f"{a.name}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
     return doc
+
+
+def _first_nonfinite(value: Any, where: str = "") -> str | None:
+    """Where a decoded value holds a NaN or an infinity (`output[0]['W1'][2, 1]: nan`), or None."""
+    if isinstance(value, dict):
+        return next((w for k, v in value.items() if (w := _first_nonfinite(v, f"{where}[{k!r}]"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((w for i, v in enumerate(value) if (w := _first_nonfinite(v, f"{where}[{i}]"))), None)
+    if isinstance(value, float) and not np.isfinite(value):
+        return f"output{where}: {value}"
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fc" and not np.isfinite(value).all():
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+        return f"output{where}{list(idx) if idx else ''}: {value[idx]}"
+    return None
+
+
+def nonfinite(a: Assignment, doc: dict[str, Any]) -> list[str]:
+    """Every output (the reference's, a mistake's) of the document holding a NaN or an infinity on a
+    case that does not allow them (`allow_nonfinite = true`), in words naming function/case/mistake."""
+    found = []
+    for f in a.functions:
+        for c in f.cases:
+            entry = doc.get("functions", {}).get(f.name, {}).get(c.name)
+            if c.allow_nonfinite or not isinstance(entry, dict):
+                continue
+            whose = [("the reference's", entry.get("output"))]
+            whose += [(f"mistake {mid!r}'s", out) for mid, out in entry.get("mistakes", {}).items()]
+            for who, encoded in whose:
+                where = _first_nonfinite(harness.decode(encoded))
+                if where:
+                    found.append(
+                        f"{f.name}/{c.name}: {who} {where} is not finite; fix the reference, the "
+                        "mistake or the case, or set `allow_nonfinite = true` on the case"
+                    )
+    return found
+
+
+def _strict(value: Any) -> Any:
+    """The encoded value with every non-finite number held in a binary array (strict JSON)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return harness.encode(np.array(value), binary=True)
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    if isinstance(value, dict):
+        if value.get("$") == "ndarray" and "data" in value:
+            arr = harness.decode(value)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                return harness.encode(arr, binary=True)
+            return value
+        return {k: _strict(v) for k, v in value.items()}
+    return value
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -90,9 +146,9 @@ def dumps(doc: dict[str, Any]) -> str:
         if isinstance(value, list) and any(isinstance(v, dict) for v in value):
             items = [emit(v, indent + 1) for v in value]
             return pad + "[\n" + ",\n".join(items) + "\n" + pad + "]"
-        return pad + json.dumps(value, allow_nan=True)
+        return pad + json.dumps(value, allow_nan=False)
 
-    return emit(doc, 0) + "\n"
+    return emit(_strict(doc), 0) + "\n"
 
 
 load = spec.load_expected
@@ -168,6 +224,7 @@ def diff(old: dict[str, Any], new: dict[str, Any], a: Assignment | None = None) 
     last bits; `a` is the assignment, loaded by the document's name when not given.
     """
     cases = _cases(new, a)
+    old, new = _strict(old), _strict(new)  # a non-finite number is compared as it is stored
     changes = []
     of, nf = old.get("functions", {}), new.get("functions", {})
     for fname in sorted(set(of) | set(nf)):
