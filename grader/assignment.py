@@ -217,6 +217,49 @@ def load_expected(a: Assignment) -> dict[str, Any]:
     return doc
 
 
+def mismatches(a: Assignment, doc: dict[str, Any]) -> list[str]:
+    """Where an expected document disagrees with the spec (functions, cases, hidden flags), as
+    `function/case: what`; empty when every case of the spec has its inputs and output there."""
+    found = []
+    if doc.get("assignment") != a.name:
+        found.append(f"it is for assignment {doc.get('assignment')!r}")
+    stored = doc.get("functions")
+    stored = stored if isinstance(stored, dict) else {}
+    for f in a.functions:
+        cases = stored.get(f.name)
+        if not isinstance(cases, dict):
+            found.append(f"{f.name}: not in expected/")
+            continue
+        for c in f.cases:
+            entry = cases.get(c.name)
+            if not isinstance(entry, dict) or "output" not in entry or "args" not in entry:
+                found.append(f"{f.name}/{c.name}: not in expected/")
+            elif entry.get("hidden") != c.hidden:
+                found.append(f"{f.name}/{c.name}: hidden is {c.hidden} in the spec, not in expected/")
+        found += [
+            f"{f.name}/{extra}: not in the spec" for extra in sorted(set(cases) - {c.name for c in f.cases})
+        ]
+    found += [
+        f"{extra}: not a graded function of the spec"
+        for extra in sorted(set(stored) - {f.name for f in a.functions})
+    ]
+    return found
+
+
+def current_expected(a: Assignment) -> dict[str, Any]:
+    """The expected document, refused in one line naming the command to run when it is missing,
+    unreadable or out of step with the spec (a case renamed without rerunning `grader expected`)."""
+    doc = load_expected(a)
+    found = mismatches(a, doc)
+    if found:
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        raise SpecError(
+            f"{a.expected_path} does not match {a.folder / 'assignment.toml'} ({found[0]}{more}): "
+            f"run `grader expected {a.name}`"
+        )
+    return doc
+
+
 def names(*, root: Path | None = None) -> list[str]:
     """Every assignment under `root`, sorted."""
     root = root or project_root()

@@ -24,6 +24,17 @@ def _names(names: tuple[str, ...]) -> list[str]:
     return list(names) or spec.names()
 
 
+def _require_expected(assignment: str | None) -> None:
+    """Exit 2 with one line naming the command to run when an expected/ file a submission may be
+    graded against is missing, unreadable or out of step with its spec (never a traceback later)."""
+    try:
+        for name in [assignment] if assignment else spec.names():
+            spec.current_expected(spec.load(name))
+    except GraderError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 @click.group()
 @click.version_option(package_name="grader")
 def main() -> None:
@@ -82,6 +93,7 @@ def run_cmd(
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
+    _require_expected(assignment)
     if require_isolation and not sandbox.available_isolation().complete:
         raise click.UsageError(
             "isolation is incomplete here: " + "; ".join(sandbox.available_isolation().notes)
@@ -269,6 +281,7 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
+    _require_expected(assignment)
     try:
         report = check.check_path(notebook_path, grade.Options(assignment=assignment))
     except Exception as exc:  # a grader bug: said so (exit 3), never the notebook's fault

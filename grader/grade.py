@@ -54,7 +54,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
         d, _ = notebook.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
-    expected = spec.load_expected(a)
+    expected = spec.current_expected(a)
     peers = {
         name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
         for name, units in expected.get("peers", {}).items()
