@@ -35,6 +35,7 @@ def function(
     refused = {t.name for t in tests if t.message.startswith(UNREADABLE)}
     readable = {k: v for k, v in results.items() if k not in refused}
     tests = _contrasted(f, mistakes.annotate(f, tests, readable, prep.expected), readable)
+    tests = _described(f, tests)
     score = sum(t.points for t in tests)
     failing = [t for t in tests if not t.passed]
     if not failing:
@@ -82,6 +83,18 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
         if len(_VERDICTS) > MAX_VERDICTS:
             _VERDICTS.popitem(last=False)
     return verdict
+
+
+def _described(f: Function, tests: list[TestResult]) -> list[TestResult]:
+    """A failed hidden case says which case it is in the spec's words (its `description`): its
+    values are never shown, so "has 6 of 6 entries wrong" alone would not say where to look."""
+    words = {c.name: c.description for c in f.cases if c.hidden and c.description}
+    return [
+        dataclasses.replace(t, message=f"{t.message} (case: {words[t.name]})")
+        if not t.passed and t.name in words
+        else t
+        for t in tests
+    ]
 
 
 def _contrasted(f: Function, tests: list[TestResult], results: dict[str, Any]) -> list[TestResult]:
