@@ -203,7 +203,8 @@ def _mount_points() -> list[str]:
 
 def _freeze(writable: list[str]) -> None:
     """Make every mount read-only but the `writable` places (their own mounts: the private
-    tmpfs, the scratch's tmp and kernel sockets) and the kernel's /proc, /sys and /dev. Without
+    tmpfs, the scratch's tmp and kernel sockets) and the kernel's /proc, /sys and /dev (not
+    /dev/mqueue, where a file made is a queue in the host's IPC namespace). Without
     root, student code runs as the grader's own user: without this it could change the
     grader's virtualenv, its checkout, the assignments, or plant a .pth file in the user's
     site-packages or a line in a shell profile, and replace the comparison of every later run.
@@ -213,7 +214,8 @@ def _freeze(writable: list[str]) -> None:
             _mount(path, path, None, MS_BIND)
     keep = set(writable)
     for point in _mount_points():
-        if point in keep or any(point == top or _inside(point, top) for top in ("/proc", "/sys", "/dev")):
+        kernel = any(point == top or _inside(point, top) for top in ("/proc", "/sys", "/dev"))
+        if point in keep or (kernel and point != "/dev/mqueue"):  # the host's POSIX queues: frozen
             continue
         try:
             flags = _kept_flags(point)

@@ -236,14 +236,38 @@ def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_pl
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def _enter_mount_namespace() -> None:
+def test_freezing_covers_the_posix_queues_folder() -> None:
+    # where /dev/mqueue is mounted (systemd does), a file made there is a queue of the host's
+    # IPC namespace, whatever the sandbox's own: made here on a /dev of the test's own
+    if not sandbox.available_isolation().readonly:
+        pytest.skip("this machine cannot mount the grader read-only")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _enter_mount_namespace(jail.CLONE_NEWIPC)
+            jail._mount("tmpfs", "/dev", "tmpfs", jail.MS_NOSUID, "size=64k,mode=755")
+            os.mkdir("/dev/mqueue")
+            jail._mount("mqueue", "/dev/mqueue", "mqueue", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
+            jail._freeze([])
+            try:
+                os.close(os.open("/dev/mqueue/left-by-a-student", os.O_CREAT | os.O_WRONLY, 0o666))
+                os._exit(3)
+            except OSError:
+                os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _enter_mount_namespace(more: int = 0) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     uid, gid = os.getuid(), os.getgid()
     if ROOTLESS:
-        jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS), "unshare")
+        jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS | more), "unshare")
         jail._map_ids(inside=0, uid=uid, gid=gid)
     else:
-        jail._check(libc.unshare(jail.CLONE_NEWNS), "unshare")
+        jail._check(libc.unshare(jail.CLONE_NEWNS | more), "unshare")
     jail._mount("none", "/", None, jail.MS_REC | jail.MS_PRIVATE)
 
 
