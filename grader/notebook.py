@@ -12,6 +12,7 @@ import builtins
 import json
 import re
 import stat
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -231,6 +232,18 @@ def neutralise(source: str) -> str:
 
 # ----------------------------------------------------------------------------- parsing
 
+# CPython 3.11 builds `ast` objects with one interpreter-wide recursion counter: two threads
+# parsing at once (a pool thread each, a threaded Dask worker) can fail with "SystemError: AST
+# constructor recursion depth mismatch" (python/cpython#106905). Every parse or compile in the
+# grader process holds this lock; the sandbox child is single-threaded and needs none.
+AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """`ast.parse`, never at the same time as another thread's parse or compile."""
+    with AST_LOCK:
+        return ast.parse(source)
+
 
 def _free_names(node: ast.AST) -> frozenset[str]:
     """Names a definition reads that it does not bind itself (a cheap over-approximation)."""
@@ -265,13 +278,13 @@ def _parse_cell(text: str) -> tuple[ast.Module | None, str, str | None]:
 
 def _parse_text(text: str) -> tuple[ast.Module | None, str, str | None]:
     try:  # plain Python is taken as it is: only a cell that needs it is rewritten
-        return ast.parse(text), text, None
+        return parse_python(text), text, None
     except SyntaxError:
         source = neutralise(text)
     except (RecursionError, MemoryError, ValueError) as exc:
         return None, text, _unparsable(exc)
     try:
-        return ast.parse(source), source, None
+        return parse_python(source), source, None
     except SyntaxError as exc:
         return None, source, f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg
     except (RecursionError, MemoryError, ValueError) as exc:
@@ -299,7 +312,7 @@ def _rescue_defs(source: str) -> list[ast.stmt]:
         while j < len(lines) and (not lines[j].strip() or lines[j][:1] in " \t#" or lines[j].startswith(")")):
             j += 1
         try:
-            mod = ast.parse("\n" * i + "\n".join(lines[i:j]))
+            mod = parse_python("\n" * i + "\n".join(lines[i:j]))
         except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
         found.extend(n for n in mod.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))

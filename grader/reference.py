@@ -55,7 +55,9 @@ def namespace_of(path: Path, folder: Path) -> dict[str, Any]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     with inside(folder):
         for u in units:
-            exec(compile(u.source, f"{path.name} {u.filename}", "exec"), ns)
+            with notebook.AST_LOCK:  # see notebook.AST_LOCK
+                code = compile(u.source, f"{path.name} {u.filename}", "exec")
+            exec(code, ns)
     return ns
 
 

@@ -22,7 +22,7 @@ def _placeholder(line: str, where: str) -> str:
         return line
     indent = line[: len(line) - len(line.lstrip())]
     try:
-        node = ast.parse(stripped).body[0]
+        node = notebook.parse_python(stripped).body[0]
     except (SyntaxError, IndexError):
         raise SpecError(f"{where}: solution line is not one statement: {stripped!r}") from None
     if isinstance(node, ast.Assign):
