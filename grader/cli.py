@@ -254,7 +254,8 @@ def _with_execution(
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="CSV to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="JSON to write.")
 def export_cmd(source: Path, csv_path: Path | None, json_path: Path | None) -> None:
-    """Write a gradebook (its file, or the --output folder of a batch) as CSV and JSON.
+    """Write a gradebook (its file, or the --output folder of a batch) as CSV and/or JSON: only
+    the files named, or gradebook.csv and gradebook.json beside it when none is.
 
     Example: grader export reports/ --csv grades.csv
     """

@@ -4,7 +4,8 @@ Tables: `grades` (one row per content hash: totals, mode, the batch run that gra
 full report as JSON), `function_scores` (per graded function: score, status, message) and
 `submissions` (which file path holds which content). A grade and its function scores go in one
 transaction, after the report file is written, so a batch killed at any instant leaves each
-submission either fully recorded or not at all, and a rerun grades exactly the rest.
+submission either fully recorded or not at all, and a rerun grades exactly the rest. Every
+table, column and key is described in docs/gradebook.md.
 """
 
 from __future__ import annotations
@@ -224,15 +225,19 @@ def to_json(rows: list[dict[str, Any]]) -> str:
 
 
 def export(source: Path, *, csv_path: Path | None = None, json_path: Path | None = None) -> list[Path]:
-    """Write the gradebook as CSV and JSON (next to it by default); return the files written."""
+    """Write the gradebook to the files asked for (neither: gradebook.csv and gradebook.json next
+    to it); return the files written."""
     with open_path(source) as book:
         rows = book.rows()
         folder = book.path.parent
-    csv_path = csv_path or folder / "gradebook.csv"
-    json_path = json_path or folder / "gradebook.json"
-    write_atomic(csv_path, to_csv(rows))
-    write_atomic(json_path, to_json(rows))
-    return [csv_path, json_path]
+    if csv_path is None and json_path is None:
+        csv_path, json_path = folder / "gradebook.csv", folder / "gradebook.json"
+    written = []
+    for path, render in ((csv_path, to_csv), (json_path, to_json)):
+        if path is not None:
+            write_atomic(path, render(rows))
+            written.append(path)
+    return written
 
 
 def _key(path: str) -> str:
