@@ -2,9 +2,11 @@
 
 Each scenario turns an assignment's reference notebook into a submission in the style of one
 edition of the course, or with one of the oddities students produce, and states what grading
-it must give. Regenerate the files under tests/data/scenarios/ with:
+it must give. tests/test_scenarios.py builds every scenario of every assignment (the toy's too)
+into a temporary folder at test time, so a new assignment needs nothing generated beforehand. To
+look at them by hand:
 
-    python -m tests.scenarios [ASSIGNMENT...]
+    python -m tests.scenarios OUTPUT_DIR [ASSIGNMENT...]
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from typing import Any
 from grader import assignment as spec
 from grader import notebook
 
-OUT = Path(__file__).resolve().parent / "data" / "scenarios"
 Notebook = dict[str, Any]
 
 
@@ -75,13 +76,6 @@ def _last_graded(a: spec.Assignment) -> str:
 
 def _insert_after(nb: Notebook, cell: dict[str, Any], new: dict[str, Any]) -> None:
     nb["cells"].insert(nb["cells"].index(cell) + 1, new)
-
-
-def _def(source: str, name: str) -> ast.FunctionDef:
-    for node in ast.parse(notebook.neutralise(source)).body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return node
-    raise ValueError(name)
 
 
 def _def(source: str, name: str) -> ast.FunctionDef:
@@ -314,22 +308,26 @@ def build(a: spec.Assignment, scenario: Scenario) -> Notebook:
     return scenario.build(a, copy.deepcopy(reference))
 
 
-def path(a: spec.Assignment, scenario: Scenario) -> Path:
-    return OUT / a.name / f"{scenario.name}.ipynb"
-
-
 def render(nb: Notebook) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def main(names: list[str]) -> None:
-    """Write every scenario of the named assignments (all by default)."""
+def write(a: spec.Assignment, scenario: Scenario, folder: Path) -> Path:
+    """Write a scenario's notebook for an assignment as `folder/<scenario>.ipynb`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{scenario.name}.ipynb"
+    path.write_text(render(build(a, scenario)), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str]) -> None:
+    """Write every scenario of the named assignments (all by default) under OUTPUT_DIR."""
+    if not argv:
+        sys.exit("usage: python -m tests.scenarios OUTPUT_DIR [ASSIGNMENT...]")
+    out, names = Path(argv[0]), argv[1:]
     for a in [spec.load(n) for n in names] or spec.load_all():
         for s in SCENARIOS:
-            p = path(a, s)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(render(build(a, s)), encoding="utf-8")
-            print(f"wrote {p}")
+            print(f"wrote {write(a, s, out / a.name)}")
 
 
 if __name__ == "__main__":

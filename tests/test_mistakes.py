@@ -62,8 +62,13 @@ def _edit_cell(nb: dict[str, Any], function: str, edits: list[tuple[str, str]]) 
     return nb
 
 
-def test_every_assignment_has_a_catalogue_of_four_per_function() -> None:
-    for a in ASSIGNMENTS:
+# A catalogue is optional for an assignment (docs/assignment-format.md); the course's three
+# week-1 assignments are held to four mistakes per graded function.
+COURSE = ("initialization", "regularization", "gradient_checking")
+
+
+def test_the_course_assignments_catalogue_four_mistakes_per_function() -> None:
+    for a in [spec.load(name) for name in COURSE]:
         found = mistakes.load(a)
         for f in a.functions:
             assert len([m for m in found if m.function == f.name]) >= 4, f"{a.name}/{f.name}"
@@ -303,12 +308,13 @@ def test_below_cases_match_mutants_within_a_relative_tolerance() -> None:
 def test_recorded_mutant_outputs_fail_their_case_and_words_are_complete() -> None:
     for a in ASSIGNMENTS:
         doc = expected_mod.load(a)
+        assert spec.mismatches(a, doc) == [], f"{a.name}: run `grader expected {a.name}`"
         ids = {m.id for m in mistakes.load(a)}
         words = doc.get("mistakes", {})
         assert {mid for f in words.values() for mid in f} == ids, f"{a.name}: run `grader expected`"
         for f in a.functions:
             for c in f.cases:
-                entry = doc["functions"][f.name][c.name]
+                entry = doc["functions"][f.name][c.name]  # there: no mismatch
                 for mid, out in entry.get("mistakes", {}).items():
                     assert not judge(harness.decode(entry["output"]), harness.decode(out), c).passed, mid
 
