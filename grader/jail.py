@@ -35,7 +35,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
 PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
-MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 32, 1024, 2048, 1 << 21
+MS_REMOUNT, MS_NOSYMFOLLOW, MS_STRICTATIME, ST_NOSYMFOLLOW = 32, 256, 1 << 24, 8192
 NOBODY = 65534
 PR_SET_DUMPABLE = 4
 
@@ -185,10 +185,11 @@ def _no_ipc() -> None:
 
 def _kept_flags(path: str) -> int:
     """The flags of the mount holding `path` that a remount must keep: in a user namespace the
-    kernel refuses to drop nosuid, nodev, noexec or the atime flags of a mount it was given."""
+    kernel refuses to drop nosuid, nodev or noexec from a mount it was given (nosymfollow is kept
+    too). Its atime flags are kept by passing none: a remount then preserves them."""
     f = os.statvfs(path).f_flag
-    flags = f & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)  # same bits in ST_*
-    return flags | (MS_RELATIME if f & 4096 else 0)  # ST_RELATIME
+    flags = f & (MS_NOSUID | MS_NODEV | MS_NOEXEC)  # the same bits in ST_*
+    return flags | (MS_NOSYMFOLLOW if f & ST_NOSYMFOLLOW else 0)
 
 
 def _mount_points() -> list[str]:

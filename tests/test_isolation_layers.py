@@ -236,6 +236,37 @@ def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_pl
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path) -> None:
+    # a mount made above our user namespace is locked in it: a remount must keep its noexec,
+    # nosuid, nodev and atime flags (strictatime here), and should keep nosymfollow
+    if not sandbox.available_isolation().readonly:
+        pytest.skip("this machine cannot mount the grader read-only")
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _enter_mount_namespace()
+            flags = jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC | jail.MS_STRICTATIME | jail.MS_NOSYMFOLLOW
+            jail._mount("tmpfs", str(strict), "tmpfs", flags, "size=64k,mode=777")
+            libc = ctypes.CDLL(None, use_errno=True)
+            uid, gid = os.getuid(), os.getgid()
+            jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS), "unshare")
+            jail._map_ids(inside=0, uid=uid, gid=gid)
+            jail._freeze([])
+            if not os.statvfs(strict).f_flag & jail.ST_NOSYMFOLLOW:  # kept, though not locked
+                os._exit(4)
+            try:
+                (strict / "x").write_text("x")
+                os._exit(3)
+            except OSError:
+                os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_freezing_covers_the_posix_queues_folder() -> None:
     # where /dev/mqueue is mounted (systemd does), a file made there is a queue of the host's
     # IPC namespace, whatever the sandbox's own: made here on a /dev of the test's own
