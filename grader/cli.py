@@ -363,6 +363,70 @@ def release_cmd(names: tuple[str, ...], check: bool) -> None:
         click.echo("student notebooks are up to date")
 
 
+@main.command("validate")
+@click.argument("names", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "junit"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable).")
+@click.option("--skip", multiple=True, metavar="CHECK", help="Leave this check out (repeatable).")
+def validate_cmd(
+    names: tuple[str, ...], fmt: str, output: Path | None, only: tuple[str, ...], skip: tuple[str, ...]
+) -> None:
+    """Check assignments as a course's CI would: a line per check, exit 1 on any failure.
+
+    Checks: spec, release, agreement (spec vs expected/), finite, expected, reference-fast,
+    reference-full, blank, mistakes, reproduce (when reference/NAME/reproduce.py exists).
+
+    Example: grader validate --format junit --output validate.xml   (prints the lines too)
+    """
+    from grader import validate
+
+    unknown = sorted((set(only) | set(skip)) - set(validate.CHECKS))
+    if unknown:
+        raise click.UsageError(f"unknown checks {unknown}; known: {', '.join(validate.CHECKS)}")
+    if not _names(names):
+        raise click.UsageError("no assignments found under assignments/")
+    checks = []
+    for name in _names(names):
+        for c in validate.validate(name, only=only, skip=skip):
+            checks.append(c)
+            if fmt == "text" or output is not None:  # the lines, unless stdout carries the XML
+                click.echo(validate.to_text([c]))
+    if fmt == "junit":
+        text = validate.to_junit(checks)
+        if output is None:
+            click.echo(text, nl=False)
+    else:
+        text = validate.to_text(checks) + "\n"
+    if output is not None:
+        from grader.report import write_atomic
+
+        write_atomic(output, text)
+    failed = [f"{c.assignment}: {c.name}" for c in checks if c.passed is False]
+    summary = f"{len(failed)} of {len(checks)} checks failed" + (f": {', '.join(failed)}" if failed else "")
+    click.echo(summary, err=True)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("new")
+@click.argument("name")
+@click.option("--notebook", help="The notebook's file name [default: from NAME, e.g. Optimization.ipynb].")
+def new_cmd(name: str, notebook: str | None) -> None:
+    """Scaffold a new assignment: its spec, cases, reference notebook and an empty mistake catalogue.
+
+    Example: grader new optimization
+    """
+    from grader import scaffold
+
+    for path in scaffold.new(name, root=spec.project_root(), notebook=notebook):
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: write the reference in reference/{name}/, its cases in assignments/{name}/, then\n"
+        f"  grader release {name} && grader expected {name} && grader validate {name}"
+    )
+
+
 @main.command("reproduce")
 @click.argument("name")
 @click.option(
