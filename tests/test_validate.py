@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from grader import assignment as spec
-from grader import expected, harness, validate
-from tests import toykit
+from grader import expected, grade, harness, validate
+from tests import scenarios, toykit
 from tests.toykit import cli, edit
 
 toy_copy = toykit.toy_copy
@@ -53,6 +53,11 @@ def test_a_scaffold_filled_in_passes_validate(tmp_path: Path, monkeypatch: pytes
     assert set(verdicts) == set(validate.CHECKS)
     assert verdicts.pop("reproduce") == "skip" and set(verdicts.values()) == {"ok"}
     assert "0 of 10 checks failed" in result.output
+    for scenario in scenarios.SCENARIOS:  # and it meets what the test suite asks of an assignment
+        report = grade.grade_path(scenarios.write(a, scenario, tmp_path / "scenarios"), grade.Options())
+        expect = scenario.expect(a)
+        for f in report.functions:
+            assert (f.score == f.max_score) == (f.name not in expect.zero), (scenario.name, f)
 
 
 def test_the_toy_passes_and_junit_says_so(toy_copy: Path) -> None:
