@@ -301,12 +301,17 @@ def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Se
 
 
 def _with_execution(
-    report: Report, path: Path, output: Path | None, cell_timeout: float, images: bool = False
+    report: Report,
+    path: Path,
+    output: Path | None,
+    cell_timeout: float,
+    images: bool = False,
+    hide: tuple[str, ...] = (),
 ) -> Report:
     from grader import execute
 
     outcome = execute.run_notebook(
-        path, report.assignment or "", output=output, cell_timeout=cell_timeout, images=images
+        path, report.assignment or "", output=output, cell_timeout=cell_timeout, images=images, hide=hide
     )
     return replace(report, extra={**report.extra, "execution": outcome})
 
@@ -371,7 +376,7 @@ class LocalPool:
             report = grade_bytes(data, sub.label, self.options, self._session())
             if not self.plan.fast and report.status == "graded":
                 out, plan = self._executed_dir(sub), self.plan
-                report = _with_execution(report, sub.path, out, plan.cell_timeout, plan.images)
+                report = _with_execution(report, sub.path, out, plan.cell_timeout, plan.images, self.hide)
             return sub.digest, report.to_dict(), True
         except Exception as exc:  # a grader bug: keep the batch going
             return sub.digest, _failure(sub.label, exc), False
@@ -474,7 +479,7 @@ def grade_one(
             with tempfile.TemporaryDirectory(prefix="grader-dask-") as tmp:
                 path = Path(tmp) / (Path(label).name or "notebook.ipynb")
                 path.write_bytes(data)
-                report = _with_execution(report, path, None, cell_timeout)
+                report = _with_execution(report, path, None, cell_timeout, hide=hide)
         return digest, report.to_dict(), True
     except Exception as exc:
         return digest, _failure(label, exc), False

@@ -175,7 +175,7 @@ def _grade_one(
             if session is not None:
                 session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
         if not fast and report.status == "graded":
-            report = _with_execution(report, path, output, timeout, images=images)
+            report = _with_execution(report, path, output, timeout, images=images, hide=options.hide)
         return report
     except Exception as exc:  # a grader bug: reported as such (exit 3), never the student's fault
         return grade.internal_error(str(path), options.assignment, exc)
@@ -237,14 +237,20 @@ def _run_batch(
 
 
 def _with_execution(
-    report: Report, path: Path, output: Path | None, timeout: float | None, *, images: bool = False
+    report: Report,
+    path: Path,
+    output: Path | None,
+    timeout: float | None,
+    *,
+    images: bool = False,
+    hide: tuple[str, ...] = (),
 ) -> Report:
     from dataclasses import replace
 
     from grader import execute
 
     outcome = execute.run_notebook(
-        path, report.assignment or "", output=output, cell_timeout=timeout or 60.0, images=images
+        path, report.assignment or "", output=output, cell_timeout=timeout or 60.0, images=images, hide=hide
     )
     return replace(report, extra={**report.extra, "execution": outcome})
 
