@@ -49,7 +49,7 @@ RUN = """#!/usr/bin/env bash
 set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 GRADER="${{GRADER:-$ROOT/venv/bin/grader}}"
-PYTHON="${{PYTHON:-$ROOT/venv/bin/python}}"
+PYTHON="${{PYTHON:-$(dirname "$GRADER")/python}}"  # the grader's own interpreter
 export GRADER_ROOT="$ROOT/source"
 RESULTS="$ROOT/results"
 mkdir -p "$RESULTS"
