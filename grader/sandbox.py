@@ -439,7 +439,7 @@ def confirm(worker: Worker, limits: Limits, timeout: float) -> bool:
 def _spawn(
     scratch: Path, limits: Limits, iso: Isolation, hide: list[str], preload: str, *, confirmed: bool = True
 ) -> Worker:
-    cfg = jail_config(scratch, limits, iso, secrets() + hide)
+    cfg = jail_config(scratch, limits, iso, hidden(hide))
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one packet, one message
     try:
         proc = subprocess.Popen(
