@@ -4,7 +4,9 @@ of identical answers, atomic per-submission reports and a resumable gradebook.
 Each pool thread owns a `run.Session`: one warm sandboxed worker per assignment that imports
 numpy and the helper modules once and forks a fresh child for every graded function of every
 submission, so the isolation of a single run holds unchanged. The Dask path sends the same
-work, `grade_one(bytes, label, ...)`, to a cluster whose workers run the same local sandbox.
+work, `grade_one(bytes, label, ...)`, to a cluster whose workers run the same local sandbox,
+with a fingerprint of the grader and assignments the client grades with: a worker whose own
+differ refuses the task (an internal error, never a verdict).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 from grader import assignment as spec
 from grader import cache as cache_mod
 from grader import grade, notebook, run, sandbox
-from grader.errors import NotebookError
+from grader.errors import GraderError, NotebookError, SpecError
 from grader.gradebook import FILENAME, Gradebook
 from grader.report import FunctionResult, Report, TestResult, file_names, printable, write_atomic
 
@@ -84,6 +86,7 @@ class Outcome:
 
     reports: list[dict[str, Any]]
     graded: int = 0
+    errors: int = 0  # internal errors (the grader's, a worker's refusal, the cluster's): never stored
     skipped: int = 0
     seconds: float = 0.0
     cache_hits: int = 0
@@ -245,8 +248,12 @@ def _finish(
     written = written if written is not None else _materialise(group, report, plan)
     for s, (mine, _) in zip(group, written, strict=True):
         outcome.reports[s.index] = mine
-    outcome.graded += len(group)
-    if ok and report.get("status") != "error" and book is not None:
+    failed = not ok or report.get("status") == "error"
+    if failed:
+        outcome.errors += len(group)
+    else:
+        outcome.graded += len(group)
+    if not failed and book is not None:
         files = [(s.label, f) for s, (_, f) in zip(group, written, strict=True)]
         book.record(group[0].digest, report, mode=plan.mode, run=run_id, files=files)
 
@@ -392,7 +399,8 @@ class LocalPool:
         sandbox.available_isolation()  # probe once, before the threads race to
         window = max(1, self.plan.jobs) * IN_FLIGHT_PER_JOB
         with ThreadPoolExecutor(max_workers=max(1, self.plan.jobs), thread_name_prefix="grader") as ex:
-            yield from _windowed(list(groups.values()), lambda g: ex.submit(self.grade, g), window)
+            for _, fut in _windowed(list(groups.values()), lambda g: ex.submit(self.grade, g), window):
+                yield fut.result()
 
     def close(self, outcome: Outcome) -> None:
         for s in self._sessions:
@@ -402,22 +410,22 @@ class LocalPool:
             outcome.cache_hits, outcome.cache_misses = self.cache.hits, self.cache.misses
 
 
-def _windowed(items: list[Any], submit: Callable[[Any], Any], window: int) -> Iterator[Any]:
-    """Keep at most `window` futures in flight; yield each result as it completes."""
+def _windowed(items: list[Any], submit: Callable[[Any], Any], window: int) -> Iterator[tuple[Any, Any]]:
+    """Keep at most `window` futures in flight; yield each (item, future) as it completes."""
     todo = iter(items)
-    running: set[Any] = set()
+    running: dict[Any, Any] = {}
     try:
         while True:
             while len(running) < window:
                 nxt = next(todo, None)
                 if nxt is None:
                     break
-                running.add(submit(nxt))
+                running[submit(nxt)] = nxt
             if not running:
                 return
-            done, running = _wait_any(running)
+            done, _ = _wait_any(set(running))
             for fut in done:
-                yield fut.result()
+                yield running.pop(fut), fut
     finally:
         for fut in running:
             fut.cancel()
@@ -433,7 +441,103 @@ def _wait_any(running: set[Any]) -> tuple[set[Any], set[Any]]:
     return set(result.done), set(result.not_done)
 
 
+# ----------------------------------------------------------------------------- what a worker grades with
+
+
+def fingerprint(root: Path | None, assignment: str | None = None) -> dict[str, str]:
+    """What grading depends on: the grader's version and, for each assignment (only `assignment`
+    when one is forced, else all of them: recognition depends on them all), a digest of its spec,
+    expected values, released notebook and released files."""
+    root = root or spec.project_root()
+    out = {"the grader's version": _version()}
+    for name in [assignment] if assignment else spec.names(root=root):
+        digest = _assignment_digest(name, root)
+        if digest is not None:
+            out[f"assignment {name}"] = digest
+    return out
+
+
+@cache
+def _version() -> str:
+    # the installed release, not a digest of the sources: an editable checkout being edited would
+    # refuse its own workers, and files on disk need not be the code a long-lived worker loaded
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("grader")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _assignment_digest(name: str, root: Path) -> str | None:
+    try:
+        a = spec.load(name, root=root)
+    except SpecError:
+        return None
+    spec_file = a.folder / "assignment.toml"
+    files = [("assignment.toml", spec_file), ("expected", a.expected_path), ("notebook", a.student_notebook)]
+    return _files_digest(files + [(f"files/{f}", a.folder / f) for f in a.files])
+
+
+def _files_digest(files: list[tuple[str, Path]]) -> str:
+    h = hashlib.sha256()
+    for label, path in files:
+        try:
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            content = f"unreadable: {exc.strerror}"
+        h.update(f"{label}\0{content}\n".encode("utf-8", "backslashreplace"))
+    return h.hexdigest()
+
+
+def differences(client: dict[str, str], worker: dict[str, str]) -> list[str]:
+    """How a worker's fingerprint differs from the client's, in words."""
+    missing = [k for k in client if k not in worker]
+    extra = [k for k in worker if k not in client]
+    differ = [k for k in client if k in worker and client[k] != worker[k]]
+    return (
+        [f"{k} differs" for k in differ]
+        + [f"{k} is missing here" for k in missing]
+        + [f"{k} is here but not on the client" for k in extra]
+    )
+
+
+_SEEN: dict[Path, dict[str, str]] = {}  # root -> the fingerprint this process last graded with
+
+
+def _refusal(options: grade.Options, wanted: dict[str, str]) -> str | None:
+    """Why this worker must not grade for a client that grades with `wanted`, or None. What this
+    process loaded earlier is dropped when the files changed since, so it grades what it checked."""
+    root = options.root or spec.project_root()
+    mine = fingerprint(root, options.assignment)
+    if _SEEN.get(root) not in (None, mine):
+        grade.prepare.cache_clear()
+        _signatures_at.cache_clear()
+    _SEEN[root] = mine
+    found = differences(wanted, mine)
+    if not found:
+        return None
+    return (
+        f"refused by Dask worker {_worker_name()}: {'; '.join(found)} (grader root {root}). A worker "
+        "needs the same grader version and the same assignments/ and expected/ as the client "
+        "(GRADER_ROOT, or a checkout beside the installed grader); nothing was graded"
+    )
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return f"process {os.getpid()}"
+
+
 # ----------------------------------------------------------------------------- dask
+
+
+class ClusterError(GraderError):
+    """The Dask cluster cannot be used at all (its scheduler cannot be reached)."""
 
 
 _PROCESS_CACHE = cache_mod.Cache()
@@ -471,9 +575,15 @@ def grade_one(
     fast: bool,
     hide: tuple[str, ...],
     cell_timeout: float = 60.0,
+    wanted: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, Any], bool]:
-    """A Dask task: grade one notebook's bytes in this worker's warm sandbox; plain data back."""
+    """A Dask task: grade one notebook's bytes in this worker's warm sandbox; plain data back.
+    Refused (status "error", not recorded) when this worker's grader or assignments differ from
+    `wanted`, the client's `fingerprint`."""
     try:
+        why = _refusal(options, wanted) if wanted is not None else None
+        if why is not None:
+            return digest, Report(label, options.assignment, "error", why).to_dict(), False
         report = grade_bytes(data, label, options, _process_session(options.limits, hide))
         if not fast and report.status == "graded":
             with tempfile.TemporaryDirectory(prefix="grader-dask-") as tmp:
@@ -496,6 +606,7 @@ class DaskPool:
 
             raise GraderError("--scheduler needs dask: pip install 'grader[dask]'") from exc
         self.options, self.plan, self.hide = options, plan, hide
+        self.wanted = fingerprint(options.root, options.assignment)
         self.cluster = None
         if plan.scheduler == "local":
             self.cluster = LocalCluster(
@@ -503,7 +614,7 @@ class DaskPool:
             )
             self.client = Client(self.cluster)
         else:
-            self.client = Client(plan.scheduler)
+            self.client = _connect(Client, str(plan.scheduler))
 
     def map(self, groups: dict[str, list[Submission]]) -> Iterator[Result]:
         """Submit each content's bytes; results as they complete (the caller writes reports)."""
@@ -526,16 +637,43 @@ class DaskPool:
                 self.plan.fast,
                 self.hide,
                 self.plan.cell_timeout,
+                self.wanted,
                 pure=False,
             )
 
-        for digest, report, ok in _windowed([g[0] for g in groups.values()], submit, window):
-            yield digest, report, ok, None
+        for s, fut in _windowed([g[0] for g in groups.values()], submit, window):
+            yield (*_collect(s, fut), None)
 
     def close(self, outcome: Outcome) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _connect(client: Callable[[str], Any], address: str) -> Any:
+    """A client of the scheduler at `address`, or one line saying why there is none."""
+    try:
+        return client(address)
+    except (OSError, ValueError, TypeError) as exc:  # refused, timed out, unknown host, a bad address
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} ({reason}): check that `dask scheduler` "
+            "runs there, that the address and port are the ones it printed, and that this machine "
+            "can reach it"
+        ) from None
+
+
+def _collect(s: Submission, fut: Any) -> tuple[str, dict[str, Any], bool]:
+    """A task's result, or the cluster's failure (a lost worker, a task that could not run
+    there) as an internal error of that submission: never recorded, retried by a rerun."""
+    try:
+        digest, report, ok = fut.result()
+        return digest, report, ok
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # asyncio's CancelledError is not an Exception
+        message = f"internal error in the Dask cluster: {type(exc).__name__}: {exc}"[:500]
+        return s.digest, Report(s.label, None, "error", message).to_dict(), False
 
 
 def _engine(options: grade.Options, plan: Plan, hide: tuple[str, ...]) -> LocalPool | DaskPool:

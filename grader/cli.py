@@ -215,7 +215,11 @@ def _run_batch(
     from grader import batch, summary
     from grader.report import to_text
 
-    outcome = batch.run_batch(files, options, plan, refused=refused)
+    try:
+        outcome = batch.run_batch(files, options, plan, refused=refused)
+    except batch.ClusterError as exc:  # nothing could be graded there: one line, exit 3 as for a grader error
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
     reports = outcome.reports
     digest = summary.summarise(reports, copies=outcome.copies)
     if plan.output is not None:
@@ -230,7 +234,9 @@ def _run_batch(
         for r in reports:
             click.echo(to_text(batch.report_from_dict(r), color=sys.stdout.isatty()))
         click.echo(summary.to_text(digest))
-    note = f"graded {outcome.graded}, already in the gradebook {outcome.skipped}, in {outcome.seconds:.1f} s"
+    errors = f"internal errors {outcome.errors} (not stored: a rerun retries), " if outcome.errors else ""
+    note = f"graded {outcome.graded}, {errors}already in the gradebook {outcome.skipped}"
+    note += f", in {outcome.seconds:.1f} s"
     click.echo(note, err=True)
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
     _exit([str(r.get("status")) for r in reports], percents, fail_under)
