@@ -387,7 +387,8 @@ def validate_cmd(
     """Check assignments as a course's CI would: a line per check, exit 1 on any failure.
 
     Checks: spec, release, agreement (spec vs expected/), finite, expected, reference-fast,
-    reference-full, blank, mistakes, reproduce (when reference/NAME/reproduce.py exists).
+    reference-full, blank, descriptions, mistakes, reproduce (when reference/NAME/reproduce.py
+    exists).
 
     Example: grader validate --format junit --output validate.xml   (prints the lines too)
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from grader import notebook
@@ -101,3 +102,39 @@ def placeholder_hint(ans: notebook.Answer) -> str:
         where = ", ".join(str(n) for n in empty[:5])
         return f"the part between the code markers is empty ({label}, line {where})"
     return ""
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers of a decoded output (arrays of up to a thousand entries)."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    kind, size = getattr(getattr(value, "dtype", None), "kind", ""), getattr(value, "size", 0)
+    if kind in ("i", "u", "f") and size <= 1000:
+        return [float(x) for x in value.ravel()]
+    return []
+
+
+def _half_unit(token: str) -> float:
+    """Half a unit of the last digit written: "1.32" stands for anything within 0.005 of it."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (int(exponent or 0) - decimals)
+
+
+def gives_away(description: str, expected: Any) -> list[str]:
+    """The numbers in a case's description that are values of its expected output, as written
+    (rounded to the digits shown, within 1%): such a description would tell a student the hidden
+    answer, so it is never shown."""
+    values = [v for v in _numbers(expected) if v]
+    return [
+        t
+        for t in _NUMBER.findall(description)
+        if any(abs(float(t) - v) <= min(_half_unit(t), 1e-2 * abs(v)) for v in values)
+    ]

@@ -35,7 +35,7 @@ def function(
     refused = {t.name for t in tests if t.message.startswith(UNREADABLE)}
     readable = {k: v for k, v in results.items() if k not in refused}
     tests = _contrasted(f, mistakes.annotate(f, tests, readable, prep.expected), readable)
-    tests = _described(f, tests)
+    tests = _described(f, tests, prep)
     score = sum(t.points for t in tests)
     failing = [t for t in tests if not t.passed]
     if not failing:
@@ -85,16 +85,18 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
     return verdict
 
 
-def _described(f: Function, tests: list[TestResult]) -> list[TestResult]:
+def _described(f: Function, tests: list[TestResult], prep: Prepared) -> list[TestResult]:
     """A failed hidden case says which case it is in the spec's words (its `description`): its
-    values are never shown, so "has 6 of 6 entries wrong" alone would not say where to look."""
+    values are never shown, so "has 6 of 6 entries wrong" alone would not say where to look. A
+    description that gives the expected output away (`grader validate` flags it) is left out."""
     words = {c.name: c.description for c in f.cases if c.hidden and c.description}
-    return [
-        dataclasses.replace(t, message=f"{t.message} (case: {words[t.name]})")
-        if not t.passed and t.name in words
-        else t
-        for t in tests
-    ]
+    out = []
+    for t in tests:
+        said = words.get(t.name) if not t.passed else None
+        if said and not feedback.gives_away(said, prep.outputs(f.name, t.name)):
+            t = dataclasses.replace(t, message=f"{t.message} (case: {said})")
+        out.append(t)
+    return out
 
 
 def _contrasted(f: Function, tests: list[TestResult], results: dict[str, Any]) -> list[TestResult]:

@@ -171,6 +171,27 @@ def _named(a: Assignment, m: Mistake, path: Path) -> set[tuple[str, str]]:
     return {(f.name, str(t.mistake["id"])) for f in report.functions for t in f.tests if t.mistake}
 
 
+def _descriptions(a: Assignment) -> Outcome:
+    from grader import feedback, harness
+
+    doc = spec.load_expected(a)
+    leaks = []
+    for f in a.functions:
+        for c in f.cases:
+            entry = doc.get("functions", {}).get(f.name, {}).get(c.name)
+            if not c.hidden or not c.description or not isinstance(entry, dict):
+                continue
+            shown = feedback.gives_away(c.description, harness.decode(entry.get("output")))
+            if shown:
+                leaks.append(f"{f.name}/{c.name} says {', '.join(shown)}")
+    if leaks:
+        return False, (
+            "a failed hidden case's description is shown to the student unless it gives the expected "
+            "output away, as these do (so they are never shown): " + "; ".join(leaks)
+        )
+    return True, "no hidden case's description gives its expected output away"
+
+
 def _reproduce(a: Assignment) -> Outcome:
     from rich.console import Console
 
@@ -192,6 +213,7 @@ CHECKS: dict[str, Callable[[Assignment], Outcome]] = {
     "reference-fast": _reference_fast,
     "reference-full": _reference_full,
     "blank": _blank,
+    "descriptions": _descriptions,
     "mistakes": _mistakes,
     "reproduce": _reproduce,
 }

@@ -52,7 +52,7 @@ def test_a_scaffold_filled_in_passes_validate(tmp_path: Path, monkeypatch: pytes
     verdicts = _verdicts(result.output)
     assert set(verdicts) == set(validate.CHECKS)
     assert verdicts.pop("reproduce") == "skip" and set(verdicts.values()) == {"ok"}
-    assert "0 of 10 checks failed" in result.output
+    assert "0 of 11 checks failed" in result.output
     for scenario in scenarios.SCENARIOS:  # and it meets what the test suite asks of an assignment
         report = grade.grade_path(scenarios.write(a, scenario, tmp_path / "scenarios"), grade.Options())
         expect = scenario.expect(a)
@@ -66,7 +66,7 @@ def test_the_toy_passes_and_junit_says_so(toy_copy: Path) -> None:
     xml = result.output[result.output.index("<?xml") : result.output.index("</testsuites>") + 13]
     suite = ET.fromstring(xml).find("testsuite")
     assert suite is not None and suite.get("name") == "toy"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("10", "0", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("11", "0", "1")
 
 
 def _nan_output(root: Path) -> None:
@@ -99,6 +99,11 @@ BREAKS: dict[str, Callable[[Path], None]] = {
         "print(scale(np.ones((2, 1))) / undefined)",
     ),
     "blank": lambda root: edit(root / "assignments/toy/Toy.ipynb", "out = None", "out = v * FACTOR"),
+    "descriptions": lambda root: edit(
+        root / "assignments/toy/assignment.toml",
+        'name = "longer"',
+        'name = "longer"\ndescription = "about 1.32"',
+    ),
     "mistakes": _duplicate_mistakes,
     "reproduce": lambda root: (root / "reference/toy/reproduce.py").write_text(
         "def steps(data):\n    return 1\n"
