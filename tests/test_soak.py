@@ -61,9 +61,11 @@ def test_resources_stay_flat_over_a_batch(
     out = batch.run_batch(paths, grade.Options(), plan)
     assert out.graded == n and len(samples) == n
     assert all(r["score"] == 5.0 for r in out.reports), [r["message"] for r in out.reports]
-    settled = samples[3]  # after the first notebooks: imports, the warm worker, caches are in place
+    # after the first notebooks (imports, the warm worker, caches in place) nothing grows; counts
+    # may fall (objects of earlier tests in this process being collected), never rise
+    settled = {k: max(s[k] for s in samples[:4]) for k in samples[0]}
     for later in samples[4:]:
-        assert later == settled, (settled, later)
+        assert all(later[k] <= settled[k] for k in settled), (settled, later)
     after = resources()
     assert after["uid_leases"] <= before["uid_leases"] and after["scratch"] <= before["scratch"]
     assert after["children"] <= before["children"]
