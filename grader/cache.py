@@ -7,6 +7,11 @@ function needs, given functions included), the cases with their encoded inputs, 
 the limits. Two answers that differ in a single
 character never share a key. Results that say the worker died are never stored: they describe
 the worker, not the answer.
+
+The cache is bounded in bytes (the size of the raw results as JSON, `MAX_BYTES` by default): the
+least recently used results are dropped to make room, and a result larger than an eighth of the
+bound (32 MB by default) is never stored (a batch of 64 MB answers would otherwise hold every
+one of them until it ends). A dropped result is simply run again by the next identical answer.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.sandbox import Limits
+
+MAX_BYTES = 256 * 1024 * 1024  # of raw results held by one cache
 
 if TYPE_CHECKING:
     from grader.assignment import Assignment
@@ -52,12 +60,37 @@ def cacheable(result: dict[str, Any] | None) -> bool:
     return isinstance(result, dict) and not result.get("worker_died")
 
 
-class Cache:
-    """A thread-safe map from key to raw result, with in-flight deduplication."""
+def size(result: Any) -> int:
+    """About the length of `result` as JSON (strings, numbers and punctuation), without encoding it."""
+    total, stack = 0, [result]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, str):
+            total += len(x) + 2
+        elif isinstance(x, dict):
+            total += 2 + 2 * len(x)
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            total += 2 + len(x)
+            stack.extend(x)
+        else:
+            total += 8
+    return total
 
-    def __init__(self) -> None:
+
+class Cache:
+    """A thread-safe map from key to raw result, with in-flight deduplication, bounded in bytes:
+    least recently used results go first, and one larger than `max_item` is not kept."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES, max_item: int | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.max_item = max_bytes // 8 if max_item is None else min(max_item, max_bytes)
         self._lock = threading.Lock()
-        self._results: dict[str, dict[str, Any]] = {}
+        self._results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self.held = 0  # bytes of the results stored now
+        self.dropped = 0  # results dropped for room or never stored for their size
         self._running: dict[str, threading.Event] = {}
         self.hits = 0
         self.misses = 0
@@ -67,6 +100,7 @@ class Cache:
         with self._lock:
             if k in self._results:
                 self.hits += 1
+                self._results.move_to_end(k)
                 return self._results[k]
             if k in self._running:
                 return self._running[k]
@@ -76,13 +110,28 @@ class Cache:
 
     def settle(self, k: str, result: dict[str, Any] | None) -> None:
         """Store what a claimed key produced (if it may be shared) and wake its waiters."""
+        n = size(result) if cacheable(result) else 0
         with self._lock:
-            if cacheable(result):
+            if cacheable(result) and n > self.max_item:
+                self.dropped += 1
+            elif cacheable(result):
                 assert result is not None
-                self._results[k] = result
+                self._store(k, result, n)
             event = self._running.pop(k, None)
         if event is not None:
             event.set()
+
+    def _store(self, k: str, result: dict[str, Any], n: int) -> None:
+        if k in self._results:
+            self.held -= self._sizes.pop(k)
+            del self._results[k]
+        while self._results and self.held + n > self.max_bytes:
+            old, _ = self._results.popitem(last=False)
+            self.held -= self._sizes.pop(old)
+            self.dropped += 1
+        self._results[k] = result
+        self._sizes[k] = n
+        self.held += n
 
     def wait(self, k: str, event: threading.Event) -> dict[str, Any] | None:
         """The result another thread produced, or None when it could not be stored."""

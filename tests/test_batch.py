@@ -83,6 +83,29 @@ def test_a_dead_worker_is_never_cached() -> None:
     assert cache.claim("k") == {"function": "f", "cases": {}}
 
 
+def test_the_cache_is_bounded_in_bytes() -> None:
+    """Least recently used results go to make room; one too big for the bound is never kept."""
+
+    def result(n: int) -> dict[str, object]:
+        return {"function": "f", "cases": {"c": {"ok": True, "output": "x" * n}}}
+
+    cache = cache_mod.Cache(max_bytes=4000, max_item=1500)
+    for k in "abc":
+        assert cache.claim(k) is None
+        cache.settle(k, result(1100))
+    assert len(cache) == 3 and cache.held <= 4000
+    assert isinstance(cache.claim("a"), dict)  # "a" is now the most recently used
+    assert cache.claim("d") is None
+    cache.settle("d", result(1100))  # no room for four: "b", the least recently used, goes
+    assert len(cache) == 3 and cache.held <= 4000 and cache.dropped == 1
+    assert cache.claim("b") is None
+    cache.settle("b", result(2000))  # more than max_item: run, never stored
+    assert cache.claim("b") is None and len(cache) == 3 and cache.dropped == 2
+    cache.settle("b", None)
+    assert all(isinstance(cache.claim(k), dict) for k in "acd")
+    assert cache_mod.Cache().max_bytes == cache_mod.MAX_BYTES
+
+
 def test_report_names_stay_unique() -> None:
     paths = [
         Path("/c/alice/Work.ipynb"),
