@@ -266,7 +266,6 @@ def _child(job_fd: int, result_fd: int) -> None:
     this process, which dies after one function: the zygote it was forked from never holds any."""
     os.setpgid(0, 0)  # its own group, so everything it starts dies with it
     os.close(CONTROL_FD)  # student code can neither ask for forks nor end other children
-    _clean_tmp()  # what an earlier function left in the writable folders (names read only here)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -361,24 +360,44 @@ def _exit_status(pid: int, wait: float) -> int | None:
         time.sleep(0.001)
 
 
-def _wipe(path: str) -> None:
-    """Remove a file or a tree an earlier child left, whatever modes it gave them (a folder it
-    made unwritable would otherwise keep its files for the next child to read)."""
-    if os.path.isdir(path) and not os.path.islink(path):
+def _wipe(top: str) -> None:
+    """Empty a writable folder, whatever an earlier child left in it: modes that forbid reading or
+    writing (a folder it made unwritable would keep its files for the next child to read), and
+    trees deeper than a path can name. Entries are moved up to `top` before they are deleted, so
+    every path used is `top/name/child` however deep the tree is."""
+    pending = [n for n in os.listdir(top) if not os.path.ismount(os.path.join(top, n))]
+    moved = 0
+    while pending:
+        path = os.path.join(top, pending.pop())
+        if not os.path.isdir(path) or os.path.islink(path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            continue
         try:
             os.chmod(path, 0o700)
-            names = os.listdir(path)
+            children = os.listdir(path)
         except OSError:
-            names = []
-        for name in names:
-            _wipe(os.path.join(path, name))
+            children = []
+        for child in children:
+            inner = os.path.join(path, child)
+            if os.path.isdir(inner) and not os.path.islink(inner):
+                try:  # moving a folder rewrites its '..': it must be writable
+                    os.chmod(inner, 0o700)
+                except OSError:
+                    pass
+            for _ in range(3):  # a name of the student's may be taken: another try, another name
+                moved += 1
+                name = f".wipe-{os.getpid()}-{moved}"
+                try:
+                    os.rename(inner, os.path.join(top, name))
+                except OSError:
+                    continue
+                pending.append(name)
+                break
         try:
             os.rmdir(path)
-        except OSError:
-            pass
-    else:
-        try:
-            os.unlink(path)
         except OSError:
             pass
 
@@ -389,12 +408,24 @@ def _clean_tmp() -> None:
     submission leaves anything for the next one to read."""
     folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
     for tmp in folders:
-        if not tmp or not os.path.isdir(tmp):
-            continue
-        for name in os.listdir(tmp):
-            path = os.path.join(tmp, name)
-            if not os.path.ismount(path):  # bound back in by the jail (our scratch, a venv under /tmp)
-                _wipe(path)
+        if tmp and os.path.isdir(tmp):
+            _wipe(tmp)
+
+
+def _cleaned(limit: float = 8.0) -> None:
+    """Empty the writable folders in a child of ours, before the next function's child exists:
+    the time it takes is not on that function's clock, and the names of what an earlier student
+    left are never read into the zygote's memory."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _clean_tmp()
+        finally:
+            os._exit(0)
+    if _exit_status(pid, limit) is None:  # bounded by the folders' inode limits; never wait forever
+        _kill_group(pid)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _reply(control: Any, msg: dict[str, Any]) -> None:
@@ -427,6 +458,7 @@ def serve(control: Any) -> None:
         req = req if type(req) is dict else {}
         if "fork" in req and len(fds) == 2 and not children:
             _reap(wait=2.0)  # what an earlier function left (a fork bomb's processes) is gone first
+            _cleaned()  # and its files
             pid = os.fork()
             if pid == 0:
                 _child(fds[0], fds[1])

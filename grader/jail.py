@@ -37,6 +37,9 @@ PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 MS_REMOUNT, MS_NOSYMFOLLOW, MS_STRICTATIME, ST_NOSYMFOLLOW = 32, 256, 1 << 24, 8192
 NOBODY = 65534
+# files and folders each writable tmpfs may hold: a student's tmp use is a handful, and the worker
+# empties them between functions, which must take a bounded time (a million empty files took 18 s)
+TMP_INODES = 4096
 PR_SET_DUMPABLE = 4
 
 
@@ -147,7 +150,7 @@ def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
     for top in shared_to_cover(shared, needed):
         keep = _outermost([n for n in needed if _inside(n, top)])
         fds = [os.open(k, os.O_PATH) for k in keep]
-        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=1777")
+        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={TMP_INODES},mode=1777")
         firsts = {os.path.join(top, os.path.relpath(k, top).split(os.sep)[0]) for k in keep}
         holders = sorted(firsts - set(keep))
         for holder in holders:
@@ -159,6 +162,29 @@ def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
             os.close(fd)
         for holder in holders:
             _mount("none", holder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _cover_hidden(hide: list[str], needed: list[str]) -> None:
+    """Cover each folder to hide with an empty read-only tmpfs. A needed path inside one (the
+    grader's virtualenv in the course folder beside the notebooks, an interpreter in a home
+    folder) is bound back in, exactly that path, through a descriptor opened before the cover
+    hides it, on a chain of empty folders: its siblings (the other notebooks, the reports, the
+    gradebook) stay hidden. Never drop a cover for it. Outer folders first: a folder to hide
+    inside a path bound back (our own source in a site-packages) is covered there after."""
+    for top in sorted(set(hide)):
+        if not os.path.isdir(top):  # absent, or already under a cover
+            continue
+        keep = _outermost([n for n in needed if _inside(n, top)])
+        if not keep:
+            _mount("tmpfs", top, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+            continue
+        fds = [os.open(k, os.O_PATH) for k in keep]
+        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        for k, fd in zip(keep, fds, strict=True):
+            _makedirs(k)
+            _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+            os.close(fd)
+        _mount("none", top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 IPC_LIMITS = {  # in a new IPC namespace: no SysV shared memory, queues or semaphores, no POSIX queues
@@ -260,12 +286,11 @@ def apply(cfg: dict[str, Any]) -> None:
     inside = False
     if cfg.get("mounts"):
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
-        for path in cfg.get("hide", []):
-            if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+        _cover_hidden(cfg.get("hide", []), cfg.get("needed", []))
         _cover_shared(cfg.get("shared", []), cfg.get("needed", []), cfg["tmp_mb"])
         if cfg.get("tmp"):  # the writable scratch folder, bounded too: a disk bomb fills this only
-            _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
+            opts = f"size={cfg['tmp_mb']}m,nr_inodes={TMP_INODES},mode=1777"
+            _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, opts)
         if cfg.get("user"):
             _reexpose(cfg.get("needed", []), cfg["staging"])
         if cfg.get("readonly"):

@@ -135,3 +135,71 @@ def test_a_forged_result_with_a_number_past_float_range_is_refused_not_a_crash(t
     case = raw["forge"]["cases"]["c"]
     with pytest.raises(ValueError):  # refused with a reason, never an OverflowError
         harness.decode(case["output"])
+
+
+DEEP = '''
+import os
+
+def deep(v):
+    os.chdir("/tmp")
+    for _ in range(2100):  # deeper than a path can name (4096 characters)
+        os.mkdir("d")
+        os.chdir("d")
+    with open("left", "w") as f:
+        f.write("LEFT-BY-AN-EARLIER-STUDENT")
+    os.chmod(".", 0o500)
+    return v
+'''
+
+FILL = '''
+import os
+
+def fill(v):
+    made = 0
+    for top in ("/tmp", "/dev/shm", os.environ.get("TMPDIR", "/tmp")):
+        for i in range(200000):
+            try:
+                open(os.path.join(top, "f%d" % i), "w").close()
+                made += 1
+            except OSError:
+                break
+    return v * 0 + made
+'''
+
+LOOK = '''
+import os
+
+def look(v):
+    # what the writable folders hold, but for what the jail binds back (the scratch folder)
+    seen = 0
+    for top in ("/tmp", "/var/tmp", "/dev/shm", os.environ.get("TMPDIR", "/tmp")):
+        for name in os.listdir(top):
+            path = os.path.join(top, name)
+            if not os.path.ismount(path):
+                seen += 1 + sum(len(d) + len(f) for _, d, f in os.walk(path))
+    return v * 0 + seen
+'''
+
+
+def test_nothing_an_earlier_function_left_in_tmp_reaches_the_next(toy_root: Path) -> None:
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("this machine gives the sandbox no private /tmp")
+    a = spec.load("toy")
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("deep", DEEP)], limits=sandbox.Limits(), session=session)
+        assert raw["deep"]["cases"]["c"]["ok"], raw["deep"]
+        raw, _, _ = run.execute(a, [_task("look", LOOK)], limits=sandbox.Limits(), session=session)
+    assert list(_output(raw, "look")) == [0.0, 0.0]
+
+
+def test_a_full_tmp_costs_the_next_function_no_time(toy_root: Path) -> None:
+    # the folders hold a bounded number of files, and are emptied before the next child exists
+    if not sandbox.available_isolation().mounts:
+        pytest.skip("this machine gives the sandbox no private /tmp")
+    a = spec.load("toy")
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("fill", FILL, timeout=60)], limits=sandbox.Limits(), session=session)
+        made = _output(raw, "fill")[0]
+        assert 0 < made < 20000, made  # the inode limit stopped it
+        raw, _, _ = run.execute(a, [_task("look", LOOK, timeout=2)], limits=sandbox.Limits(), session=session)
+    assert list(_output(raw, "look")) == [0.0, 0.0]
