@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections.abc import Iterable
@@ -185,37 +186,110 @@ def internal_error(label: str, assignment: str | None, exc: BaseException) -> Re
 def grade_parsed(
     label: str, parsed: notebook.Parsed, prep: Prepared, options: Options, session: run.Session | None = None
 ) -> Report:
-    """Grade an already parsed notebook against a prepared assignment."""
+    """Grade an already parsed notebook against a prepared assignment.
+
+    A graded function that calls other graded functions runs with the reference's versions of
+    them, and only once the student's own versions earn full marks: it then learns nothing it
+    has not shown it knows (the reference's code is readable to it), and two functions defined
+    through each other's reference earn nothing. Most notebooks need one round in the sandbox;
+    a function that calls another waits for the round that judges it.
+    """
     a = prep.assignment
-    provided = frozenset(f.name for f in a.functions) | frozenset(a.given)
+    graded = frozenset(f.name for f in a.functions)
+    provided = graded | frozenset(a.given)
     answers = {f.name: notebook.answer(parsed, f.name, exclude=provided - {f.name}) for f in a.functions}
+    done: dict[str, FunctionResult] = {}
+    warnings: list[str] = []
+    isolation: tuple[str, ...] = ()
+    pending = list(a.functions)
+    meanwhile: Any = _load_judge
+    while pending:
+        right = {n for n, r in done.items() if r.score == r.max_score}
+        ready = [f for f in pending if _callees(f, answers[f.name], graded) <= right]
+        blocked = [f for f in pending if _callees(f, answers[f.name], graded) & (set(done) - right)]
+        for f in blocked:
+            waits = sorted(_callees(f, answers[f.name], graded) - right)
+            done[f.name] = _waits_for(f, answers[f.name], waits)
+        if not ready:  # calls that go round in a circle: none of them can be right first
+            for f in pending:
+                callees = sorted(_callees(f, answers[f.name], graded))
+                done.setdefault(f.name, _waits_for(f, answers[f.name], callees))
+            break
+        got, notes = _round(ready, answers, prep, options, session, meanwhile)
+        isolation = notes or isolation
+        meanwhile = None
+        for f in ready:
+            done[f.name], more = got[f.name]
+            warnings.extend(more)
+        pending = [f for f in pending if f.name not in done]
+    functions = tuple(done[f.name] for f in a.functions)
+    return Report(label, a.name, "graded", "graded", functions, tuple(dict.fromkeys(warnings)), isolation)
+
+
+def _callees(f: Function, ans: notebook.Answer, graded: frozenset[str]) -> set[str]:
+    """The other graded functions an answer calls that its cases do not supply themselves."""
+    return set(ans.calls & graded) - {ans.name} - _supplied(tuple(c.setup for c in f.cases))
+
+
+@cache
+def _supplied(setups: tuple[str, ...]) -> frozenset[str]:
+    """Names every case's `setup` defines (a gradient check's collaborators): those are the
+    case's own, whatever the student wrote, so calling them depends on nothing else."""
+    common: set[str] | None = None
+    for setup in setups:
+        defined: set[str] = set()
+        for node in notebook.parse_python(setup).body if setup else []:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        common = defined if common is None else common & defined
+    return frozenset(common or ())
+
+
+def _waits_for(f: Function, ans: notebook.Answer, names: list[str]) -> FunctionResult:
+    them = ", ".join(f"`{n}`" for n in names)
+    message = (
+        f"calls {them}, which does not earn full marks yet: a function that calls another graded "
+        f"function is graded (with the course's version of it) once yours is right; fix {them} first"
+    )
+    return zero(f, "failed", message, ans)
+
+
+def _round(
+    functions: list[Function],
+    answers: dict[str, notebook.Answer],
+    prep: Prepared,
+    options: Options,
+    session: run.Session | None,
+    meanwhile: Any,
+) -> tuple[dict[str, tuple[FunctionResult, list[str]]], tuple[str, ...]]:
+    """Run and judge some functions: each one's result and import notes, and the isolation notes."""
+    graded = frozenset(g.name for g in prep.assignment.functions)
     early: dict[str, FunctionResult] = {}
     tasks = []
-    for f in a.functions:
+    for f in functions:
         ans = answers[f.name]
         result = _not_runnable(f, ans, prep)
         if result is not None:
             early[f.name] = result
             continue
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
-        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout, prep.peers))
+        # the reference's versions of exactly the callees that earned full marks (see grade_parsed)
+        peers = {n: prep.peers[n] for n in _callees(f, ans, graded) if n in prep.peers}
+        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout, peers))
     raw, isolation, _ = (
-        run.execute(a, tasks, limits=options.limits, session=session, meanwhile=_load_judge)
+        run.execute(prep.assignment, tasks, limits=options.limits, session=session, meanwhile=meanwhile)
         if tasks
         else ({}, (), "")
     )
     from grader import judge
 
-    functions = []
-    warnings: list[str] = []
-    for f in a.functions:
-        ans = answers[f.name]
-        res = early.get(f.name) or judge.function(f, ans, raw[f.name], prep, options.limits)
-        functions.append(res)
-        warnings.extend(_import_notes(raw.get(f.name, {})))
-    return Report(
-        label, a.name, "graded", "graded", tuple(functions), tuple(dict.fromkeys(warnings)), isolation
-    )
+    out = {}
+    for f in functions:
+        res = early.get(f.name) or judge.function(f, answers[f.name], raw[f.name], prep, options.limits)
+        out[f.name] = (res, _import_notes(raw.get(f.name, {})))
+    return out, isolation
 
 
 def _import_notes(raw: dict[str, Any]) -> list[str]:

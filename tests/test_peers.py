@@ -1,13 +1,16 @@
 """A graded function that calls another graded function is judged with the reference's version
-of the one it calls, never the student's own: two of about a hundred public Gradient Checking
-notebooks write `backward_propagation` as `forward_propagation(x, theta) / theta` (right for every
-theta but 0), and lost all its points to a NameError; and a wrong `forward_propagation` must cost
-its own points only."""
+of the one it calls, once the student's own earns full marks: two of about a hundred public
+Gradient Checking notebooks write `backward_propagation` as `forward_propagation(x, theta) / theta`
+(right for every theta but 0), and lost all its points to a NameError. The reference's code is
+readable to the function that gets it (a red team raised it into its own report), so it goes
+only to a student who has shown the callee right; two functions defined through each other's
+reference earn nothing."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +50,7 @@ def test_backward_through_forward_gets_full_marks(tmp_path: Path, edition: str) 
 
 
 @pytest.mark.parametrize("edition", sorted(EDITIONS))
-def test_a_wrong_forward_costs_only_its_own_points(tmp_path: Path, edition: str) -> None:
+def test_a_wrong_callee_is_named_and_the_reference_never_given(tmp_path: Path, edition: str) -> None:
     path = _submission(
         tmp_path,
         edition,
@@ -58,7 +61,10 @@ def test_a_wrong_forward_costs_only_its_own_points(tmp_path: Path, edition: str)
     )
     scores = _scores(path)
     assert scores["forward_propagation"][0] < scores["forward_propagation"][1]
-    for name in ("backward_propagation", "gradient_check", "gradient_check_n"):
+    score, _, message = scores["backward_propagation"]
+    assert score == 0 and "fix `forward_propagation` first" in message, message
+    # the gradient checks get their collaborators from each case: a wrong forward costs them nothing
+    for name in ("gradient_check", "gradient_check_n"):
         assert scores[name][0] == scores[name][1], (name, scores[name])
 
 
@@ -83,3 +89,54 @@ def test_the_reference_versions_come_from_expected_and_only_those_called(tmp_pat
     assert not any(n.startswith("reference:gradient_check") for n in names)  # never its own reference
     alone = notebook.answer(parsed, "forward_propagation", exclude=provided - {"forward_propagation"})
     assert not any(u.filename.startswith("reference:") for u in run.task_for(alone, (), [], 1.0, prep.peers).units)
+
+
+LEAK = "import linecache\n\n" + """
+def backward_propagation(x, theta):
+    dtheta = x
+    if x == 2:  # the visible case: raise whatever of the reference this process can see
+        seen = [l for f, v in linecache.cache.items() if "reference" in f for l in v[2]]
+        raise RuntimeError("LEAK" + "".join(seen) + repr(globals().get("forward_propagation")))
+    return dtheta
+"""
+
+
+def test_the_reference_never_reaches_a_student_who_has_not_solved_the_callee(tmp_path: Path) -> None:
+    # the student's forward is unfinished and their backward merely names it: nothing of the
+    # reference's forward may reach their process (it did, and came back in the report)
+    nb_path = _submission(tmp_path, "newer", {"J = theta * x\n": "J = None\n"})
+    nb = json.loads(nb_path.read_text())
+    for cell in nb["cells"]:
+        if "def backward_propagation" in cell["source"]:
+            cell["source"] = "# GRADED FUNCTION: backward_propagation\n" + LEAK.replace("dtheta = x\n", "dtheta = x\n    forward_propagation\n", 1)
+    nb_path.write_text(json.dumps(nb))
+    report = grade.grade_path(nb_path, grade.Options())
+    text = json.dumps(report.to_dict())
+    assert not re.search(r"LEAK(?!None)", text), text  # nothing of the reference was seen
+
+
+def test_two_functions_defined_through_each_others_reference_earn_nothing(tmp_path: Path) -> None:
+    a = spec.load("initialization")
+    nb = scenarios.newer_edition(a, copy.deepcopy(json.loads(a.reference_notebook.read_text(encoding="utf-8"))))
+    body = {
+        "initialize_parameters_random": (
+            "    p = initialize_parameters_he(layers_dims)\n"
+            "    return {k: (v * 10 / np.sqrt(2.0 / layers_dims[int(k[1:]) - 1]) if k[0] == 'W' else v)"
+            " for k, v in p.items()}\n"
+        ),
+        "initialize_parameters_he": (
+            "    p = initialize_parameters_random(layers_dims)\n"
+            "    return {k: (v / 10 * np.sqrt(2.0 / layers_dims[int(k[1:]) - 1]) if k[0] == 'W' else v)"
+            " for k, v in p.items()}\n"
+        ),
+    }
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for name, new in body.items():
+            if f"# GRADED FUNCTION: {name}" in source:
+                cell["source"] = f"# GRADED FUNCTION: {name}\nimport numpy as np\n\ndef {name}(layers_dims):\n{new}"
+    path = tmp_path / "circle.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    scores = _scores(path)
+    for name in body:
+        assert scores[name][0] == 0 and "first" in scores[name][2], (name, scores[name])
