@@ -102,7 +102,11 @@ def run_cmd(
         raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
     if output is not None:
         try:  # now, not after grading: a report that cannot be written is a report lost
-            output.mkdir(parents=True, exist_ok=True)
+            from grader.report import private_folder
+
+            private_folder(output)  # owner-only when we make it
+            if not output.is_dir():
+                raise NotADirectoryError(20, "Not a directory")
         except OSError as exc:
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None

@@ -156,7 +156,7 @@ load = spec.load_expected
 
 def write(a: Assignment, doc: dict[str, Any]) -> Path:
     """Write the expected document atomically."""
-    write_atomic(a.expected_path, dumps(doc))
+    write_atomic(a.expected_path, dumps(doc), private=False)
     return a.expected_path
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-from grader.report import write_atomic
+from grader.report import private_folder, write_atomic
 
 FILENAME = "gradebook.sqlite"
 SCHEMA = """
@@ -61,7 +61,11 @@ class Gradebook:
     """A connection to one gradebook file (used from one thread)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        try:  # owner-only, and so its -wal and -shm files (SQLite gives them the file's mode)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:  # there already, or not ours to make (connecting then says why)
+            pass
         self.path = path
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30)

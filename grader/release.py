@@ -83,7 +83,7 @@ def render(a: Assignment) -> str:
 
 def release(a: Assignment) -> Path:
     """Write the student notebook from the reference."""
-    write_atomic(a.student_notebook, render(a))
+    write_atomic(a.student_notebook, render(a), private=False)
     return a.student_notebook
 
 

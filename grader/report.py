@@ -228,18 +228,38 @@ def _parts(path: str) -> list[str]:
     return [_UNSAFE.sub("_", p) for p in [*folders, pure.stem or "notebook"]]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def private_folder(folder: Path) -> None:
+    """Create `folder` and its missing parents, owner-only (0700): what the grader writes there
+    (reports, executed notebooks, the gradebook) is no one else's to read. A folder that already
+    exists keeps its mode."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        try:
+            made.mkdir(mode=0o700)
+        except FileExistsError:  # made by someone else meanwhile: theirs to decide
+            continue
+        os.chmod(made, 0o700)
+
+
+def write_atomic(path: Path, text: str, *, private: bool = True) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a report. The file is
+    owner-only (0600) unless not `private` (a released notebook, expected values in the
+    assignment's repository): a report or gradebook names students and their scores, and as
+    root, a sandbox user could read anything world-readable outside the covers."""
+    private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary name only
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
