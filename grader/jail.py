@@ -150,7 +150,8 @@ def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
     for top in shared_to_cover(shared, needed):
         keep = _outermost([n for n in needed if _inside(n, top)])
         fds = [os.open(k, os.O_PATH) for k in keep]
-        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={TMP_INODES},mode=1777")
+        opts = f"size={size_mb}m,nr_inodes={TMP_INODES},mode=1777"
+        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, opts)
         firsts = {os.path.join(top, os.path.relpath(k, top).split(os.sep)[0]) for k in keep}
         holders = sorted(firsts - set(keep))
         for holder in holders:

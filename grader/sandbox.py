@@ -73,7 +73,22 @@ def secrets() -> list[str]:
     root = project_root()
     here = Path(__file__).resolve().parent
     folders = ("expected", "reference", "tests", "assignments", ".git")
-    return [str(p) for p in (*(root / f for f in folders), here)]
+    return [str(p) for p in (*(root / f for f in folders), here)] + homes()
+
+
+def homes() -> list[str]:
+    """Home folders, covered whole (the paths the interpreter needs in one are bound back): as
+    root, /home and /root, whatever a sandbox user could read there (a home folder at 755);
+    without root, the grader's user's own home, which student code running as that user could
+    read all of (last week's submissions, its reports, ~/.ssh). Never "/" (a user without a home)."""
+    if os.geteuid() == 0:
+        found = ["/home", "/root"]
+    else:
+        import pwd
+
+        found = [os.path.expanduser("~"), pwd.getpwuid(os.geteuid()).pw_dir]
+    real = {os.path.realpath(h) for h in found}
+    return sorted(h for h in real if h != "/" and os.path.isdir(h))
 
 
 def hidden(hide: list[str] | tuple[str, ...]) -> list[str]:
@@ -151,7 +166,11 @@ def release_uid(uid: int) -> None:
 def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
     """What `jail.apply` needs, as plain data (it may cross an exec)."""
     needed = _needed() + [str(scratch)]
-    safe_hide = [h for h in hide if not any(Path(n).is_relative_to(h) for n in needed)]
+    # a folder to hide around a needed path (a course folder holding the grader's virtualenv, a
+    # home folder) is covered all the same, the needed paths bound back in it (`jail._cover_hidden`)
+    unhidable = sorted(set(hide) & set(needed))
+    if unhidable:  # covering one would hide the interpreter, and binding it back would hide nothing
+        raise ValueError(f"cannot hide {', '.join(unhidable)}: student code's interpreter needs it")
     return {
         **asdict(limits),
         "network": iso.network,
@@ -163,7 +182,7 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "writable": [str(scratch / ".ipc")],  # the full run's kernel sockets (see execute.py)
         "user": iso.user,
         "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
-        "hide": safe_hide,
+        "hide": list(hide),
         "needed": needed,
         "staging": str(scratch / ".jail"),
         "cwd": str(scratch),

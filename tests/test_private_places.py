@@ -1,0 +1,192 @@
+"""Red team round 2, findings 2 and 3: no cover is ever dropped, and home folders are covered. Each must hold as root and as a plain user:
+.ci/run runs this file as both.
+
+Student code reports what it saw by raising it (`OBS{json}SBO`), as in test_isolation_layers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader import jail, sandbox
+from tests.conftest import make_notebook, write_notebook
+from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
+from tests.test_isolation_layers import _body, _cell, _graded, _seen
+
+ROOTLESS = os.geteuid() != 0
+
+
+def _home_base() -> Path:
+    """Where a home folder's files live: /home as root, the user's own home without."""
+    return Path.home() if ROOTLESS else Path("/home")
+
+
+@pytest.fixture
+def in_home() -> Iterator[Path]:
+    """A world-readable folder in a home folder (a course folder, last week's batch)."""
+    folder = Path(tempfile.mkdtemp(prefix=".private-places-", dir=_home_base()))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _mounts_or_skip() -> None:
+    iso = sandbox.available_isolation()
+    if not iso.mounts:
+        assert any("mount namespace" in n for n in iso.notes)  # then the report says so
+        pytest.skip("this machine gives the sandbox no mount namespace")
+
+
+# ----------------------------------------------------------------------------- finding 2
+
+
+def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(
+    in_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the README's layout: the course folder holds the virtualenv, the notebooks and out/
+    _mounts_or_skip()
+    course = in_home / "course"
+    venv, alice, out = course / ".venv", course / "alice.ipynb", course / "out"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    out.mkdir()
+    alice.write_text("CANARY")
+    (out / "alice.json").write_text("CANARY")
+    for d in [in_home, *in_home.rglob("*")]:
+        d.chmod(0o755 if d.is_dir() else 0o644)
+    real_needed = sandbox._needed
+    monkeypatch.setattr(sandbox, "_needed", lambda: [*real_needed(), str(venv)])
+    scratch = sandbox.prepare_scratch(Path("."), ())
+    iso = replace(sandbox.available_isolation(), user=False, pids=False, proc=False)
+    cfg = sandbox.jail_config(scratch, sandbox.Limits(), iso, sandbox.hidden([str(course)]))
+    assert str(course) in cfg["hide"]  # never dropped for the venv inside it
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 2
+            try:
+                jail.apply(cfg)
+                code = 0 if (venv / "bin" / "python").exists() else 3  # the venv is there,
+                code = code or (4 if alice.exists() or out.exists() or os.listdir(course) != [".venv"] else 0)
+                for place in (course, venv):  # and neither it nor the way to it can be changed
+                    try:
+                        (place / "planted").write_text("x")
+                        code = code or 5
+                    except OSError:
+                        pass
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        sandbox.release_uid(cfg["uid"])
+        sandbox.remove_scratch(scratch)
+
+
+def test_a_folder_the_interpreter_needs_is_refused_not_left_uncovered() -> None:
+    scratch = sandbox.prepare_scratch(Path("."), ())
+    try:
+        with pytest.raises(ValueError, match="cannot hide"):
+            sandbox.jail_config(scratch, sandbox.Limits(), sandbox.strongest(), [sys.prefix])
+    finally:
+        sandbox.remove_scratch(scratch)
+
+
+LIST_COURSE = """
+obs["course"] = sorted(os.listdir(COURSE))
+obs["read"] = []
+for d in (COURSE, COURSE + "/out"):
+    for name in (os.listdir(d) if os.path.isdir(d) else []):
+        try:
+            obs["read"].append(open(os.path.join(d, name)).read()[:20])
+        except OSError:
+            pass
+"""
+
+
+def _venv_in(course: Path) -> Path | None:
+    """A real virtualenv in `course`, with our interpreter's packages (hard-linked), or None."""
+    venv = course / ".venv"
+    subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = venv / "lib" / ver / "site-packages"
+    shutil.rmtree(site)
+    ours = Path(sandbox.site_dirs()[0])
+    if subprocess.run(["cp", "-al", str(ours), str(site)], capture_output=True).returncode != 0:
+        return None  # another filesystem: no hard links
+    return venv
+
+
+def test_grader_run_with_the_virtualenv_beside_the_notebooks(in_home: Path) -> None:
+    # the red team's repro: `grader run mallory.ipynb` from ~/course/.venv read alice.ipynb
+    _mounts_or_skip()
+    course = in_home / "course"
+    course.mkdir()
+    venv = _venv_in(course)
+    if venv is None:
+        pytest.skip("cannot hard-link our site-packages into a new virtualenv here")
+    (course / "alice.ipynb").write_text("CANARY_ALICE")
+    (course / "out").mkdir()
+    (course / "out" / "alice.json").write_text("CANARY_REPORT")
+    body = _body(LIST_COURSE.replace("COURSE", repr(str(course))))
+    write_notebook(course / "mallory.ipynb", make_notebook([IMPORTS, graded(ZEROS, body)]))
+    for d in [in_home, *in_home.rglob("*")]:
+        if not d.is_symlink():
+            d.chmod(0o755 if d.is_dir() else d.stat().st_mode & 0o755 | 0o444)
+    cli = "import sys; sys.argv[0] = 'grader'; from grader.cli import main; main()"
+    env = {**os.environ, "GRADER_ROOT": str(ROOT)}
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", cli, "run", "mallory.ipynb", "--fast", "--format", "json"],
+        cwd=course, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    got = json.loads(done.stdout)
+    got = got[0] if isinstance(got, list) else got
+    seen = _seen(got["functions"][0]["message"])
+    assert seen == {"course": [".venv"], "read": []}, seen
+
+
+# ----------------------------------------------------------------------------- finding 3b: home folders
+
+
+PEEK_HOME = """
+obs["read"] = []
+for name in NAMES:
+    try:
+        obs["read"].append(open(name).read())
+    except OSError:
+        pass
+obs["listed"] = os.path.isdir(FOLDER) and bool(os.listdir(FOLDER))
+"""
+
+
+def test_home_folders_are_covered_in_both_modes(in_home: Path, tmp_path: Path) -> None:
+    # last week's batch and the grader user's own files, world-readable in a home folder
+    _mounts_or_skip()
+    old = in_home / "last-week"
+    old.mkdir()
+    (old / "bob.ipynb").write_text("CANARY_BOB")
+    (old / "gradebook.sqlite").write_text("CANARY_BOOK")
+    for d in [in_home, *in_home.rglob("*")]:
+        d.chmod(0o755 if d.is_dir() else 0o644)
+    names = [str(old / "bob.ipynb"), str(old / "gradebook.sqlite")]
+    code = PEEK_HOME.replace("NAMES", repr(names)).replace("FOLDER", repr(str(old)))
+    assert _graded(code, tmp_path / "fn") == {"read": [], "listed": False}
+    assert _cell(code, tmp_path / "nb") == {"read": [], "listed": False}
+
+
+def test_the_home_folders_are_on_the_one_list() -> None:
+    hidden = sandbox.hidden(())
+    if ROOTLESS:
+        assert str(Path.home().resolve()) in hidden
+    else:
+        assert {"/home", "/root"} <= set(hidden) or not Path("/home").is_dir()
