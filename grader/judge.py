@@ -34,7 +34,7 @@ def function(
     # a value that could not be read is refused once, here: nothing else decodes it again
     refused = {t.name for t in tests if t.message.startswith(UNREADABLE)}
     readable = {k: v for k, v in results.items() if k not in refused}
-    tests = _contrasted(f, mistakes.annotate(f, tests, readable, prep.expected), readable)
+    tests = _contrasted(f, mistakes.annotate(f, tests, readable, prep.expected), readable, prep)
     tests = _described(f, tests, prep)
     score = sum(t.points for t in tests)
     failing = [t for t in tests if not t.passed]
@@ -99,27 +99,88 @@ def _described(f: Function, tests: list[TestResult], prep: Prepared) -> list[Tes
     return out
 
 
-def _contrasted(f: Function, tests: list[TestResult], results: dict[str, Any]) -> list[TestResult]:
-    """A `below` case with contrast cases earns its points only when the output is not below the
-    threshold on each of them: an answer that says "below" whatever it is given earns nothing."""
+def _contrasted(
+    f: Function, tests: list[TestResult], results: dict[str, Any], prep: Prepared
+) -> list[TestResult]:
+    """Points only for an answer that tells cases apart; three rules, each judged on the verdicts
+    before any of them applies (a self-check that keeps only the visible cases judges those):
+
+    - a `below` case earns its points only when the output is not below the threshold on each of
+      its contrast cases: an answer that says "below" whatever it is given earns nothing;
+    - a contrast case (a wrong gradient: right answer not below) earns its points only when the
+      output is below the threshold on at least one `below` case naming it: an answer that says
+      "not below" whatever it is given earns nothing there either;
+    - a value-judged case earns its points only when the same answer did not come back on another
+      case whose right answer differs and which the answer got wrong: a constant that happens to
+      be one case's right answer (a ratio of exactly 1) earns nothing.
+    """
     present = {c.name for c in f.cases}  # a self-check keeps only the visible cases: judge those
+    passed = {t.name: t.passed for t in tests}
+    hidden = {o.name for o in f.cases if o.hidden}
+    naming = {c.name: [b for b in f.cases if c.name in b.contrast and b.name in present] for c in f.cases}
+
+    def where(c: Case, names: list[str]) -> str:
+        named = [o for o in names if o not in hidden or c.hidden]  # a visible case names no hidden one
+        others = len(names) - len(named)
+        return ", ".join([*named, *([f"{others} hidden case(s)"] if others else [])])
+
     out = []
     for c, t in zip(f.cases, tests, strict=True):
+        message = ""
         contrast = [o for o in c.contrast if o in present] if t.passed else []
         missed = [o for o in contrast if not _flagged(results.get(o), c.below)]
-        if not missed:
-            out.append(t)
-            continue
-        hidden = {o.name for o in f.cases if o.hidden}
-        named = [o for o in missed if o not in hidden or c.hidden]  # a visible case names no hidden one
-        others = len(missed) - len(named)
-        where = ", ".join([*named, *([f"{others} hidden case(s)"] if others else [])])
-        message = (
-            f"the output is below {c.below:g} here, but also on {where}, where the right answer is "
-            "not: an answer that cannot tell these cases apart earns no points"
-        )
-        out.append(dataclasses.replace(t, passed=False, points=0.0, message=message))
+        if missed:
+            message = (
+                f"the output is below {c.below:g} here, but also on {where(c, missed)}, where the "
+                "right answer is not: an answer that cannot tell these cases apart earns no points"
+            )
+        elif t.passed and naming[c.name] and not any(passed[b.name] for b in naming[c.name]):
+            below = naming[c.name]
+            message = (
+                f"the output is right here, but it is not below {below[0].below:g} on "
+                f"{where(c, [b.name for b in below])} either, where the right answer is: an answer "
+                "that cannot tell these cases apart earns no points"
+            )
+        elif t.passed and c.below is None:
+            same = _same_answer(f, c, passed, results, prep)
+            if same:
+                message = (
+                    f"the output is right here, but the same answer came back on {where(c, same)}, "
+                    "where the right answer differs: an answer that cannot tell these cases apart "
+                    "earns no points"
+                )
+        out.append(dataclasses.replace(t, passed=False, points=0.0, message=message) if message else t)
     return out
+
+
+def _same_answer(
+    f: Function, c: Case, passed: dict[str, bool], results: dict[str, Any], prep: Prepared
+) -> list[str]:
+    """The other cases the answer got wrong by giving `c`'s right answer where the right answer
+    differs: its output there passes as `c`'s answer, the reference's output there does not."""
+    right = prep.outputs(f.name, c.name)
+    same = []
+    for o in f.cases:
+        if o is c or passed.get(o.name, True):
+            continue
+        got = _decoded(results.get(o.name))
+        if got is _NOTHING or not judge(right, got, c).passed:
+            continue
+        if not judge(right, prep.outputs(f.name, o.name), c).passed:
+            same.append(o.name)
+    return same
+
+
+_NOTHING = object()
+
+
+def _decoded(r: Any) -> Any:
+    if not isinstance(r, dict) or not r.get("ok"):
+        return _NOTHING
+    try:
+        return harness.decode(r.get("output"))
+    except Exception:  # refused already, in its own case
+        return _NOTHING
 
 
 def _flagged(r: Any, threshold: float | None) -> bool:

@@ -139,6 +139,58 @@ def test_a_constant_answer_earns_nothing(prep: grade.Prepared, name: str, consta
         assert all("cannot tell these cases apart" in t.message for t in below), below
 
 
+@pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
+def test_a_constant_that_is_some_cases_right_answer_earns_nothing(prep: grade.Prepared, name: str) -> None:
+    """Red team 2, finding 8: `return 1.0` is sign_error's right answer (the gradients point in
+    opposite directions: a ratio of exactly 1), `return 0.28509315678` the visible course value;
+    each earned that case's points. A constant equal to any value-judged case's answer earns
+    nothing now: the same answer came back where the right answer differs."""
+    f = prep.assignment.function(name)
+    outputs = _expected(prep, name)
+    for c in f.cases:
+        if c.below is not None:
+            continue
+        constant = harness.decode(outputs[c.name])
+        result = _judged(prep, name, {o.name: harness.encode(constant) for o in f.cases})
+        assert result.score == 0, (c.name, result)
+        mine = next(t for t in result.tests if t.name == c.name)
+        assert "cannot tell these cases apart" in mine.message, mine
+
+
+def test_flagging_every_gradient_earns_nothing_on_the_wrong_ones(prep: grade.Prepared) -> None:
+    """The right values on the wrong gradients, but "not below" on every right one too: the wrong
+    gradients' points need a "below" on at least one right gradient."""
+    outputs = _expected(prep, "gradient_check_n")
+    cases = prep.assignment.function("gradient_check_n").cases
+    for c in cases:
+        if c.below is not None:
+            outputs[c.name] = harness.encode(0.5)
+    result = _judged(prep, "gradient_check_n", outputs)
+    by_name = {t.name: t for t in result.tests}
+    for c in ("course", "other_draw", "l2_cost_plain_gradients"):
+        assert not by_name[c].passed and "not below 2e-07" in by_name[c].message, by_name[c]
+    assert by_name["large_epsilon"].passed  # names no right-gradient case: judged by value alone
+    assert "hidden case" in by_name["course"].message and "course_fixed" not in by_name["course"].message
+    outputs["tanh_units"] = _expected(prep, "gradient_check_n")["tanh_units"]  # one "below" is enough
+    result = _judged(prep, "gradient_check_n", outputs)
+    assert all(t.passed for t in result.tests if t.name in ("course", "other_draw", "l2_cost_plain_gradients"))
+
+
+def test_one_wrong_case_costs_only_that_case(prep: grade.Prepared) -> None:
+    """A check off on one case, by a value that is no other case's answer, keeps the rest."""
+    for name in ("gradient_check", "gradient_check_n"):
+        f = prep.assignment.function(name)
+        for c in f.cases:
+            outputs = _expected(prep, name)
+            outputs[c.name] = harness.encode(0.123456 if c.below is None else 0.5)
+            result = _judged(prep, name, outputs)
+            lost = {t.name for t in result.tests if not t.passed}
+            if c.below is None:
+                assert lost == {c.name}, (name, c.name, lost)
+            else:
+                assert c.name in lost and result.score == f.max_score - c.points, (name, c.name, lost)
+
+
 def test_a_visible_case_does_not_name_hidden_ones(prep: grade.Prepared) -> None:
     result = _judged(prep, "gradient_check", {c.name: 0.0 for c in prep.assignment.function("gradient_check").cases})
     course = next(t for t in result.tests if t.name == "course")
