@@ -314,11 +314,20 @@ def _with_execution(
     cell_timeout: float,
     images: bool = False,
     hide: tuple[str, ...] = (),
+    name: str | None = None,
 ) -> Report:
+    """The report with the whole notebook's execution; the executed notebook, if written, is
+    `output/<name>.executed.ipynb` (`name`: the submission's, from `report.file_names`)."""
     from grader import execute
 
     outcome = execute.run_notebook(
-        path, report.assignment or "", output=output, cell_timeout=cell_timeout, images=images, hide=hide
+        path,
+        report.assignment or "",
+        output=output,
+        cell_timeout=cell_timeout,
+        images=images,
+        hide=hide,
+        name=name,
     )
     return replace(report, extra={**report.extra, "execution": outcome})
 
@@ -382,17 +391,13 @@ class LocalPool:
         try:
             report = grade_bytes(data, sub.label, self.options, self._session())
             if not self.plan.fast and report.status == "graded":
-                out, plan = self._executed_dir(sub), self.plan
-                report = _with_execution(report, sub.path, out, plan.cell_timeout, plan.images, self.hide)
+                plan = self.plan
+                report = _with_execution(
+                    report, sub.path, plan.output, plan.cell_timeout, plan.images, self.hide, name=sub.name
+                )
             return sub.digest, report.to_dict(), True
         except Exception as exc:  # a grader bug: keep the batch going
             return sub.digest, _failure(sub.label, exc), False
-
-    def _executed_dir(self, sub: Submission) -> Path | None:
-        out = self.plan.output
-        if out is None or sub.name == sub.path.stem:
-            return out
-        return out / sub.name  # stems collide: keep each executed notebook apart
 
     def map(self, groups: dict[str, list[Submission]]) -> Iterator[Result]:
         """Results as they complete, with a bounded number queued."""

@@ -144,8 +144,7 @@ def run_cmd(
         if path in refused:
             report = Report(str(path), assignment, "invalid", refused[path])
         else:
-            own = output / name if output is not None and name != path.stem else output
-            report = _grade_one(path, options, session, started, fast, own, timeout, fmt == "html")
+            report = _grade_one(path, options, session, started, fast, output, timeout, fmt == "html", name)
         reports.append(report)
         if output is not None:
             write_atomic(output / f"{name}.json", to_json([report], single=True))
@@ -168,6 +167,7 @@ def _grade_one(
     output: Path | None,
     timeout: float | None,
     images: bool,
+    name: str | None = None,
 ) -> Report:
     """One submission, outside a batch; an internal error of the grader becomes its report."""
     from grader import grade
@@ -179,7 +179,8 @@ def _grade_one(
             if session is not None:
                 session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
         if not fast and report.status == "graded":
-            report = _with_execution(report, path, output, timeout, images=images, hide=options.hide)
+            hide = options.hide
+            report = _with_execution(report, path, output, timeout, images=images, hide=hide, name=name)
         return report
     except Exception as exc:  # a grader bug: reported as such (exit 3), never the student's fault
         return grade.internal_error(str(path), options.assignment, exc)
@@ -254,13 +255,20 @@ def _with_execution(
     *,
     images: bool = False,
     hide: tuple[str, ...] = (),
+    name: str | None = None,
 ) -> Report:
     from dataclasses import replace
 
     from grader import execute
 
     outcome = execute.run_notebook(
-        path, report.assignment or "", output=output, cell_timeout=timeout or 60.0, images=images, hide=hide
+        path,
+        report.assignment or "",
+        output=output,
+        cell_timeout=timeout or 60.0,
+        images=images,
+        hide=hide,
+        name=name,
     )
     return replace(report, extra={**report.extra, "execution": outcome})
 

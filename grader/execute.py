@@ -112,8 +112,13 @@ def run_notebook(
     limits: sandbox.Limits | None = None,
     images: bool = False,
     hide: tuple[str, ...] = (),
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Execute a whole notebook; return what happened (never raises for the notebook's sake).
+
+    The executed notebook is `output/<name>.executed.ipynb`: `name` is the submission's name from
+    `report.file_names`, the one scheme every writer uses (by default the name of `path` alone),
+    so its length is bounded whatever the notebook is called.
 
     With `images`, the result also holds the notebook's PNG figures (base64, capped) for reports.
     `hide`: the folders function grading covers besides our secrets (the submissions, reports,
@@ -172,7 +177,10 @@ def run_notebook(
     if output is not None:
         import nbformat
 
-        write_atomic(output / f"{path.stem}.executed.ipynb", nbformat.writes(nb))
+        from grader.report import file_names
+
+        name = name or file_names([str(path)])[0]
+        write_atomic(output / f"{name}.executed.ipynb", nbformat.writes(nb))
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -210,16 +211,25 @@ def _grown(files: list[str]) -> list[str]:
     parts = [_parts(f) for f in files]
     depth = [1] * len(files)
     while True:
-        names = [("__".join(p[-d:]))[-MAX_NAME:] for p, d in zip(parts, depth, strict=True)]
+        names = [_bounded("__".join(p[-d:])) for p, d in zip(parts, depth, strict=True)]
         seen: dict[str, int] = {}
         for n in names:
             seen[n.lower()] = seen.get(n.lower(), 0) + 1
         clash = {i for i, n in enumerate(names) if seen[n.lower()] > 1}
         grow = [i for i in clash if depth[i] < len(parts[i])]
         if not grow:  # what folders cannot tell apart (case, unsafe characters) gets a number
-            return [parts[i][-1][-MAX_NAME:] if i in clash else n for i, n in enumerate(names)]
+            return [_bounded(parts[i][-1]) if i in clash else n for i, n in enumerate(names)]
         for i in grow:
             depth[i] += 1
+
+
+def _bounded(name: str) -> str:
+    """A name of at most MAX_NAME characters: a longer one keeps its end (the notebook's stem) and
+    ends in 8 hex digits of its SHA-256, so two long names that end alike stay apart."""
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[-(MAX_NAME - 9):]}-{digest}"
 
 
 def _parts(path: str) -> list[str]:

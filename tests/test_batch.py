@@ -184,3 +184,27 @@ def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) ->
     helper = a.folder / "toyutils.py"
     helper.write_text(helper.read_text().replace("3.0", "4.0"))
     assert cache_mod.key(a, t, sandbox.Limits()) != before  # a fixed helper never serves stale results
+
+
+def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: Path) -> None:
+    """Red team 2, finding 10: a 250-character notebook name made writing the executed notebook
+    fail (ENAMETOOLONG): an internal error, exit 3, every rerun the same. Every file written for
+    a submission is named by `report.file_names`, bounded to MAX_NAME characters, single or batch."""
+    from grader.report import MAX_NAME
+
+    folder = tmp_path / "class"
+    long = write(folder, "L" * 244, toy())  # 250 characters with ".ipynb"
+    write(folder, "ok", toy())
+    assert len(long.name) == 250
+    for args in ([str(folder)], [str(long)]):
+        out = tmp_path / f"out{len(args[0])}"
+        res = CliRunner().invoke(main, ["run", *args, "--format", "json", "--output", str(out), "-j", "1"])
+        assert res.exit_code == 0, res.output
+        data = json.loads(res.stdout)
+        reports = data if isinstance(data, list) else [data]
+        assert all(r["status"] == "graded" and r["score"] == 5.0 for r in reports), reports
+        written = sorted(p.name for p in out.iterdir() if p.name.startswith("L"))
+        assert len(written) == 2, written  # its report and its executed notebook
+        assert all(len(n.split(".")[0]) <= MAX_NAME for n in written), written
+        [executed] = [n for n in written if n.endswith(".executed.ipynb")]
+        assert json.loads((out / executed).read_text())["cells"]
