@@ -302,7 +302,7 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
     Example: grader check Regularization.ipynb
     """
     from grader import check, grade
-    from grader.report import to_check_text
+    from grader.report import one_line, to_check_text
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -311,7 +311,7 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
         report = check.check_path(notebook_path, grade.Options(assignment=assignment))
     except Exception as exc:  # a grader bug: said so (exit 3), never the notebook's fault
         report = grade.internal_error(str(notebook_path), assignment, exc)
-        click.echo(f"Could not check {report.submission}: {report.message}", err=True)
+        click.echo(one_line(f"Could not check {report.submission}: {report.message}"), err=True)
         sys.exit(3)
     click.echo(to_check_text(report))
     if report.status != "graded" or any(f.status != "passed" for f in report.functions):

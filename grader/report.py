@@ -26,6 +26,17 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
+# Line breaks are kept in JSON (escaped there) but never reach text output as they are: a name or
+# a message holding one would add lines of its own (a forged "batch: ... mean 100.0%" line).
+_BREAKS = re.compile("[\n\r\u2028\u2029]")
+
+
+def one_line(text: Any) -> str:
+    """`text` (a name, a message) for a line of text output: printable, its line breaks written
+    as escapes (`\\n`, `\\r`, `\\u2028`)."""
+    return _BREAKS.sub(lambda m: ascii(m.group())[1:-1], printable(str(text)))
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return printable(value)
@@ -298,15 +309,15 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
 
     out = StringIO()
     console = Console(file=out, force_terminal=color, width=width, no_color=not color)
-    title = f"{report.submission}  [{report.assignment or 'unknown assignment'}]"
+    title = one_line(f"{report.submission}  [{report.assignment or 'unknown assignment'}]")
     if report.status == "error":
         note = "ERROR (the grader's, not the submission's; a rerun retries it)"
-        console.print(f"{title}\n  {note}: {report.message}", markup=False)
+        console.print(f"{title}\n  {note}: {one_line(report.message)}", markup=False)
         return out.getvalue()
     if report.status != "graded":
-        console.print(f"{title}\n  INVALID: {report.message}", markup=False)
+        console.print(f"{title}\n  INVALID: {one_line(report.message)}", markup=False)
         return out.getvalue()
-    table = Table(title=title, title_justify="left", expand=False)
+    table = Table(title=escape(title), title_justify="left", expand=False)
     table.add_column("function")
     table.add_column("points", justify="right")
     table.add_column("status")
@@ -314,24 +325,26 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     for f in report.functions:
         style = _STYLE.get(f.status, "")
         table.add_row(
-            escape(f.name),
+            escape(one_line(f.name)),
             f"{_fmt(f.score)}/{_fmt(f.max_score)}",
             f"[{style}]{f.status}[/]",
-            escape(f.message),
+            escape(one_line(f.message)),
         )
     console.print(table)
     for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
-        console.print(f"  warning: {w}", markup=False)
+        console.print(f"  warning: {one_line(w)}", markup=False)
     run = report.extra.get("execution")
     if isinstance(run, dict):
         raised = ", ".join(f"cell {e['cell']} ({e['ename']})" for e in run.get("errors", [])) or "none"
         console.print(
-            f"  notebook run: {run.get('status')} in {run.get('seconds')} s, "
-            f"{run.get('figures', 0)} figures, cells that raised: {raised}",
+            one_line(
+                f"  notebook run: {run.get('status')} in {run.get('seconds')} s, "
+                f"{run.get('figures', 0)} figures, cells that raised: {raised}"
+            ),
             markup=False,
         )
     for note in report.isolation:
-        console.print(f"  isolation: {note}", markup=False)
+        console.print(f"  isolation: {one_line(note)}", markup=False)
     console.print(f"  total: {_fmt(report.score)}/{_fmt(report.max_score)} ({report.percent:.1f}%)")
     return out.getvalue()
 
@@ -339,24 +352,25 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
 def to_check_text(report: Report) -> str:
     """A student's view of `grader check`: each function, what its visible cases say, and a hint."""
     if report.status != "graded":
-        return f"Could not check {report.submission}: {report.message}\n"
-    lines = [f"Checking {report.submission} ({report.assignment}) on the visible cases", ""]
+        return one_line(f"Could not check {report.submission}: {report.message}") + "\n"
+    lines = [one_line(f"Checking {report.submission} ({report.assignment}) on the visible cases"), ""]
     for f in report.functions:
         failed = [t for t in f.tests if not t.passed]
         if not f.tests:
-            lines.append(f"  [ -] {f.name}: no visible case; only the grader's hidden cases check it")
+            what = "no visible case; only the grader's hidden cases check it"
+            lines.append(f"  [ -] {one_line(f.name)}: {what}")
         elif not failed:
-            lines.append(f"  [ok] {f.name}: passes " + ", ".join(t.name for t in f.tests))
+            lines.append(one_line(f"  [ok] {f.name}: passes " + ", ".join(t.name for t in f.tests)))
         elif f.status != "failed" or not any(t.mistake for t in failed):
-            lines.append(f"  [XX] {f.name}: {f.message}")
+            lines.append(one_line(f"  [XX] {f.name}: {f.message}"))
         else:
-            lines.append(f"  [XX] {f.name}")
+            lines.append(one_line(f"  [XX] {f.name}"))
             for t in failed:
-                lines.append(f"       {t.name}: {t.detail}")
+                lines.append(one_line(f"       {t.name}: {t.detail}"))
                 if t.mistake:
-                    lines.append(f"       looks like {t.mistake['description']}")
-                    lines.append(f"       hint: {t.mistake['hint']}")
-        lines.extend(f"       warning: {w}" for w in f.warnings)
+                    lines.append(one_line(f"       looks like {t.mistake['description']}"))
+                    lines.append(one_line(f"       hint: {t.mistake['hint']}"))
+        lines.extend(one_line(f"       warning: {w}") for w in f.warnings)
     passing = sum(1 for f in report.functions if f.tests and f.status == "passed")
     checked = sum(1 for f in report.functions if f.tests)
     lines += [

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.report import write_atomic
+from grader.report import one_line, write_atomic
 
 BINS = 10  # score distribution in tenths of the maximum
 
@@ -118,13 +118,13 @@ def to_text(s: Summary, width: int = 40) -> str:
     lines.append("pass rate per function:")
     name_width = max((len(f.name) for f in s.functions), default=0)
     for f in s.functions:
-        lines.append(f"  {f.name:<{name_width}} {100 * f.rate:5.1f}%  ({f.passed}/{f.total})")
+        lines.append(one_line(f"  {f.name:<{name_width}} {100 * f.rate:5.1f}%  ({f.passed}/{f.total})"))
     if s.failures:
         lines.append("most frequent failure messages:")
-        lines.extend(f"  {n:5d} x {_clip(m, 150)}" for m, n in s.failures)
+        lines.extend(f"  {n:5d} x {_clip(one_line(m), 150)}" for m, n in s.failures)
     if s.copies:
         lines.append("possible copies (different files with identical bytes):")
-        lines.extend("  " + " = ".join(group) for group in s.copies)
+        lines.extend(one_line("  " + " = ".join(group)) for group in s.copies)
     return "\n".join(lines) + "\n"
 
 

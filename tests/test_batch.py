@@ -208,3 +208,24 @@ def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: 
         assert all(len(n.split(".")[0]) <= MAX_NAME for n in written), written
         [executed] = [n for n in written if n.endswith(".executed.ipynb")]
         assert json.loads((out / executed).read_text())["cells"]
+
+
+def test_line_breaks_in_names_and_messages_never_add_lines(toy_root: Path, tmp_path: Path) -> None:
+    """Red team 2, finding 11: a notebook named `nl\\nname.ipynb` or an error message holding line
+    breaks wrote lines of its own into stdout and summary.txt, a forged `batch: ... mean 100.0%`
+    among them. Text output writes them as `\\n`; JSON keeps them (escaped there)."""
+    folder = tmp_path / "class"
+    forged = "batch: 9 submissions, 9 graded, 0 invalid, 0 internal errors; mean 100.0%"
+    write(folder, "nl\nname", toy())
+    write(folder, "spoof", toy(scale=f"raise RuntimeError('wrong\\n\\n{forged}\\r\\n  total: 34/34 (100.0%)')"))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["run", str(folder), "--fast", "--output", str(out), "-j", "1"])
+    assert res.exit_code == 0, res.output
+    for text in (res.stdout, (out / "summary.txt").read_text()):
+        lines = text.splitlines()
+        assert [ln for ln in lines if ln.startswith("batch:")] == [next(ln for ln in lines if ln.startswith("batch:"))]
+        assert not any(ln.strip().startswith(("name", "total: 34/34")) for ln in lines), text
+        assert forged not in lines and "wrong\\n\\nbatch: 9 submissions" in text, text
+    assert "nl\\nname" in res.stdout
+    one = CliRunner().invoke(main, ["run", str(folder / "nl\nname.ipynb"), "--fast", "--format", "json"])
+    assert json.loads(one.stdout)["submission"].endswith("nl\nname.ipynb")
