@@ -33,6 +33,7 @@ from grader import cache as cache_mod
 from grader import grade, notebook, run, sandbox
 from grader.errors import GraderError, NotebookError, SpecError
 from grader.gradebook import FILENAME, Gradebook
+from grader.links import grader_links
 from grader.report import FunctionResult, Report, TestResult, file_names, printable, write_atomic
 
 PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
@@ -104,7 +105,9 @@ def run_batch(
     """Grade every notebook in `paths`, skipping contents the gradebook already holds; those in
     `refused` (`grade.collect`: links) are reported invalid with the reason, never read."""
     started = time.perf_counter()
-    subs = survey(paths, refused or {})
+    refused = dict(refused or {})
+    refused.update(grader_links([p for p in paths if p not in refused], options.root))
+    subs = survey(paths, refused)
     if plan.output is not None:
         _sweep(plan.output)
     book = Gradebook(plan.book_path) if plan.book_path is not None else None
@@ -157,7 +160,8 @@ def _refused_digest(path: Path) -> str:
 
 def copies(subs: list[Submission]) -> list[list[str]]:
     """Different files with the same bytes (possible copies), each group as labels in input order;
-    the same file named twice is not a copy of itself."""
+    the same file named twice is not a copy of itself, hard links to one file (other names, one
+    inode) are: each is a submission of its own."""
     files: dict[str, dict[str, str]] = defaultdict(dict)
     for s in subs:
         if not s.refused and not s.digest.startswith("unreadable:"):

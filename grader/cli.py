@@ -111,8 +111,10 @@ def run_cmd(
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None
     from grader import grade, run
+    from grader.links import grader_links
 
     files, refused = grade.collect(paths)
+    refused.update(grader_links([f for f in files if f not in refused]))
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
     hide = (str(output.resolve()),) if output is not None else ()

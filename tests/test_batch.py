@@ -229,3 +229,38 @@ def test_line_breaks_in_names_and_messages_never_add_lines(toy_root: Path, tmp_p
     assert "nl\\nname" in res.stdout
     one = CliRunner().invoke(main, ["run", str(folder / "nl\nname.ipynb"), "--fast", "--format", "json"])
     assert json.loads(one.stdout)["submission"].endswith("nl\nname.ipynb")
+
+
+def test_a_hard_link_to_a_grader_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Red team 2, finding 12: a hard link to the reference notebook was graded (full marks, not
+    flagged). A submission that is the same file (st_dev, st_ino) as one under reference/,
+    assignments/ or expected/ is invalid with the reason; hard links between submissions are
+    listed with the possible copies."""
+    import shutil
+
+    from tests.conftest import TOY
+
+    root = tmp_path / "root"
+    shutil.copytree(TOY, root)
+    monkeypatch.setenv("GRADER_ROOT", str(root))
+    grade.prepare.cache_clear()
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "hardref.ipynb").hardlink_to(root / "reference" / "toy" / "Toy.ipynb")
+    ann = write(folder, "ann", toy())
+    (folder / "ann_too.ipynb").hardlink_to(ann)
+    try:
+        out = tmp_path / "out"
+        res = CliRunner().invoke(main, ["run", str(folder), "--fast", "--format", "json", "--output", str(out)])
+        assert res.exit_code == 0, res.output
+        by_name = {Path(d["submission"]).name: d for d in json.loads(res.stdout)}
+        ref = by_name["hardref.ipynb"]
+        assert ref["status"] == "invalid" and ref["score"] == 0, ref
+        assert "same file as the grader's reference/toy/Toy.ipynb (a hard link)" in ref["message"]
+        assert by_name["ann.ipynb"]["score"] == by_name["ann_too.ipynb"]["score"] == 5.0
+        text = (out / "summary.txt").read_text()
+        assert "possible copies" in text and "ann.ipynb = " in text and "ann_too.ipynb" in text, text
+        one = CliRunner().invoke(main, ["run", str(folder / "hardref.ipynb"), "--fast", "--format", "json"])
+        assert json.loads(one.stdout)["status"] == "invalid", one.output
+    finally:
+        grade.prepare.cache_clear()
