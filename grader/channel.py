@@ -204,6 +204,21 @@ class Call:
         return reply if reply is not None and reply.get("ended") == self.id else None
 
 
+def anonymous(task: dict[str, Any]) -> dict[str, Any]:
+    """The job as the sandbox sees it: cases called by their position only, so a hidden case's
+    name (`sign_error`, `wrong_derivative`) tells student code nothing."""
+    cases = [{**c, "name": f"case{i}"} for i, c in enumerate(task["cases"])]
+    return {**task, "cases": cases}
+
+
+def named(result: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    """A result of an `anonymous` job, its cases under their own names again."""
+    if "cases" not in result:
+        return result
+    names = {f"case{i}": c["name"] for i, c in enumerate(task["cases"])}
+    return {**result, "cases": {names[k]: v for k, v in result["cases"].items() if k in names}}
+
+
 # The child ran student code, which can write anything to its result pipe: what the grader reads
 # is rebuilt from the fields it uses, with their types checked and their sizes bounded, so a
 # forged result can claim no more than returning that value would (and cannot crash the grader).

@@ -412,10 +412,29 @@ def _clean_tmp() -> None:
             _wipe(tmp)
 
 
+def _sizes() -> list[int]:
+    """How much each writable folder holds, as a number that grows with its entries (a tmpfs
+    folder's size): the zygote learns whether anything was left without reading a name."""
+    folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
+    sizes = []
+    for tmp in folders:
+        try:
+            sizes.append(os.stat(tmp).st_size if tmp else 0)
+        except OSError:
+            sizes.append(-1)
+    return sizes
+
+
+EMPTY: list[int] = []  # the folders' sizes as the zygote found them, before any student code
+
+
 def _cleaned(limit: float = 8.0) -> None:
     """Empty the writable folders in a child of ours, before the next function's child exists:
     the time it takes is not on that function's clock, and the names of what an earlier student
-    left are never read into the zygote's memory."""
+    left are never read into the zygote's memory. Nothing to do when they are as they were (only
+    a tmpfs's size says so: GRADER_CLEAN names the jail's tmpfs copies, the scratch tmp is one too)."""
+    if os.environ.get("GRADER_CLEAN") and EMPTY and _sizes() == EMPTY:
+        return
     pid = os.fork()
     if pid == 0:
         try:
@@ -505,6 +524,7 @@ def main() -> None:
             except Exception:
                 ok = False
     control = socket.socket(fileno=CONTROL_FD)
+    EMPTY.extend(_sizes())
     _reply(control, {"ready": True, "ok": ok})  # the grader's check that this jail lets us work at all
     serve(control)
 

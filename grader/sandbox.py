@@ -500,7 +500,7 @@ def send(worker: Worker, job: dict[str, Any]) -> bool:
     worker.queued = list(job.get("tasks", []))
     if not worker.queued:
         return worker.proc.poll() is None
-    worker.ahead = channel.Call(worker, worker.queued[0])
+    worker.ahead = channel.Call(worker, channel.anonymous(worker.queued[0]))
     return worker.ahead.sent
 
 
@@ -515,12 +515,12 @@ def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[s
     for task in tasks:
         if worker.greeted is None or time.monotonic() > deadline:
             break
-        call = call or channel.Call(worker, task)
+        call = call or channel.Call(worker, channel.anonymous(task))
         got = call.finish(limits.result_bytes)
         call = None
         if got is None:
             break
-        results[task["function"]] = got
+        results[task["function"]] = channel.named(got, task)
     if call is not None:
         call.abandon()
     return results

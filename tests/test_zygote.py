@@ -116,7 +116,7 @@ def test_a_process_left_holding_the_result_pipe_does_not_hold_the_grader(toy_roo
 def test_a_forged_result_with_a_number_past_float_range_is_refused_not_a_crash(toy_root: Path) -> None:
     # student code finds its own result pipe and writes a result of its own making, then exits
     forged = (
-        '{"function": "forge", "cases": {"c": {"ok": true, "output": '
+        '{"function": "forge", "cases": {"case0": {"ok": true, "output": '
         '{"$": "ndarray", "dtype": "float64", "shape": [1], "data": [1' + "0" * 400 + "]}}}}"
     )
     source = (
@@ -203,3 +203,38 @@ def test_a_full_tmp_costs_the_next_function_no_time(toy_root: Path) -> None:
         assert 0 < made < 20000, made  # the inode limit stopped it
         raw, _, _ = run.execute(a, [_task("look", LOOK, timeout=2)], limits=sandbox.Limits(), session=session)
     assert list(_output(raw, "look")) == [0.0, 0.0]
+
+
+BYNAME = '''
+import sys
+
+def spy(v):
+    # the names of the cases, as far as the harness's frames tell
+    names = []
+    for depth in range(1, 5):
+        try:
+            frame = sys._getframe(depth)
+        except ValueError:
+            break
+        case = frame.f_locals.get("case")
+        if isinstance(case, dict):
+            names.append(case.get("name"))
+    known = [n for n in names if n in ("visible", "hidden_one", "hidden_two")]
+    return v * 0 + len(known) + 10 * len(names)
+'''
+
+
+def test_a_case_never_learns_its_name(toy_root: Path) -> None:
+    # a hidden case's name says what it tests (`sign_error`): inside the sandbox cases are numbered
+    a = spec.load("toy")
+    cases = tuple(
+        {"name": n, "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
+        for n in ("visible", "hidden_one", "hidden_two")
+    )
+    task = run.Task("spy", (Unit("cell spy", BYNAME),), cases, 30.0)
+    with run.Session(sandbox.Limits()) as session:
+        raw, _, _ = run.execute(a, [task], limits=sandbox.Limits(), session=session)
+    seen = {n: list(harness.decode(r["output"])) for n, r in raw["spy"]["cases"].items()}
+    assert set(seen) == {"visible", "hidden_one", "hidden_two"}
+    for out in seen.values():  # the case dicts were found in the frames, their names were not
+        assert out[0] >= 10 and out[0] % 10 == 0, seen
