@@ -73,7 +73,27 @@ def secrets() -> list[str]:
     root = project_root()
     here = Path(__file__).resolve().parent
     folders = ("expected", "reference", "tests", "assignments", ".git")
-    return [str(p) for p in (*(root / f for f in folders), here)] + homes()
+    return [str(p) for p in (*(root / f for f in folders), here)] + homes() + elsewhere()
+
+
+# the system's top-level folders, left visible: the interpreter and the libraries it loads, the
+# machine's configuration, the kernel's file systems, the shared folders (covered on their own)
+SYSTEM_DIRS = frozenset(
+    "bin sbin lib lib32 lib64 libx32 usr etc dev proc sys run tmp var".split()
+    + ["nix", "gnu"]  # stores whose programs load libraries from all over them
+)
+
+
+def elsewhere() -> list[str]:
+    """Every other top-level folder, covered whole the same way (the paths the interpreter needs
+    in one bound back): /home and /root, /srv, /opt, /mnt, a /work or /data of the machine's,
+    where other batches, reports and gradebooks may lie world-readable."""
+    try:
+        names = os.listdir("/")
+    except OSError:
+        return []
+    tops = (os.path.join("/", n) for n in names if n not in SYSTEM_DIRS)
+    return sorted(t for t in tops if os.path.isdir(t) and not os.path.islink(t))
 
 
 def homes() -> list[str]:

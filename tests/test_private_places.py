@@ -190,3 +190,34 @@ def test_the_home_folders_are_on_the_one_list() -> None:
         assert str(Path.home().resolve()) in hidden
     else:
         assert {"/home", "/root"} <= set(hidden) or not Path("/home").is_dir()
+
+
+PEEK_ELSEWHERE = """
+obs["read"] = []
+for name in NAMES:
+    try:
+        obs["read"].append(open(name).read()[:20])
+    except OSError:
+        pass
+obs["listed"] = []
+for d in sorted(set(os.listdir("/")) - set(SYSTEM)):
+    try:
+        if os.path.isdir("/" + d) and os.listdir("/" + d):
+            obs["listed"].append(d)
+    except OSError:
+        pass
+"""
+
+
+def test_other_top_level_folders_are_covered_in_both_modes(tmp_path: Path) -> None:
+    # a checkout, last week's batch in /srv or /work: world-readable, outside any home folder
+    _mounts_or_skip()
+    if ROOT.parts[1] in sandbox.SYSTEM_DIRS:
+        pytest.skip("the checkout is in one of the system's folders here")
+    names = [str(ROOT / "README.md"), str(ROOT / "pyproject.toml")]
+    code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(sandbox.SYSTEM_DIRS)))
+    for seen in (_graded(code, tmp_path / "fn"), _cell(code, tmp_path / "nb")):
+        assert seen["read"] == [], seen
+        # what is left in the covered folders is the way to the interpreter, nothing else
+        tops = {Path(p).parts[1] for p in sandbox._needed() if Path(p).parts[1] not in sandbox.SYSTEM_DIRS}
+        assert set(seen["listed"]) <= tops, seen
