@@ -93,6 +93,7 @@ class Scenario:
     check: Callable[[dict[str, Any], Any], None] | None = None  # extra assertions (report, ctx)
     known_bug: str = ""  # a weakness outside the sandbox's files, awaiting its fix (strict xfail)
     outside_tmp: bool = False  # the notebook's folder is in the project, not under /tmp
+    self_harm: bool = False  # `attacked` may lose any of its own marks, the others none
 
     def cells(self) -> list[str]:
         out = [IMPORTS, *self.before]
@@ -918,11 +919,13 @@ BOMBS = [
         needs=("user",),
     ),
     topl("fork-bomb-toplevel", (_indent0(FORK_BOMB),), needs=("user", "pids")),
-    # A correct answer that leaves a daemon behind to kill the next functions' processes: the
-    # answer itself earns its marks; what must hold is that nobody else loses any.
+    # A correct answer that leaves a daemon behind to kill the next functions' processes: what
+    # must hold is that nobody else loses any. Its own later cases (each a process of its own)
+    # race the daemon it started, so its own marks depend on timing: self-harm, allowed.
     Scenario(
         "daemon-left-behind",
-        None,
+        ZEROS,
+        self_harm=True,
         replace={
             ZEROS: graded(
                 ZEROS,

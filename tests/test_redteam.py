@@ -168,6 +168,8 @@ def _check_function(s: Scenario, f: dict[str, Any]) -> None:
         assert f["score"] == f["max_score"], f"{f['name']} lost marks to another function's attack: {f}"
         assert f["status"] == "passed"
         return
+    if s.self_harm:
+        return
     if s.partial:
         assert 0 < f["score"] < f["max_score"], f
         assert any(not t["passed"] for t in f["tests"] if t["hidden"]), "hidden cases must catch it"
