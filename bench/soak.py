@@ -175,15 +175,16 @@ def verdict(samples: list[Sample], total: int) -> tuple[dict[str, dict[str, floa
     window = max(1, min(WINDOW, (total - SETTLED) // 3))  # the two windows never overlap
     first = [s for s in after if s.done < SETTLED + window] or after[:1]
     last = [s for s in after if total - window <= s.done < total] or after[-1:]
-    # the end: the first sample once the last report is written (after it, the grader writes the
+    # the end: the last sample before the last report is written (after it, the grader writes the
     # summary and its plot, then lets its workers go: not what a longer batch would hold)
-    end = next((s for s in after if s.done >= total), after[-1])
+    running = [s for s in after if s.done < total] or after
+    end = running[-1]
     early, late = f"median, notebooks {SETTLED}-{SETTLED + window}", f"median, last {window}"
     table = {
         f: {
             f"after notebook {SETTLED}": getattr(after[0], f),
-            "after the last": getattr(end, f),
-            "max": max(getattr(s, f) for s in after if s.done < total or s is end),
+            "at the last": getattr(end, f),
+            "max": max(getattr(s, f) for s in running),
             early: statistics.median(getattr(s, f) for s in first),
             late: statistics.median(getattr(s, f) for s in last),
         }
