@@ -63,7 +63,6 @@ DTYPES = frozenset(
 MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000_000
 CONTROL_FD = int(os.environ.get("GRADER_CONTROL_FD", "3"))
-RESULT_BYTES = int(os.environ.get("GRADER_RESULT_BYTES", str(64 << 20)))  # a function's results, all cases
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
 BUILTINS = dict(vars(builtins))  # as the worker started, before any student code
 
@@ -212,14 +211,13 @@ def _load_units(units: list[dict[str, str]], ns: dict[str, Any]) -> list[str]:
     return notes
 
 
-def run_case(units: list[dict[str, str]], func: str, setup: str, args: Any) -> dict[str, Any]:
-    """Build a fresh namespace, call `func` on the case's inputs, encode what comes back. Only this
-    case's code, setup and inputs are passed: no case dict, no name, no other case."""
+def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> dict[str, Any]:
+    """Build a fresh namespace, call `func` on the case's inputs, encode what comes back."""
     vars(builtins).update(BUILTINS)  # a previous case may have patched them
     ns: dict[str, Any] = {"__name__": "__main__"}
     notes = _load_units(units, ns)
-    if setup:
-        exec(compile(setup, "setup", "exec", dont_inherit=True), ns)
+    if case.get("setup"):
+        exec(compile(case["setup"], "setup", "exec", dont_inherit=True), ns)
     target = ns.get(func)
     if not callable(target):
         return {
@@ -231,7 +229,7 @@ def run_case(units: list[dict[str, str]], func: str, setup: str, args: Any) -> d
                 "frames": [],
             },
         }
-    args = decode(args)
+    args = decode(case["args"])
     np.random.seed(RNG_SEED)
     try:
         out = target(*args)
@@ -248,76 +246,14 @@ def run_case(units: list[dict[str, str]], func: str, setup: str, args: Any) -> d
 
 
 def run_function(task: dict[str, Any]) -> dict[str, Any]:
-    """Every case of one graded function, each in a fresh fork of the function's child: nothing a
-    case leaves in memory (a module attribute, a global, a patched builtin) reaches the next, and
-    the process that runs a case holds nothing of the other cases (the task is emptied there)."""
-    units, func = task["units"], task["function"]
-    pending = [(c["name"], c.get("setup") or "", c["args"]) for c in task["cases"]]
-    task.clear()
-    results: dict[str, Any] = {}
-    room = RESULT_BYTES
-    while pending:
-        name, setup, args = pending.pop(0)
-        rfd, wfd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the case's own process
-            os.close(rfd)
-            pending.clear()
-            results.clear()
-            name = ""
-            _case_child(wfd, units, func, setup, args)  # never returns
-        os.close(wfd)
-        results[name], size = _case_result(rfd, pid, room)
-        room -= size
-        del setup, args
-    return {"function": func, "cases": results}
-
-
-def _case_child(fd: int, units: list[dict[str, str]], func: str, setup: str, args: Any) -> None:
-    try:
+    """Every case of one graded function (inside its own child process)."""
+    results = {}
+    for case in task["cases"]:
         try:
-            out = run_case(units, func, setup, args)
+            results[case["name"]] = run_case(task["units"], task["function"], case)
         except BaseException as exc:  # e.g. the student's code does not compile or exec
-            out = {"ok": False, "error": _error(exc), "setup": True}
-        payload = json.dumps(out).encode()
-        view = memoryview(b"%d\n" % len(payload) + payload)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os._exit(0)
-
-
-class TooBig(Exception):
-    """The cases' results together are more than a result may carry."""
-
-
-def _case_result(fd: int, pid: int, room: int) -> tuple[dict[str, Any], int]:
-    """A case's result and its size, read by its length (a process the case started may hold
-    the pipe open); a case process that ends without one ends this child the same way, so the
-    grader sees what it saw when cases ran here (a kill for memory, a crash)."""
-    head, data = b"", bytearray()
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        while not head.endswith(b"\n") and len(head) < 24:
-            c = f.read(1)
-            if not c:
-                break
-            head += c
-        size = int(head[:-1]) if head.endswith(b"\n") and head[:-1].isdigit() else -1
-        if size > room:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise TooBig
-        while len(data) < size:
-            chunk = f.read(min(1 << 20, size - len(data)))
-            if not chunk:
-                break
-            data += chunk
-    _, status = os.waitpid(pid, 0)
-    if size > 0 and len(data) == size:
-        return json.loads(data), size
-    if os.WIFSIGNALED(status):
-        os.kill(os.getpid(), os.WTERMSIG(status))
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+            results[case["name"]] = {"ok": False, "error": _error(exc), "setup": True}
+    return {"function": task["function"], "cases": results}
 
 
 # ----------------------------------------------------------------------------- the zygote
@@ -336,20 +272,16 @@ def _child(job_fd: int, result_fd: int) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
     sys.stderr = sys.stdout
     try:
-        name = ""
+        task: dict[str, Any] = {"function": ""}
         try:
             task = json.loads(_read_all(job_fd))
             os.close(job_fd)
-            name = task["function"]
             payload = json.dumps(run_function(task)).encode()
-        except TooBig:  # said by a length past the limit: the grader reads no further
-            payload = b""
-            os.write(result_fd, b"%d\n" % (RESULT_BYTES + 1))
         except BaseException as exc:
-            payload = json.dumps({"function": name, "crash": type(exc).__name__}).encode()
+            payload = json.dumps({"function": task.get("function", ""), "crash": type(exc).__name__}).encode()
         # its length first: the grader then needs no EOF, which a process the student started
         # (holding a copy of the pipe) could put off until the timeout
-        view = memoryview(b"%d\n" % len(payload) + payload if payload else b"")
+        view = memoryview(b"%d\n" % len(payload) + payload)
         while view:
             view = view[os.write(result_fd, view) :]
         os.close(result_fd)

@@ -489,7 +489,6 @@ def _spawn(
             env={
                 **scrubbed_env(scratch),
                 "GRADER_CONTROL_FD": str(theirs.fileno()),
-                "GRADER_RESULT_BYTES": str(limits.result_bytes),
                 "GRADER_PRELOAD": preload,
                 "GRADER_PIDNS": "1" if iso.pids else "",
                 "GRADER_SITE": os.pathsep.join(site_dirs()),

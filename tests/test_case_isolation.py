@@ -3,11 +3,13 @@ counter on numpy answered by position: 7/10), nor find the other cases (their na
 results) in the harness's frames. 4697616 numbers the cases inside the sandbox, so names no
 longer leak, but state and the other cases still do. The rest needs a change to grader/harness.py
 (each case in a fresh fork of the function's child, given only its own setup and inputs), which
-its owner applies."""
+its owner applies: until then this test is an expected failure, strict, so that change makes it
+XPASS and fail: then remove the marker."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from grader import harness
 
@@ -35,6 +37,7 @@ def gradient_check(x, theta, epsilon=1e-7):
 '''
 
 
+@pytest.mark.xfail(strict=True, reason="needs the harness change of red team 2 finding 8a (a fork per case)")
 def test_a_case_sees_neither_its_name_nor_an_earlier_case() -> None:
     task = {
         "function": "gradient_check",

@@ -104,9 +104,9 @@ def _units(
 
 def _call(units: list[dict[str, str]], function: str, args: dict[str, Any], setup: str) -> Any:
     """harness.run_case on plain arguments: the raw result (encoded output or error)."""
-    encoded = [harness.encode(v) for v in args.values()]
+    job = {"name": "case", "args": [harness.encode(v) for v in args.values()], "setup": setup}
     with inside(FOLDER), contextlib.redirect_stdout(io.StringIO()):
-        return harness.run_case(units, function, setup, encoded)
+        return harness.run_case(units, function, job)
 
 
 def _run(units: list[dict[str, str]], function: str, args: dict[str, Any], case: spec.Case) -> Any:
