@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader import grade
+from grader.report import Report
 from tests import toykit
 from tests.conftest import make_notebook, write_notebook
 from tests.toykit import edit
@@ -12,10 +13,8 @@ from tests.toykit import edit
 toy_copy = toykit.toy_copy
 
 
-def test_a_failed_hidden_case_carries_its_description(toy_copy: Path, tmp_path: Path) -> None:
-    toml = toy_copy / "assignments/toy/assignment.toml"
-    edit(toml, 'name = "longer"', 'name = "longer"\ndescription = "a vector of seven entries"')
-    edit(toml, 'name = "course"', 'name = "course"\ndescription = "the notebook\'s example"')
+def _graded_with_scale_wrong(tmp_path: Path) -> Report:
+    """A submission whose `scale` is wrong on every case and whose `unit` is right."""
     nb = make_notebook(
         [
             "import numpy as np\nfrom toyutils import FACTOR",
@@ -23,7 +22,14 @@ def test_a_failed_hidden_case_carries_its_description(toy_copy: Path, tmp_path: 
             "# GRADED FUNCTION: unit\ndef unit(v):\n    return v / norm2(v)",
         ]
     )
-    report = grade.grade_path(write_notebook(tmp_path / "s.ipynb", nb), grade.Options())
+    return grade.grade_path(write_notebook(tmp_path / "s.ipynb", nb), grade.Options())
+
+
+def test_a_failed_hidden_case_carries_its_description(toy_copy: Path, tmp_path: Path) -> None:
+    toml = toy_copy / "assignments/toy/assignment.toml"
+    edit(toml, 'name = "longer"', 'name = "longer"\ndescription = "a vector of seven entries"')
+    edit(toml, 'name = "course"', 'name = "course"\ndescription = "the notebook\'s example"')
+    report = _graded_with_scale_wrong(tmp_path)
     visible, hidden = report.functions[0].tests
     assert hidden.hidden and not hidden.passed
     assert hidden.message == "output has 7 of 7 entries wrong (case: a vector of seven entries)"
@@ -34,14 +40,7 @@ def test_a_failed_hidden_case_carries_its_description(toy_copy: Path, tmp_path: 
 def test_a_description_that_gives_the_answer_away_is_never_shown(toy_copy: Path, tmp_path: Path) -> None:
     toml = toy_copy / "assignments/toy/assignment.toml"
     edit(toml, 'name = "longer"', 'name = "longer"\ndescription = "seven entries, the first 1.32"')
-    nb = make_notebook(
-        [
-            "import numpy as np\nfrom toyutils import FACTOR",
-            "# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 2.0",
-            "# GRADED FUNCTION: unit\ndef unit(v):\n    return v / norm2(v)",
-        ]
-    )
-    report = grade.grade_path(write_notebook(tmp_path / "s.ipynb", nb), grade.Options())
+    report = _graded_with_scale_wrong(tmp_path)
     hidden = report.functions[0].tests[1]
     assert hidden.message == "output has 7 of 7 entries wrong"  # 1.32 is its expected output[0, 0]
 

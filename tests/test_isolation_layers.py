@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -213,27 +213,45 @@ def test_student_code_cannot_change_the_grader(own_course: Path, tmp_path: Path)
     assert ROOTLESS or not writable or iso.user  # as root, the user switch alone keeps them safe
 
 
+def _exit_code_in_child(body: Callable[[], int]) -> int:
+    """Run `body` in a forked child (its namespaces and mounts die with it): its exit code, 2
+    when it raised."""
+    pid = os.fork()
+    if pid == 0:
+        code = 2
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _changeable(places: Iterable[Path]) -> bool:
+    """Whether a file can be planted in any of `places`."""
+    for place in places:
+        try:
+            (place / "planted").write_text("x")
+            return True
+        except OSError:
+            pass
+    return False
+
+
 def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_places(tmp_path: Path) -> None:
     if not sandbox.available_isolation().readonly:
         pytest.skip("this machine cannot mount the grader read-only")
     own, tmp = tmp_path / "venv", tmp_path / "tmp"
     own.mkdir()
     tmp.mkdir()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _enter_mount_namespace()  # every mount, nosuid or noexec ones too, remounted read-only
-            jail._freeze([str(tmp)])
-            (tmp / "x").write_text("x")  # the writable place stays so
-            try:
-                (own / "x").write_text("x")
-                os._exit(3)
-            except OSError:
-                os._exit(0)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def frozen() -> int:
+        _enter_mount_namespace()  # every mount, nosuid or noexec ones too, remounted read-only
+        jail._freeze([str(tmp)])
+        (tmp / "x").write_text("x")  # the writable place stays so
+        return 3 if _changeable([own]) else 0
+
+    assert _exit_code_in_child(frozen) == 0
 
 
 def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path) -> None:
@@ -243,28 +261,21 @@ def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path)
         pytest.skip("this machine cannot mount the grader read-only")
     strict = tmp_path / "strict"
     strict.mkdir()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _enter_mount_namespace()
-            flags = jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC | jail.MS_STRICTATIME | jail.MS_NOSYMFOLLOW
-            jail._mount("tmpfs", str(strict), "tmpfs", flags, "size=64k,mode=777")
-            libc = ctypes.CDLL(None, use_errno=True)
-            uid, gid = os.getuid(), os.getgid()
-            jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS), "unshare")
-            jail._map_ids(inside=0, uid=uid, gid=gid)
-            jail._freeze([])
-            if not os.statvfs(strict).f_flag & jail.ST_NOSYMFOLLOW:  # kept, though not locked
-                os._exit(4)
-            try:
-                (strict / "x").write_text("x")
-                os._exit(3)
-            except OSError:
-                os._exit(0)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def frozen() -> int:
+        _enter_mount_namespace()
+        flags = jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC | jail.MS_STRICTATIME | jail.MS_NOSYMFOLLOW
+        jail._mount("tmpfs", str(strict), "tmpfs", flags, "size=64k,mode=777")
+        libc = ctypes.CDLL(None, use_errno=True)
+        uid, gid = os.getuid(), os.getgid()
+        jail._check(libc.unshare(jail.CLONE_NEWUSER | jail.CLONE_NEWNS), "unshare")
+        jail._map_ids(inside=0, uid=uid, gid=gid)
+        jail._freeze([])
+        if not os.statvfs(strict).f_flag & jail.ST_NOSYMFOLLOW:  # kept, though not locked
+            return 4
+        return 3 if _changeable([strict]) else 0
+
+    assert _exit_code_in_child(frozen) == 0
 
 
 def test_freezing_covers_the_posix_queues_folder() -> None:
@@ -382,12 +393,8 @@ def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
                 course = base / "course"
                 code = 0 if (venv / "python").exists() else 3  # the installation is there,
                 code = code or (4 if secret.exists() or os.listdir(course) != ["main"] else 0)  # alone
-                for place in (course, venv):  # and neither it nor the way to it can be changed
-                    try:
-                        (place / "planted").write_text("x")
-                        code = code or 5
-                    except OSError:
-                        pass
+                # and neither it nor the way to it can be changed
+                code = code or (5 if _changeable((course, venv)) else 0)
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
