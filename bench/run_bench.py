@@ -236,8 +236,8 @@ def memory(typical: Path, sizes: list[int], jobs: int) -> list[tuple[int, float,
     """(batch size, worker peak MB, function child peak MB, grader process RSS MB) per size."""
     import psutil
 
-    from grader import batch as batch_mod
-    from grader import grade
+    from grader.course import batch as batch_mod
+    from grader.grading import grade
 
     rows = []
     paths = notebooks(typical)
@@ -356,8 +356,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def _in_process(paths: list[Path], jobs: int, cache: bool) -> tuple[float, int]:
     """Seconds for a batch run in this process, and how many tasks reached a sandbox."""
-    from grader import batch as batch_mod
-    from grader import grade
+    from grader.course import batch as batch_mod
+    from grader.grading import grade
 
     t = time.perf_counter()
     out = batch_mod.run_batch(paths, grade.Options(), batch_mod.Plan(jobs=jobs, cache=cache))

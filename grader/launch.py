@@ -46,7 +46,7 @@ def single_run(args: list[str]) -> tuple[Path, str | None, tuple[str, ...]] | No
 def main() -> None:
     early = single_run(sys.argv[1:])
     if early is not None:
-        from grader import run
+        from grader.sandbox import run
 
         run.start_early(*early)
     from grader.cli import entry

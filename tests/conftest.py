@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from grader import grade
+from grader.grading import grade
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).resolve().parent / "data" / "toy"
@@ -55,9 +55,9 @@ def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[d
     """(inputs, reference output) of every case, the inputs from `grader expected`'s own builders."""
     import numpy as np
 
-    from grader import expected
-    from grader.harness import RNG_SEED, decode
-    from grader.reference import inside
+    from grader.authoring import expected
+    from grader.authoring.reference import inside
+    from grader.sandbox.harness import RNG_SEED, decode
 
     inputs = expected.build_inputs(a)
     out: dict[str, dict[str, tuple[dict[str, Any], Any]]] = {}
@@ -74,7 +74,7 @@ def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[d
 @pytest.fixture(scope="module")
 def a(request: pytest.FixtureRequest) -> Any:
     """The assignment named by the test module's NAME."""
-    from grader import assignment as spec
+    from grader.reading import assignment as spec
 
     return spec.load(request.module.NAME, root=ROOT)
 
@@ -82,7 +82,7 @@ def a(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(scope="module")
 def ns(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The reference namespace of the assignment named by the test module's NAME."""
-    from grader.reference import namespace
+    from grader.authoring.reference import namespace
 
     return namespace(request.module.NAME, root=ROOT)
 
@@ -90,7 +90,7 @@ def ns(request: pytest.FixtureRequest) -> dict[str, Any]:
 def released_graded_sources(a: Any, graded: list[str]) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """Check a reference notebook's shape; return it, its code sources, and the released graded
     cells by function name (release raises if a solution line is not an assignment)."""
-    from grader import release
+    from grader.authoring import release
 
     raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
     assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)

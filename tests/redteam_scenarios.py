@@ -560,7 +560,7 @@ FIND_SECRET = """    import os, glob
     seen.append(repr(dict(os.environ)).encode())
     found = [s for s in seen if b"REDTEAM_" + b"SECRET=" in s or b"redteam-" + b"secret-file" in s]
     for path in ["__ROOT__/expected/initialization.json", "__ROOT__/reference/initialization/Initialization.ipynb",
-                 "__ROOT__/tests/redteam_scenarios.py", "__ROOT__/grader/harness.py", "__ROOT__/.git/HEAD"]:
+                 "__ROOT__/tests/redteam_scenarios.py", "__ROOT__/grader/sandbox/harness.py", "__ROOT__/.git/HEAD"]:
         try:
             found.append(open(path, "rb").read(100))
         except OSError:

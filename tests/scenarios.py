@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import assignment as spec
-from grader import notebook
+from grader.reading import assignment as spec
+from grader.reading import notebook
 
 Notebook = dict[str, Any]
 

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, grade, run, sandbox, summary
-from grader import cache as cache_mod
 from grader.cli import main
+from grader.course import batch
+from grader.grading import grade
+from grader.reports import summary
+from grader.sandbox import cache as cache_mod
+from grader.sandbox import run
+from grader.sandbox import worker as sandbox
 from tests.batchkit import toy, write
 
 OPTIONS = grade.Options()
@@ -57,7 +61,7 @@ def test_answers_differing_in_a_constant_never_share_results(toy_root: Path, tmp
 
 
 def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
-    from grader import notebook
+    from grader.reading import notebook
 
     prep = grade.prepare("toy")
 
@@ -174,7 +178,7 @@ def test_a_submission_cannot_read_another(toy_root: Path) -> None:
 def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) -> None:
     import shutil
 
-    from grader import assignment as spec
+    from grader.reading import assignment as spec
 
     root = tmp_path / "root"
     shutil.copytree(toy_root, root)
@@ -190,7 +194,7 @@ def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: 
     """Red team 2, finding 10: a 250-character notebook name made writing the executed notebook
     fail (ENAMETOOLONG): an internal error, exit 3, every rerun the same. Every file written for
     a submission is named by `report.file_names`, bounded to MAX_NAME characters, single or batch."""
-    from grader.report import MAX_NAME
+    from grader.results import MAX_NAME
 
     folder = tmp_path / "class"
     long = write(folder, "L" * 244, toy())  # 250 characters with ".ipynb"

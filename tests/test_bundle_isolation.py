@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from grader import assignment as spec
-from grader import bundle
+from grader.authoring import bundle
+from grader.reading import assignment as spec
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ZEROS, graded
 from tests.test_isolation_layers import _body, _reachable, _seen

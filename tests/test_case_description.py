@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import grade
-from grader.report import Report
+from grader.grading import grade
+from grader.results import Report
 from tests import toykit
 from tests.conftest import make_notebook, write_notebook
 from tests.toykit import edit
@@ -48,7 +48,7 @@ def test_a_description_that_gives_the_answer_away_is_never_shown(toy_copy: Path,
 def test_gives_away_reads_numbers_as_written() -> None:
     import numpy as np
 
-    from grader.feedback import gives_away
+    from grader.judging.feedback import gives_away
 
     assert gives_away("should report about 0.259", 0.2588190451) == ["0.259"]
     assert gives_away("dtheta is x (-3), not theta", -3.0) == ["-3"]

@@ -1,7 +1,7 @@
 """Red team 2, finding 8a: a graded function must not carry state from one case to the next (a
 counter on numpy answered by position: 7/10), nor find the other cases (their names, inputs,
 results) in the harness's frames. 4697616 numbers the cases inside the sandbox, so names no
-longer leak, but state and the other cases still do. The rest needs a change to grader/harness.py
+longer leak, but state and the other cases still do. The rest needs a change to grader/sandbox/harness.py
 (each case in a fresh fork of the function's child, given only its own setup and inputs), which
 its owner applies: until then this test is an expected failure, strict, so that change makes it
 XPASS and fail: then remove the marker."""
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import harness
+from grader.sandbox import harness
 
 SNOOP = '''
 import sys

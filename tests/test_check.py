@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import assignment as spec
-from grader import check, grade, mistakes, notebook
 from grader.cli import main
+from grader.grading import check, grade
+from grader.judging import mistakes
+from grader.reading import assignment as spec
+from grader.reading import notebook
 
 
 def _mutant(name: str, mistake_id: str, path: Path) -> Path:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader import assignment as spec
+from grader.reading import assignment as spec
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import CORRECT, HE, IMPORTS, RANDOM, ZEROS, graded
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.assignment import Case
-from grader.compare import judge
+from grader.judging.compare import judge
+from grader.reading.assignment import Case
 
 CASE = Case(name="c", inputs="x", atol=1e-7)
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, grade, gradebook
 from grader.cli import main
+from grader.course import batch, gradebook
+from grader.grading import grade
 from tests.batchkit import toy, write
 from tests.conftest import ROOT, TOY
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import expected, harness
+from grader.authoring import expected
 from grader.errors import SpecError
+from grader.reading import assignment as spec
+from grader.sandbox import harness
 from tests import toykit
 from tests.conftest import make_notebook, write_notebook
 from tests.toykit import cli, edit

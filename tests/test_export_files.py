@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import gradebook
 from grader.cli import main
+from grader.course import gradebook
 
 
 @pytest.fixture

@@ -21,10 +21,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from grader import assignment as spec
-from grader import bundle, execute, formats, grade, html, mistakes, notebook
+from grader.authoring import bundle
 from grader.cli import main
-from grader.report import Report
+from grader.grading import grade
+from grader.judging import mistakes
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reports import formats, html
+from grader.results import Report
+from grader.sandbox import execute
 from tests.conftest import make_notebook
 
 # Written from Gradescope's autograder specification
@@ -287,8 +292,8 @@ def test_bundle_holds_what_grading_needs_and_no_solutions(tmp_path: Path) -> Non
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
-    assert {"setup.sh", "run_autograder", "pyproject.toml", "grader/cli.py"} <= names
-    assert "grader/templates/report.html.j2" in names and "expected/regularization.json" in names
+    assert {"setup.sh", "run_autograder", "pyproject.toml", "grader/cli/__init__.py"} <= names
+    assert "grader/reports/templates/report.html.j2" in names and "expected/regularization.json" in names
     assert "assignments/regularization/Regularization.ipynb" in names
     assert "assignments/regularization/datasets/data.mat" in names
     assert not any(n.startswith("reference/") or "mistakes.toml" in n for n in names)

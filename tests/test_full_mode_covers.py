@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, grade, sandbox
 from grader.cli import main
+from grader.course import batch
+from grader.grading import grade
+from grader.sandbox import worker as sandbox
 from tests.batchkit import toy, write
 from tests.conftest import ROOT, make_notebook
 

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from grader import batch, grade, gradebook
+from grader.course import batch, gradebook
+from grader.grading import grade
 from tests.batchkit import toy, write
 
 OPTIONS = grade.Options()

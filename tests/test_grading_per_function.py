@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade, notebook
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.reading import notebook
 from tests.conftest import NUDGE
 
 NAMES = spec.names()

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, grade, notebook
 from grader.cli import main
+from grader.course import batch
+from grader.grading import grade
+from grader.reading import notebook
 from tests.batchkit import toy, write
 
 

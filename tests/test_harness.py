@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from grader.harness import Unencodable, decode, encode
+from grader.sandbox.harness import Unencodable, decode, encode
 
 
 @pytest.mark.parametrize("binary", [False, True])

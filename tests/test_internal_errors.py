@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from grader import judge
-from grader import summary as summary_mod
 from grader.cli import main
-from grader.gradebook import Gradebook
+from grader.course.gradebook import Gradebook
+from grader.judging import judge
+from grader.reports import summary as summary_mod
 from tests.batchkit import toy, write
 
 
@@ -71,8 +71,8 @@ def test_the_summary_counts_errors_apart() -> None:
 
 
 def test_every_renderer_says_internal_error_not_invalid() -> None:
-    from grader import formats, html
-    from grader.report import Report, to_text
+    from grader.reports import formats, html
+    from grader.results import Report, to_text
 
     r = Report("a.ipynb", "toy", "error", "internal error in the grader: RuntimeError: [red]x")
     assert "Not graded" not in formats.gradescope(r)["output"]

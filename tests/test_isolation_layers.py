@@ -25,8 +25,11 @@ from typing import Any
 
 import pytest
 
-from grader import assignment as spec
-from grader import execute, grade, jail, run, sandbox
+import grader
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.sandbox import execute, jail, run
+from grader.sandbox import worker as sandbox
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
 
@@ -169,7 +172,7 @@ def test_one_list_decides_what_is_hidden() -> None:
     root = spec.project_root()
     for folder in ("expected", "reference", "tests", "assignments"):
         assert str(root / folder) in hidden
-    assert "/srv/reports" in hidden and str(Path(sandbox.__file__).resolve().parent) in hidden
+    assert "/srv/reports" in hidden and str(Path(grader.__file__).resolve().parent) in hidden
 
 
 # ----------------------------------------------------------------------------- finding 4: read-only installation

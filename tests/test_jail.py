@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade, jail, notebook, run, sandbox
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.sandbox import jail, run
+from grader.sandbox import worker as sandbox
 
 
 def _in_child(cfg: dict, secret: Path) -> int:
@@ -139,7 +142,7 @@ def test_sandbox_user_ids_are_leased_one_per_sandbox(monkeypatch: pytest.MonkeyP
         assert sorted(held) == [64990, 64991, 64992]
         assert sandbox.sandbox_uid() == jail.NOBODY  # none left: never one that is in use
         # another process (another grader on this machine) cannot take a leased id either
-        probe = "import sys; sys.path[:0] = sys.argv[1:2]; from grader import sandbox; " + (
+        probe = "import sys; sys.path[:0] = sys.argv[1:2]; from grader.sandbox import worker as sandbox; " + (
             "sandbox.SANDBOX_UIDS = range(64990, 64993); print(sandbox.sandbox_uid())"
         )
         out = subprocess.run([sys.executable, "-c", probe, str(Path(__file__).parents[1])],

@@ -11,11 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import grade, harness, judge, notebook
-from grader.assignment import Case
-from grader.compare import judge as compare_judge
-from grader.report import FunctionResult
-from grader.sandbox import Limits
+from grader.grading import grade
+from grader.judging import judge
+from grader.judging.compare import judge as compare_judge
+from grader.reading import notebook
+from grader.reading.assignment import Case
+from grader.results import FunctionResult
+from grader.sandbox import harness
+from grader.sandbox.worker import Limits
 
 GC = "gradient_checking"
 FORGED = {"$": "ndarray", "dtype": "float64", "shape": [1], "data": [10**400]}

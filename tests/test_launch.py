@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import launch, run
+from grader import launch
+from grader.reading import assignment as spec
+from grader.sandbox import run
 
 REF = spec.load("initialization").reference_notebook
 

@@ -13,13 +13,17 @@ from typing import Any
 
 import pytest
 
-from grader import assignment as spec
-from grader import expected as expected_mod
-from grader import grade, harness, mistakes, notebook, run, sandbox
-from grader.assignment import Case, Function
-from grader.compare import judge
+from grader.authoring import expected as expected_mod
 from grader.errors import SpecError
-from grader.report import Report
+from grader.grading import grade
+from grader.judging import mistakes
+from grader.judging.compare import judge
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reading.assignment import Case, Function
+from grader.results import Report
+from grader.sandbox import harness, run
+from grader.sandbox import worker as sandbox
 from tests.conftest import NUDGE
 
 ASSIGNMENTS = spec.load_all()

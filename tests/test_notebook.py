@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from grader import feedback, notebook
 from grader.errors import NotebookError
+from grader.judging import feedback
+from grader.reading import notebook
 from tests.conftest import make_notebook
 
 GRADED = frozenset({"scale", "unit"})
@@ -185,7 +186,7 @@ def test_pathological_text_is_read_in_linear_time(tmp_path) -> None:
     path = tmp_path / "slow.ipynb"
     path.write_text(json.dumps(make_notebook([cell])))
     code = (
-        "import sys; from pathlib import Path; from grader import notebook; "
+        "import sys; from pathlib import Path; from grader.reading import notebook; "
         "p = notebook.parse(notebook.read(Path(sys.argv[1]))); "
         "d = p.definitions['scale'][0]; print(sorted(p.markers), notebook.placeholders(d))"
     )

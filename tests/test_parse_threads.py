@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from grader import notebook
+from grader.reading import notebook
 from tests.conftest import make_notebook
 
 THREADS = 4
@@ -113,7 +113,7 @@ def test_every_parse_holds_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_reference_and_release_paths_use_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import release
+    from grader.authoring import release
 
     seen: list[bool] = []
     real = ast.parse
@@ -130,7 +130,7 @@ def test_the_reference_and_release_paths_use_the_lock(monkeypatch: pytest.Monkey
 
 
 def test_compiling_the_reference_holds_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import reference
+    from grader.authoring import reference
 
     seen: list[bool] = []
     real = compile

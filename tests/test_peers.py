@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade, notebook, run
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.sandbox import run
 from tests import scenarios
 
 EDITIONS = {"older": scenarios.older_edition, "newer": scenarios.newer_edition}

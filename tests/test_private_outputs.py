@@ -9,8 +9,8 @@ import os
 import stat
 from pathlib import Path
 
-from grader import report
-from grader.gradebook import Gradebook
+from grader import results as report
+from grader.course.gradebook import Gradebook
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS
 

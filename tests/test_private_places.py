@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import jail, sandbox
+from grader.sandbox import jail
+from grader.sandbox import worker as sandbox
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
 from tests.test_isolation_layers import _body, _cell, _changeable, _graded, _seen

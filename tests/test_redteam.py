@@ -29,8 +29,9 @@ from typing import Any
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade, sandbox
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.sandbox import worker as sandbox
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import GRADED, ROOT, SCENARIOS, Scenario
 
@@ -248,7 +249,7 @@ def test_report_lists_missing_isolation_layers(monkeypatch: pytest.MonkeyPatch) 
 def test_cli_refuses_incomplete_isolation_when_required(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from grader import sandbox\n"
+        "from grader.sandbox import worker as sandbox\n"
         "sandbox._ISOLATION = sandbox.Isolation(True, False, True, False, ('no mount namespace: test',))\n"
         "from grader.cli import entry\n"
         f"sys.argv = ['grader', 'run', '--require-isolation', '--fast', {str(ROOT / 'reference' / 'initialization' / 'Initialization.ipynb')!r}]\n"

@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import compare, harness, notebook, release, run
-from grader.reference import as_object, inside, load_module
+from grader.authoring import release
+from grader.authoring.reference import as_object, inside, load_module
+from grader.judging import compare
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.sandbox import harness, run
 from tests.conftest import released_graded_sources
 
 NAME = "gradient_checking"
@@ -507,7 +510,7 @@ def test_gradient_check_visible_setup_is_needed(
 
 def test_expected_through_the_sandbox(a: spec.Assignment, outputs: dict[str, Any]) -> None:
     """`grader expected` runs every case in the sandbox; outputs agree with the in-process run."""
-    from grader import expected
+    from grader.authoring import expected
 
     doc = expected.build(a)
     for f in a.functions:
@@ -525,7 +528,7 @@ def test_expected_check_allows_another_blas_kernel(a: spec.Assignment) -> None:
     cases) and the noise-sized differences of right gradients by up to 18% of themselves, far
     from their 2e-7 threshold (measured with OPENBLAS_CORETYPE set inside the sandbox).
     """
-    from grader import expected
+    from grader.authoring import expected
 
     doc = expected.load(a)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import compare
-from grader.reference import inside, load_module
+from grader.authoring.reference import inside, load_module
+from grader.judging import compare
+from grader.reading import assignment as spec
 from tests.conftest import reference_outputs, released_graded_sources
 
 NAME = "initialization"

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import compare
-from grader.reference import inside, load_module
+from grader.authoring.reference import inside, load_module
+from grader.judging import compare
+from grader.reading import assignment as spec
 from tests.conftest import reference_outputs, released_graded_sources
 
 NAME = "regularization"
@@ -574,7 +574,7 @@ def test_equivalent_formulas_pass_every_case(
 
 
 def test_reference_scores_every_case_in_the_sandbox(a: spec.Assignment) -> None:
-    from grader import expected
+    from grader.authoring import expected
 
     doc = expected.build(a)
     assert set(doc["functions"]) == set(GRADED)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from grader import assignment as spec
-from grader import expected, release
+from grader.authoring import expected, release
 from grader.cli import main
+from grader.reading import assignment as spec
 
 NAMES = spec.names()
 

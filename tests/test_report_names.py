@@ -13,10 +13,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from grader import formats, html
 from grader.cli import main
-from grader.gradebook import Gradebook
-from grader.report import MAX_NAME, RESERVED_NAMES, Report, file_names
+from grader.course.gradebook import Gradebook
+from grader.reports import formats, html
+from grader.results import MAX_NAME, RESERVED_NAMES, Report, file_names
 from tests.batchkit import toy, write
 
 SAFE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignment import Reproduction
-from grader.reproduce import NOTES, how, verdict
+from grader.authoring.reproduce import NOTES, how, verdict
+from grader.reading.assignment import Reproduction
 
 GRADER = str(Path(sys.executable).parent / "grader")
 COURSE_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "regularization_data.mat"

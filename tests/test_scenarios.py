@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade
+from grader.grading import grade
+from grader.reading import assignment as spec
 from tests import scenarios
 from tests.conftest import TOY
 

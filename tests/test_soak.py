@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from grader import batch, execute, grade, sandbox
+from grader.course import batch
+from grader.grading import grade
+from grader.sandbox import execute
+from grader.sandbox import worker as sandbox
 from tests.batchkit import toy, write
 
 

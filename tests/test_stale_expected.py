@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import assignment as spec
-from grader import grade
 from grader.errors import SpecError
+from grader.grading import grade
+from grader.reading import assignment as spec
 from tests import toykit
 from tests.toykit import cli, edit
 

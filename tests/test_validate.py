@@ -11,8 +11,10 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import expected, grade, harness, validate
+from grader.authoring import expected, validate
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.sandbox import harness
 from tests import scenarios, toykit
 from tests.toykit import cli, edit
 

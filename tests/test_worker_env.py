@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import grade, sandbox
+from grader.grading import grade
+from grader.sandbox import worker as sandbox
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import BODY, IMPORTS, RANDOM, ZEROS, graded
 
@@ -73,7 +74,7 @@ LOOK = """    import os, tempfile
 def test_no_function_and_no_submission_finds_files_an_earlier_one_left(tmp_path: Path) -> None:
     if not sandbox.available_isolation().mounts:
         pytest.skip("private temporary folders need a mount namespace")
-    from grader import batch
+    from grader.course import batch
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import assignment as spec
-from grader import harness, run, sandbox
-from grader.notebook import Unit
+from grader.reading import assignment as spec
+from grader.reading.notebook import Unit
+from grader.sandbox import harness, run
+from grader.sandbox import worker as sandbox
 
 TOKEN = "5d0c9e71b2"  # the canary is CANARY_HEAD + TOKEN; no test source holds the two joined
 CANARY_HEAD = "ZYGOTE-CANARY-"

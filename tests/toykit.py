@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from grader import grade
 from grader.cli import main
+from grader.grading import grade
 from tests.conftest import TOY
 
 

@@ -22,7 +22,7 @@ def project_root() -> Path:
     env = os.environ.get("GRADER_ROOT")
     if env:
         return Path(env).resolve()
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     if (here / "assignments").is_dir():
         return here
     return Path.cwd()

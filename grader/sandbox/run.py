@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader import assignment as spec
-from grader import notebook, sandbox
-from grader.assignment import Assignment
 from grader.errors import GraderError
-from grader.notebook import Answer, Unit
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reading.assignment import Assignment
+from grader.reading.notebook import Answer, Unit
+from grader.sandbox import worker as sandbox
 
 if TYPE_CHECKING:  # only batches use a cache; hashlib stays out of a cold single run
-    from grader import cache as cache_mod
+    from grader.sandbox import cache as cache_mod
 
 STARTUP_SECONDS = 30.0
 MAX_RESTARTS = 8
@@ -222,7 +223,7 @@ def _execute_cached(
     a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session, cache: cache_mod.Cache
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
     """Run only what the cache does not hold; wait for what another thread is running."""
-    from grader import cache as cache_mod
+    from grader.sandbox import cache as cache_mod
 
     keys = {t.function: cache_mod.key(a, t, limits) for t in tasks}
     results: dict[str, dict[str, Any]] = {}

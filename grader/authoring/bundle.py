@@ -15,9 +15,9 @@ import zipfile
 from pathlib import Path
 
 import grader
-from grader import assignment as spec
-from grader.assignment import Assignment
 from grader.errors import SpecError
+from grader.reading import assignment as spec
+from grader.reading.assignment import Assignment
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, while it builds the autograder image.
@@ -61,7 +61,7 @@ fail() {{
   printf '{{"score": 0, "output": "%s", "tests": []}}\\n' "$1" > "$RESULTS/results.json"
   exit 0
 }}
-user="$("$PYTHON" -m grader.bundle user)" || user=unknown
+user="$("$PYTHON" -m grader.authoring.bundle user)" || user=unknown
 [ "$user" = yes ] || fail "The autograder cannot run student code as a user of its own here and \
 will not run it as root: please tell the course staff."
 nb="$(find "$ROOT/submission" -name {notebook!r} -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)"
@@ -72,7 +72,7 @@ fi
 rm -f "$RESULTS/results.json"
 "$GRADER" run "$nb" --assignment {name} --fast --format gradescope --output "$RESULTS"
 [ -f "$RESULTS/results.json" ] || fail "The autograder could not grade this; please tell the course staff."
-"$PYTHON" -m grader.bundle note "$RESULTS/results.json"  # the layers this machine lacks, shown
+"$PYTHON" -m grader.authoring.bundle note "$RESULTS/results.json"  # the layers this machine lacks, shown
 """
 
 _SKIP = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"}
@@ -117,14 +117,14 @@ def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
 
 def _user() -> str:
     """`yes` when student code gets a user of its own here (run_autograder refuses otherwise)."""
-    from grader import sandbox
+    from grader.sandbox import worker as sandbox
 
     return "yes" if sandbox.available_isolation().user else "no"
 
 
 def _note(results: Path) -> None:
     """Add the sandbox's missing layers to results.json's `output`, which students see."""
-    from grader import sandbox
+    from grader.sandbox import worker as sandbox
 
     notes = sandbox.available_isolation().notes
     if notes:

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader import reference
-from grader.assignment import Assignment, Reproduction
+from grader.authoring import reference
 from grader.errors import SpecError
+from grader.reading.assignment import Assignment, Reproduction
 
 # What makes a figure stable. The course's figures come from fixed seeds and fixed data, but every
 # matrix product goes through BLAS, whose kernels (chosen for the processor, or by

@@ -11,11 +11,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import assignment as spec
-from grader import notebook, run, sandbox
-from grader.assignment import Assignment, Function
 from grader.errors import NotebookError
-from grader.report import FunctionResult, Report, TestResult
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reading.assignment import Assignment, Function
+from grader.results import FunctionResult, Report, TestResult
+from grader.sandbox import run
+from grader.sandbox import worker as sandbox
 
 # Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
 # `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
@@ -36,7 +38,7 @@ class Prepared:
         """The expected output, decoded once per process (comparison never writes to it)."""
         key = (function, case)
         if key not in self.decoded:
-            from grader import harness
+            from grader.sandbox import harness
 
             self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
         return self.decoded[key]
@@ -283,7 +285,7 @@ def _round(
         if tasks
         else ({}, (), "")
     )
-    from grader import judge
+    from grader.judging import judge
 
     out = {}
     for f in functions:
@@ -301,7 +303,7 @@ def _import_notes(raw: dict[str, Any]) -> list[str]:
 
 
 def _load_judge() -> None:
-    import grader.judge  # noqa: F401
+    import grader.judging.judge  # noqa: F401
 
 
 def zero(f: Function, status: str, message: str, ans: notebook.Answer) -> FunctionResult:

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from grader import assignment as spec
-from grader.assignment import Assignment
 from grader.errors import GraderError
+from grader.reading import assignment as spec
+from grader.reading.assignment import Assignment
 
 if TYPE_CHECKING:  # the checks import what they need: `grader validate --help` stays quick
-    from grader.mistakes import Mistake
+    from grader.judging.mistakes import Mistake
 
 Outcome = tuple[bool | None, str]
 
@@ -43,7 +43,7 @@ class Check:
 
 
 def _spec(a: Assignment) -> Outcome:
-    from grader import mistakes
+    from grader.judging import mistakes
 
     catalogue = mistakes.load(a)  # raises for a catalogue that does not parse or names no function
     if not a.reference_notebook.is_file():
@@ -52,7 +52,7 @@ def _spec(a: Assignment) -> Outcome:
 
 
 def _release(a: Assignment) -> Outcome:
-    from grader import release
+    from grader.authoring import release
 
     if release.is_current(a):
         return True, f"{a.student_notebook.name} is what `grader release` writes"
@@ -65,7 +65,7 @@ def _agreement(a: Assignment) -> Outcome:
 
 
 def _finite(a: Assignment) -> Outcome:
-    from grader import expected
+    from grader.authoring import expected
 
     problems = expected.nonfinite(a, spec.load_expected(a))
     if problems:
@@ -75,7 +75,7 @@ def _finite(a: Assignment) -> Outcome:
 
 
 def _expected(a: Assignment) -> Outcome:
-    from grader import expected
+    from grader.authoring import expected
 
     changes = expected.diff(spec.load_expected(a), expected.build(a), a)
     if changes:
@@ -85,7 +85,7 @@ def _expected(a: Assignment) -> Outcome:
 
 
 def _grade(path: Path) -> tuple[float, float, str]:
-    from grader import grade
+    from grader.grading import grade
 
     report = grade.grade_path(path, grade.Options())
     if report.status != "graded":
@@ -102,7 +102,7 @@ def _reference_fast(a: Assignment) -> Outcome:
 
 
 def _reference_full(a: Assignment) -> Outcome:
-    from grader import execute
+    from grader.sandbox import execute
 
     done = _reference_fast(a)
     if not done[0]:
@@ -119,7 +119,8 @@ def _reference_full(a: Assignment) -> Outcome:
 def _blank(a: Assignment) -> Outcome:
     from dataclasses import replace
 
-    from grader import grade, notebook
+    from grader.grading import grade
+    from grader.reading import notebook
 
     report = grade.grade_path(a.student_notebook, grade.Options())
     if report.status != "graded":
@@ -140,7 +141,7 @@ def _blank(a: Assignment) -> Outcome:
 
 
 def _mistakes(a: Assignment) -> Outcome:
-    from grader import mistakes
+    from grader.judging import mistakes
 
     catalogue = mistakes.load(a)
     if not catalogue:
@@ -161,7 +162,9 @@ def _mistakes(a: Assignment) -> Outcome:
 
 def _named(a: Assignment, m: Mistake, path: Path) -> set[tuple[str, str]]:
     """The (function, mistake) pairs grading names on the reference with `m`'s mutant in place."""
-    from grader import grade, mistakes, notebook
+    from grader.grading import grade
+    from grader.judging import mistakes
+    from grader.reading import notebook
 
     cell = mistakes.mutant_cell(notebook.parse(notebook.read(a.reference_notebook)), m)
     nb = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
@@ -172,7 +175,8 @@ def _named(a: Assignment, m: Mistake, path: Path) -> set[tuple[str, str]]:
 
 
 def _descriptions(a: Assignment) -> Outcome:
-    from grader import feedback, harness
+    from grader.judging import feedback
+    from grader.sandbox import harness
 
     doc = spec.load_expected(a)
     leaks = []
@@ -195,7 +199,7 @@ def _descriptions(a: Assignment) -> Outcome:
 def _reproduce(a: Assignment) -> Outcome:
     from rich.console import Console
 
-    from grader import reproduce
+    from grader.authoring import reproduce
 
     if not (a.reference_folder / "reproduce.py").is_file():
         return None, "no reference/<name>/reproduce.py"
@@ -221,7 +225,7 @@ CHECKS: dict[str, Callable[[Assignment], Outcome]] = {
 
 def validate(name: str, *, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[Check]:
     """Run the checks (all, or `only`, less `skip`) on one assignment, in CHECKS' order."""
-    from grader import grade
+    from grader.grading import grade
 
     grade.prepare.cache_clear()  # judge by the files as they are now
     chosen = [c for c in CHECKS if (not only or c in only) and c not in skip]

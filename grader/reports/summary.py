@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.report import one_line, write_atomic
+from grader.results import one_line, write_atomic
 
 BINS = 10  # score distribution in tenths of the maximum
 

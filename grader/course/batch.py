@@ -28,13 +28,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import assignment as spec
-from grader import cache as cache_mod
-from grader import grade, notebook, run, sandbox
+from grader.course.gradebook import FILENAME, Gradebook
+from grader.course.links import grader_links
 from grader.errors import GraderError, NotebookError, SpecError
-from grader.gradebook import FILENAME, Gradebook
-from grader.links import grader_links
-from grader.report import FunctionResult, Report, TestResult, file_names, printable, write_atomic
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.results import FunctionResult, Report, TestResult, file_names, printable, write_atomic
+from grader.sandbox import cache as cache_mod
+from grader.sandbox import run
+from grader.sandbox import worker as sandbox
 
 PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
 IN_FLIGHT_PER_JOB = 4  # submissions queued per job: bounds memory whatever the batch size
@@ -322,7 +325,7 @@ def _with_execution(
 ) -> Report:
     """The report with the whole notebook's execution; the executed notebook, if written, is
     `output/<name>.executed.ipynb` (`name`: the submission's, from `report.file_names`)."""
-    from grader import execute
+    from grader.sandbox import execute
 
     outcome = execute.run_notebook(
         path,

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from grader import assignment as spec
 from grader.errors import GraderError
+from grader.reading import assignment as spec
 
 if TYPE_CHECKING:  # the rest is imported where it is used: a cold `grader run` stays quick
-    from grader import batch, grade, run
-    from grader.report import Report
+    from grader.course import batch
+    from grader.grading import grade
+    from grader.results import Report
+    from grader.sandbox import run
 
 
 FILE_FORMATS = ("html", "gradescope", "junit")
@@ -89,7 +91,7 @@ def run_cmd(
 
     Example: grader run submissions/alice.ipynb --format json --output reports/
     """
-    from grader import sandbox
+    from grader.sandbox import worker as sandbox
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -102,7 +104,7 @@ def run_cmd(
         raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
     if output is not None:
         try:  # now, not after grading: a report that cannot be written is a report lost
-            from grader.report import private_folder
+            from grader.results import private_folder
 
             private_folder(output)  # owner-only when we make it
             if not output.is_dir():
@@ -110,8 +112,9 @@ def run_cmd(
         except OSError as exc:
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None
-    from grader import grade, run
-    from grader.links import grader_links
+    from grader.course.links import grader_links
+    from grader.grading import grade
+    from grader.sandbox import run
 
     files, refused = grade.collect(paths)
     refused.update(grader_links([f for f in files if f not in refused]))
@@ -123,7 +126,7 @@ def run_cmd(
     session = started.session if started else None
     options = grade.Options(assignment=assignment, timeout=timeout, hide=hide)
     if batched:
-        from grader import batch
+        from grader.course import batch
 
         plan = batch.Plan(
             jobs=jobs or os.cpu_count() or 1,
@@ -139,7 +142,7 @@ def run_cmd(
         single = len(paths) == 1 and len(files) == 1
         _run_batch(files, refused, options, plan, fmt, single=single, fail_under=fail_under)
         return
-    from grader.report import Report, file_names, to_json, to_text, write_atomic
+    from grader.results import Report, file_names, to_json, to_text, write_atomic
 
     reports: list[Report] = []
     for path, name in zip(files, file_names([str(f) for f in files]), strict=True):
@@ -172,7 +175,7 @@ def _grade_one(
     name: str | None = None,
 ) -> Report:
     """One submission, outside a batch; an internal error of the grader becomes its report."""
-    from grader import grade
+    from grader.grading import grade
 
     try:
         try:
@@ -199,7 +202,7 @@ def _exit(statuses: list[str], percents: list[float], fail_under: float | None) 
 
 def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
     """The file formats: an HTML page per submission, Gradescope's results.json, JUnit XML."""
-    from grader import formats, html
+    from grader.reports import formats, html
 
     writers = {"html": html.write, "gradescope": formats.write_gradescope, "junit": formats.write_junit}
     for path in writers[fmt](reports, output):
@@ -219,8 +222,9 @@ def _run_batch(
     """Many submissions: reports, gradebook and summary under --output; same stdout contract."""
     import json
 
-    from grader import batch, summary
-    from grader.report import to_text
+    from grader.course import batch
+    from grader.reports import summary
+    from grader.results import to_text
 
     try:
         outcome = batch.run_batch(files, options, plan, refused=refused)
@@ -261,7 +265,7 @@ def _with_execution(
 ) -> Report:
     from dataclasses import replace
 
-    from grader import execute
+    from grader.sandbox import execute
 
     outcome = execute.run_notebook(
         path,
@@ -285,7 +289,7 @@ def export_cmd(source: Path, csv_path: Path | None, json_path: Path | None) -> N
 
     Example: grader export reports/ --csv grades.csv
     """
-    from grader import gradebook
+    from grader.course import gradebook
 
     for path in gradebook.export(source, csv_path=csv_path, json_path=json_path):
         click.echo(f"wrote {path}")
@@ -303,8 +307,8 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
 
     Example: grader check Regularization.ipynb
     """
-    from grader import check, grade
-    from grader.report import one_line, to_check_text
+    from grader.grading import check, grade
+    from grader.results import one_line, to_check_text
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -332,7 +336,7 @@ def gradescope_bundle_cmd(name: str, output: Path | None) -> None:
 
     Example: grader gradescope-bundle regularization --output regularization-autograder.zip
     """
-    from grader import bundle
+    from grader.authoring import bundle
 
     click.echo(f"wrote {bundle.write(spec.load(name), output or Path(f'{name}-autograder.zip'))}")
 
@@ -345,7 +349,7 @@ def expected_cmd(names: tuple[str, ...], check: bool) -> None:
 
     Example: grader expected --check
     """
-    from grader import expected as expected_mod
+    from grader.authoring import expected as expected_mod
 
     stale = False
     for name in _names(names):
@@ -372,7 +376,7 @@ def release_cmd(names: tuple[str, ...], check: bool) -> None:
 
     Example: grader release --check
     """
-    from grader import release as release_mod
+    from grader.authoring import release as release_mod
 
     stale = []
     for name in _names(names):
@@ -406,7 +410,7 @@ def validate_cmd(
 
     Example: grader validate --format junit --output validate.xml   (prints the lines too)
     """
-    from grader import validate
+    from grader.authoring import validate
 
     unknown = sorted((set(only) | set(skip)) - set(validate.CHECKS))
     if unknown:
@@ -426,7 +430,7 @@ def validate_cmd(
     else:
         text = validate.to_text(checks) + "\n"
     if output is not None:
-        from grader.report import write_atomic
+        from grader.results import write_atomic
 
         write_atomic(output, text)
     failed = [f"{c.assignment}: {c.name}" for c in checks if c.passed is False]
@@ -444,7 +448,7 @@ def new_cmd(name: str, notebook: str | None) -> None:
 
     Example: grader new optimization
     """
-    from grader import scaffold
+    from grader.authoring import scaffold
 
     for path in scaffold.new(name, root=spec.project_root(), notebook=notebook):
         click.echo(f"wrote {path}")
@@ -464,7 +468,7 @@ def reproduce_cmd(name: str, data: Path | None) -> None:
 
     Example: grader reproduce regularization --data ../shared/data/regularization_data.mat
     """
-    from grader import reproduce
+    from grader.authoring import reproduce
 
     ok = reproduce.main(spec.load(name), data=data)
     if not ok:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from grader import assignment as spec
-from grader import grade, notebook, run
 from grader.errors import NotebookError
-from grader.report import Report
+from grader.grading import grade
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.results import Report
+from grader.sandbox import run
 
 
 def visible_only(prep: grade.Prepared) -> grade.Prepared:

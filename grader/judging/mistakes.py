@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import harness, notebook, run, sandbox
-from grader.assignment import Assignment, Case, Function
-from grader.compare import compare, judge, select
 from grader.errors import SpecError
-from grader.report import TestResult, mistake_message
+from grader.judging.compare import compare, judge, select
+from grader.reading import notebook
+from grader.reading.assignment import Assignment, Case, Function
+from grader.results import TestResult, mistake_message
+from grader.sandbox import harness, run
+from grader.sandbox import worker as sandbox
 
 CATALOGUE = "mistakes.toml"
 BELOW_RTOL = 1e-3  # how close two outputs of a `below` case must be to count as the same

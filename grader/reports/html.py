@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, FileSystemLoader
 
-from grader import harness
-from grader.report import Report, TestResult, file_names, write_atomic
+from grader.results import Report, TestResult, file_names, write_atomic
+from grader.sandbox import harness
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_ROWS, MAX_COLS = 12, 12  # entries of an array shown side by side

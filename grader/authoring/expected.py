@@ -14,11 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from grader import assignment as spec
-from grader import harness, mistakes, notebook, reference, run, sandbox
-from grader.assignment import Assignment, Case
+from grader.authoring import reference
 from grader.errors import SpecError
-from grader.report import write_atomic
+from grader.judging import mistakes
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reading.assignment import Assignment, Case
+from grader.results import write_atomic
+from grader.sandbox import harness, run
+from grader.sandbox import worker as sandbox
 
 FORMAT = 1
 

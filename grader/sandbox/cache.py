@@ -25,13 +25,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.sandbox import Limits
+from grader.sandbox.worker import Limits
 
 MAX_BYTES = 256 * 1024 * 1024  # of raw results held by one cache
 
 if TYPE_CHECKING:
-    from grader.assignment import Assignment
-    from grader.run import Task
+    from grader.reading.assignment import Assignment
+    from grader.sandbox.run import Task
 
 
 def key(a: Assignment | str, task: Task, limits: Limits) -> str:

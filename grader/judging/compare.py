@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.assignment import Case
+from grader.reading.assignment import Case
 
 
 @dataclass(frozen=True)

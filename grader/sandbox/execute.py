@@ -20,9 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from grader import assignment as spec
-from grader import jail, notebook, sandbox
-from grader.report import write_atomic
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.results import write_atomic
+from grader.sandbox import jail
+from grader.sandbox import worker as sandbox
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook
@@ -177,7 +179,7 @@ def run_notebook(
     if output is not None:
         import nbformat
 
-        from grader.report import file_names
+        from grader.results import file_names
 
         name = name or file_names([str(path)])[0]
         write_atomic(output / f"{name}.executed.ipynb", nbformat.writes(nb))

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import channel, jail
-from grader.assignment import project_root
+from grader.reading.assignment import project_root
+from grader.sandbox import channel, jail
 
 # sent as text, and read without importing it: the harness imports numpy, the sandbox need not
 HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
@@ -71,7 +71,7 @@ def secrets() -> list[str]:
     """Folders student code must never see: expected values, the reference, the tests, the
     assignments (it gets the released files as a scratch copy), our own code."""
     root = project_root()
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the whole grader package
     folders = ("expected", "reference", "tests", "assignments", ".git")
     return [str(p) for p in (*(root / f for f in folders), here)] + homes() + elsewhere()
 

@@ -8,12 +8,14 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from grader import feedback, harness, mistakes, notebook
-from grader.assignment import Case, Function
-from grader.compare import flags, judge
-from grader.grade import Prepared, zero
-from grader.report import FunctionResult, TestResult
-from grader.sandbox import Limits
+from grader.grading.grade import Prepared, zero
+from grader.judging import feedback, mistakes
+from grader.judging.compare import flags, judge
+from grader.reading import notebook
+from grader.reading.assignment import Case, Function
+from grader.results import FunctionResult, TestResult
+from grader.sandbox import harness
+from grader.sandbox.worker import Limits
 
 MAX_VERDICTS = 512  # the most recently used; each holds its raw result (up to ~100 KB) alive
 _LOCK = threading.Lock()

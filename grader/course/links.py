@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from grader import assignment as spec
+from grader.reading import assignment as spec
 
 GRADER_FOLDERS = ("reference", "assignments", "expected")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from grader import assignment as spec
-from grader import notebook
 from grader.errors import SpecError
+from grader.reading import assignment as spec
+from grader.reading import notebook
 
 
 @contextlib.contextmanager

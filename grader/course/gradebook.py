@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-from grader.report import private_folder, write_atomic
+from grader.results import private_folder, write_atomic
 
 FILENAME = "gradebook.sqlite"
 SCHEMA = """

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader import notebook
-from grader.assignment import Assignment
-from grader.sandbox import Limits
+from grader.reading import notebook
+from grader.reading.assignment import Assignment
+from grader.sandbox.worker import Limits
 
 ERROR_PREFIXES = ("raised ", "the code could not run", "ran out of memory", "exceeded")
 
