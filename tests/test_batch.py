@@ -15,8 +15,8 @@ from grader.course import batch
 from grader.grading import grade
 from grader.reports import summary
 from grader.sandbox import cache as cache_mod
-from grader.sandbox import run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import Task, task_for
 from tests.batchkit import toy, write
 
 OPTIONS = grade.Options()
@@ -65,10 +65,10 @@ def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
 
     prep = grade.prepare("toy")
 
-    def task(body: str) -> run.Task:
+    def task(body: str) -> Task:
         parsed = notebook.parse(notebook.loads(json.dumps(toy(scale=body)).encode()))
         ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit", "norm2"}))
-        return run.task_for(ans, prep.given, [{"name": "c", "args": [], "setup": ""}], 10.0)
+        return task_for(ans, prep.given, [{"name": "c", "args": [], "setup": ""}], 10.0)
 
     limits = sandbox.Limits()
     a, b, c = task("out = v * 3.0"), task("out = v * 3.00"), task("out = v * 3.0")
@@ -183,7 +183,7 @@ def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) ->
     root = tmp_path / "root"
     shutil.copytree(toy_root, root)
     a = spec.load("toy", root=root)
-    t = run.Task("scale", (), ({"name": "c", "args": [], "setup": ""},), 10.0)
+    t = Task("scale", (), ({"name": "c", "args": [], "setup": ""},), 10.0)
     before = cache_mod.key(a, t, sandbox.Limits())
     helper = a.folder / "toyutils.py"
     helper.write_text(helper.read_text().replace("3.0", "4.0"))

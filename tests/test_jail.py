@@ -18,6 +18,7 @@ from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.sandbox import jail, run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import task_for
 
 
 def _in_child(cfg: dict, secret: Path) -> int:
@@ -114,7 +115,7 @@ def test_results_that_come_with_the_ready_line_are_kept(monkeypatch: pytest.Monk
     prep = grade.prepare("initialization")
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     tasks = [
-        run.task_for(
+        task_for(
             notebook.answer(parsed, f.name, exclude=frozenset()),
             prep.given,
             [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases],

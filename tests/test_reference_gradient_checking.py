@@ -25,7 +25,8 @@ from grader.authoring.reference import as_object, inside, load_module
 from grader.judging import compare
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.sandbox import harness, run
+from grader.sandbox import harness
+from grader.sandbox.tasks import task_for
 from tests.conftest import released_graded_sources
 
 NAME = "gradient_checking"
@@ -102,7 +103,7 @@ def _units(
     graded = frozenset(GRADED) | frozenset(a.given)
     ans = notebook.answer(parsed, function, exclude=graded - {function})
     assert ans.definition is not None, function
-    return run.task_for(ans, given, [], 10.0).to_job()["units"]
+    return task_for(ans, given, [], 10.0).to_job()["units"]
 
 
 def _call(units: list[dict[str, str]], function: str, args: dict[str, Any], setup: str) -> Any:

@@ -18,6 +18,7 @@ from grader.reading import assignment as spec
 from grader.reading.notebook import Unit
 from grader.sandbox import harness, run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import Task
 
 TOKEN = "5d0c9e71b2"  # the canary is CANARY_HEAD + TOKEN; no test source holds the two joined
 CANARY_HEAD = "ZYGOTE-CANARY-"
@@ -61,9 +62,9 @@ def plant(v):
 PLANTED_LITERAL = f'\nANSWER = "{CANARY_HEAD}{TOKEN}"\n'  # the canary as a literal in a student's code
 
 
-def _task(name: str, source: str, timeout: float = 30.0) -> run.Task:
+def _task(name: str, source: str, timeout: float = 30.0) -> Task:
     case = {"name": "c", "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
-    return run.Task(name, (Unit(f"cell {name}", source),), (case,), timeout)
+    return Task(name, (Unit(f"cell {name}", source),), (case,), timeout)
 
 
 def _output(raw: dict[str, Any], name: str) -> Any:
@@ -232,7 +233,7 @@ def test_a_case_never_learns_its_name(toy_root: Path) -> None:
         {"name": n, "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
         for n in ("visible", "hidden_one", "hidden_two")
     )
-    task = run.Task("spy", (Unit("cell spy", BYNAME),), cases, 30.0)
+    task = Task("spy", (Unit("cell spy", BYNAME),), cases, 30.0)
     with run.Session(sandbox.Limits()) as session:
         raw, _, _ = run.execute(a, [task], limits=sandbox.Limits(), session=session)
     seen = {n: list(harness.decode(r["output"])) for n, r in raw["spy"]["cases"].items()}

@@ -14,7 +14,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import grader
 from grader.errors import SpecError
 from grader.reading import assignment as spec
 from grader.reading.assignment import Assignment
@@ -99,7 +98,7 @@ def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
         raise SpecError(f"{pyproject} is missing: build the bundle from a source checkout of grader")
     if not a.expected_path.is_file():
         raise SpecError(f"{a.expected_path} is missing: run `grader expected {a.name}` first")
-    package = Path(grader.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the whole grader package
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
         _add(zf, "setup.sh", SETUP.encode(), executable=True)

@@ -23,6 +23,7 @@ from grader.reading.assignment import Assignment, Case
 from grader.results import write_atomic
 from grader.sandbox import harness, run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import peers_of, task_for
 
 FORMAT = 1
 
@@ -54,14 +55,14 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     given = notebook.given_units(parsed, a.given)
     graded = frozenset(f.name for f in a.functions) | frozenset(a.given)
-    peers = run.peers_of(parsed, frozenset(f.name for f in a.functions), graded)
+    peers = peers_of(parsed, frozenset(f.name for f in a.functions), graded)
     tasks = []
     for f in a.functions:
         ans = notebook.answer(parsed, f.name, exclude=graded - {f.name})
         if ans.definition is None:
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
-        tasks.append(run.task_for(ans, given, cases, f.timeout * 3, peers))
+        tasks.append(task_for(ans, given, cases, f.timeout * 3, peers))
     results, _, output = run.execute(a, tasks, limits=limits or sandbox.Limits())
     functions: dict[str, Any] = {}
     for f in a.functions:

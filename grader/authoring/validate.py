@@ -120,6 +120,7 @@ def _blank(a: Assignment) -> Outcome:
     from dataclasses import replace
 
     from grader.grading import grade
+    from grader.judging import prepared
     from grader.reading import notebook
 
     report = grade.grade_path(a.student_notebook, grade.Options())
@@ -131,7 +132,7 @@ def _blank(a: Assignment) -> Outcome:
         if f.score or f.status != "failed" or "not implemented yet" not in f.message
     ]
     # graded as it is, an unchanged template scores zero by definition: its placeholders must too
-    prep = replace(grade.prepare(a.name), templates={})
+    prep = replace(prepared.prepare(a.name), templates={})
     parsed = notebook.parse(notebook.read(a.student_notebook))
     ran = grade.grade_parsed(str(a.student_notebook), parsed, prep, grade.Options())
     unclean += [f"{f.name} scores {f.score:g} when its placeholders run" for f in ran.functions if f.score]
@@ -225,9 +226,9 @@ CHECKS: dict[str, Callable[[Assignment], Outcome]] = {
 
 def validate(name: str, *, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[Check]:
     """Run the checks (all, or `only`, less `skip`) on one assignment, in CHECKS' order."""
-    from grader.grading import grade
+    from grader.judging import prepared
 
-    grade.prepare.cache_clear()  # judge by the files as they are now
+    prepared.prepare.cache_clear()  # judge by the files as they are now
     chosen = [c for c in CHECKS if (not only or c in only) and c not in skip]
     try:
         a = spec.load(name)

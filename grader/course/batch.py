@@ -32,6 +32,7 @@ from grader.course.gradebook import FILENAME, Gradebook
 from grader.course.links import grader_links
 from grader.errors import GraderError, NotebookError, SpecError
 from grader.grading import grade
+from grader.judging import prepared
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.results import FunctionResult, Report, TestResult, file_names, printable, write_atomic
@@ -311,7 +312,7 @@ def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Se
         known = ", ".join(n for n, _ in _signatures(options.root))
         message = f"no graded function of a known assignment ({known}) found; use --assignment"
         return Report(label, None, "invalid", message)
-    return grade.grade_parsed(label, parsed, grade.prepare(name, options.root), options, session)
+    return grade.grade_parsed(label, parsed, prepared.prepare(name, options.root), options, session)
 
 
 def _with_execution(
@@ -523,7 +524,7 @@ def _refusal(options: grade.Options, wanted: dict[str, str]) -> str | None:
     root = options.root or spec.project_root()
     mine = fingerprint(root, options.assignment)
     if _SEEN.get(root) not in (None, mine):
-        grade.prepare.cache_clear()
+        prepared.prepare.cache_clear()
         _signatures_at.cache_clear()
     _SEEN[root] = mine
     found = differences(wanted, mine)

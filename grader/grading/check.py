@@ -11,13 +11,14 @@ from pathlib import Path
 
 from grader.errors import NotebookError
 from grader.grading import grade
+from grader.judging.prepared import Prepared, prepare
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.results import Report
 from grader.sandbox import run
 
 
-def visible_only(prep: grade.Prepared) -> grade.Prepared:
+def visible_only(prep: Prepared) -> Prepared:
     """The same prepared assignment, every function keeping only its visible cases."""
     a = prep.assignment
     functions = tuple(replace(f, cases=tuple(c for c in f.cases if not c.hidden)) for f in a.functions)
@@ -36,5 +37,5 @@ def check_path(path: Path, options: grade.Options, session: run.Session | None =
     if name is None:
         known = ", ".join(spec.names(root=options.root))
         return Report(label, None, "invalid", f"no graded function of a known assignment ({known}) found")
-    prep = visible_only(grade.prepare(name, options.root))
+    prep = visible_only(prepare(name, options.root))
     return grade.grade_parsed(label, parsed, prep, options, session)

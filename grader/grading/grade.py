@@ -4,71 +4,24 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from grader.errors import NotebookError
+from grader.judging.prepared import Prepared, prepare, skeleton, zero
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.reading.assignment import Assignment, Function
-from grader.results import FunctionResult, Report, TestResult
+from grader.reading.assignment import Function
+from grader.results import FunctionResult, Report
 from grader.sandbox import run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import task_for
 
 # Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
 # `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What grading an assignment needs, loaded once per process."""
-
-    assignment: Assignment
-    expected: dict[str, Any]
-    given: tuple[notebook.Unit, ...]
-    templates: dict[str, tuple[str, str]]  # function -> the released (blank) definition's skeleton, shape
-    peers: run.Peers = field(default_factory=dict)  # the reference's graded functions (expected/)
-    decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
-
-    def outputs(self, function: str, case: str) -> Any:
-        """The expected output, decoded once per process (comparison never writes to it)."""
-        key = (function, case)
-        if key not in self.decoded:
-            from grader.sandbox import harness
-
-            self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
-        return self.decoded[key]
-
-    def args(self, function: str, case: str) -> Any:
-        return self.expected["functions"][function][case]["args"]
-
-
-@cache
-def prepare(name: str, root: Path | None = None) -> Prepared:
-    """Load an assignment's spec, expected values and released notebook."""
-    a = spec.load(name, root=root)
-    released = notebook.parse(notebook.read(a.student_notebook))
-    templates = {}
-    for f in a.functions:
-        d, _ = notebook.choose(released, f.name)
-        if d is not None:
-            templates[f.name] = (skeleton(d.unit.source), d.shape)
-    expected = spec.current_expected(a)
-    peers = {
-        name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
-        for name, units in expected.get("peers", {}).items()
-    }
-    return Prepared(a, expected, notebook.given_units(released, a.given), templates, peers)
-
-
-def skeleton(source: str) -> str:
-    """The source without comments or whitespace: a quick test before comparing structures (a
-    template left as released is the same text; a structure is expensive to compute)."""
-    return "".join(re.sub(r"#[^\n]*", "", source).split())
 
 
 def collect(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
@@ -279,7 +232,7 @@ def _round(
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
         # the reference's versions of exactly the callees that earned full marks (see grade_parsed)
         peers = {n: prep.peers[n] for n in _callees(f, ans, graded) if n in prep.peers}
-        tasks.append(run.task_for(ans, prep.given, cases, options.timeout or f.timeout, peers))
+        tasks.append(task_for(ans, prep.given, cases, options.timeout or f.timeout, peers))
     raw, isolation, _ = (
         run.execute(prep.assignment, tasks, limits=options.limits, session=session, meanwhile=meanwhile)
         if tasks
@@ -304,12 +257,6 @@ def _import_notes(raw: dict[str, Any]) -> list[str]:
 
 def _load_judge() -> None:
     import grader.judging.judge  # noqa: F401
-
-
-def zero(f: Function, status: str, message: str, ans: notebook.Answer) -> FunctionResult:
-    """Every case failed for one reason: the function could not be run or did not return."""
-    tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
-    return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)
 
 
 def _not_runnable(f: Function, ans: notebook.Answer, prep: Prepared) -> FunctionResult | None:

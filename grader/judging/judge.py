@@ -8,9 +8,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from grader.grading.grade import Prepared, zero
 from grader.judging import feedback, mistakes
 from grader.judging.compare import flags, judge
+from grader.judging.prepared import Prepared, zero
 from grader.reading import notebook
 from grader.reading.assignment import Case, Function
 from grader.results import FunctionResult, TestResult

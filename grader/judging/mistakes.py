@@ -32,6 +32,7 @@ from grader.reading.assignment import Assignment, Case, Function
 from grader.results import TestResult, mistake_message
 from grader.sandbox import harness, run
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import Peers, Task, task_for
 
 CATALOGUE = "mistakes.toml"
 BELOW_RTOL = 1e-3  # how close two outputs of a `below` case must be to count as the same
@@ -142,15 +143,15 @@ def _task(
     m: Mistake,
     given: tuple[notebook.Unit, ...],
     doc: dict[str, Any],
-    peers: run.Peers,
-) -> run.Task:
+    peers: Peers,
+) -> Task:
     f = a.function(m.function)
     graded = frozenset(g.name for g in a.functions) | frozenset(a.given)
     ans = notebook.answer(mutant_parsed(parsed, m), f.name, exclude=graded - {f.name})
     if ans.definition is None:
         raise SpecError(f"mistake {m.id!r}: the mutant does not define {f.name} (a syntax error?)")
     cases = [{"name": c.name, "args": doc[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
-    return run.task_for(ans, given, cases, f.timeout * 3, peers)
+    return task_for(ans, given, cases, f.timeout * 3, peers)
 
 
 def record(
@@ -160,7 +161,7 @@ def record(
     functions: dict[str, Any],
     *,
     limits: sandbox.Limits,
-    peers: run.Peers | None = None,
+    peers: Peers | None = None,
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Run every mutant; add its outputs to the cases it fails; return the catalogue's words.
 

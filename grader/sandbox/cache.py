@@ -31,7 +31,7 @@ MAX_BYTES = 256 * 1024 * 1024  # of raw results held by one cache
 
 if TYPE_CHECKING:
     from grader.reading.assignment import Assignment
-    from grader.sandbox.run import Task
+    from grader.sandbox.tasks import Task
 
 
 def key(a: Assignment | str, task: Task, limits: Limits) -> str:

@@ -13,70 +13,14 @@ from grader.errors import GraderError
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment
-from grader.reading.notebook import Answer, Unit
 from grader.sandbox import worker as sandbox
+from grader.sandbox.tasks import Task
 
 if TYPE_CHECKING:  # only batches use a cache; hashlib stays out of a cold single run
     from grader.sandbox import cache as cache_mod
 
 STARTUP_SECONDS = 30.0
 MAX_RESTARTS = 8
-
-
-@dataclass(frozen=True)
-class Task:
-    """One function's answer and the cases to call it on (inputs already encoded)."""
-
-    function: str
-    units: tuple[Unit, ...]
-    cases: tuple[dict[str, Any], ...]  # {"name", "args", "setup"}
-    timeout: float
-
-    def to_job(self) -> dict[str, Any]:
-        return {
-            "function": self.function,
-            "units": [{"filename": u.filename, "source": u.source, "kind": _kind(u)} for u in self.units],
-            "cases": list(self.cases),
-            "timeout": self.timeout,
-        }
-
-
-def _kind(unit: Unit) -> str:
-    head = unit.source.lstrip()
-    return "import" if head.startswith(("import ", "from ")) else "code"
-
-
-Peers = dict[str, tuple[Unit, ...]]  # graded function -> the reference's units for it
-
-
-def task_for(
-    answer: Answer,
-    given: tuple[Unit, ...],
-    cases: list[dict[str, Any]],
-    timeout: float,
-    peers: Peers | None = None,
-) -> Task:
-    """The student's units with the given functions, and the reference versions of the other
-    graded functions the answer calls, placed before their own definitions: one function's
-    verdict never depends on the student's other graded functions (a `backward_propagation`
-    that calls `forward_propagation` is judged with the reference's)."""
-    units = answer.units
-    imports = tuple(u for u in units if _kind(u) == "import")
-    rest = tuple(u for u in units if _kind(u) != "import")
-    calls = sorted(answer.calls - {answer.name})
-    others = tuple(u for name in calls for u in (peers or {}).get(name, ()))
-    return Task(answer.name, imports + given + others + rest, tuple(cases), timeout)
-
-
-def peers_of(parsed: notebook.Parsed, graded: frozenset[str], provided: frozenset[str]) -> Peers:
-    """For each graded function, the reference's units that define it (its imports and helpers
-    too), named so that no error in them reads as the student's cell. `provided` is every name
-    the grader supplies itself (graded and given functions)."""
-    out: Peers = {}
-    for name in sorted(graded):
-        ans = notebook.answer(parsed, name, exclude=provided - {name})
-        out[name] = tuple(Unit(f"reference:{name}:{i}", u.source) for i, u in enumerate(ans.units))
-    return out
 
 
 def helper_modules(a: Assignment) -> list[str]:

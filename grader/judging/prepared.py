@@ -1,0 +1,77 @@
+"""What judging an assignment needs, loaded once per process: its spec, expected outputs, the
+released notebook's given functions and blank templates, the reference's graded functions; and
+the verdict of an answer that never ran (`zero`).
+
+Here rather than in grading/ so that judging depends on nothing above it; nothing here imports
+numpy (expected outputs are decoded on first use), so grading a cold notebook loads it while the
+sandboxed worker boots.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader.reading import assignment as spec
+from grader.reading import notebook
+from grader.reading.assignment import Assignment, Function
+from grader.results import FunctionResult, TestResult
+from grader.sandbox.tasks import Peers
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What grading an assignment needs, loaded once per process."""
+
+    assignment: Assignment
+    expected: dict[str, Any]
+    given: tuple[notebook.Unit, ...]
+    templates: dict[str, tuple[str, str]]  # function -> the released (blank) definition's skeleton, shape
+    peers: Peers = field(default_factory=dict)  # the reference's graded functions (expected/)
+    decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
+
+    def outputs(self, function: str, case: str) -> Any:
+        """The expected output, decoded once per process (comparison never writes to it)."""
+        key = (function, case)
+        if key not in self.decoded:
+            from grader.sandbox import harness
+
+            self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
+        return self.decoded[key]
+
+    def args(self, function: str, case: str) -> Any:
+        return self.expected["functions"][function][case]["args"]
+
+
+@cache
+def prepare(name: str, root: Path | None = None) -> Prepared:
+    """Load an assignment's spec, expected values and released notebook."""
+    a = spec.load(name, root=root)
+    released = notebook.parse(notebook.read(a.student_notebook))
+    templates = {}
+    for f in a.functions:
+        d, _ = notebook.choose(released, f.name)
+        if d is not None:
+            templates[f.name] = (skeleton(d.unit.source), d.shape)
+    expected = spec.current_expected(a)
+    peers = {
+        name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
+        for name, units in expected.get("peers", {}).items()
+    }
+    return Prepared(a, expected, notebook.given_units(released, a.given), templates, peers)
+
+
+def skeleton(source: str) -> str:
+    """The source without comments or whitespace: a quick test before comparing structures (a
+    template left as released is the same text; a structure is expensive to compute)."""
+    return "".join(re.sub(r"#[^\n]*", "", source).split())
+
+
+
+def zero(f: Function, status: str, message: str, ans: notebook.Answer) -> FunctionResult:
+    """Every case failed for one reason: the function could not be run or did not return."""
+    tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
+    return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)
