@@ -1,16 +1,14 @@
-"""Results as frozen dataclasses, and their renderers. No grading logic lives here."""
+"""The result model: a submission's `Report`, made of `FunctionResult`s, made of `TestResult`s.
+
+Frozen dataclasses, built by judging and grading, read by every renderer; plain data both ways
+(`to_dict`, `from_dict`). Whatever student code could put in a message is made printable here,
+once. No grading logic and no rendering live here.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from io import StringIO
-from pathlib import Path, PurePath
 from typing import Any
 
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "killed")
@@ -168,214 +166,46 @@ class Report:
         }
 
 
-def to_json(reports: list[Report], *, single: bool) -> str:
-    """The JSON contract: one object for one submission, an array for several."""
-    data: Any = reports[0].to_dict() if single else [r.to_dict() for r in reports]
-    return json.dumps(data, indent=2)
+def from_dict(d: dict[str, Any]) -> Report:
+    """A Report rebuilt from its dict (as `Report.to_dict` makes it): what a batch or a gradebook
+    stored, for the renderers."""
+    functions = tuple(_function_from_dict(f) for f in d.get("functions", []))
+    extra = {k: v for k, v in d.items() if k not in _REPORT_KEYS}
+    warnings, isolation = tuple(d.get("warnings", ())), tuple(d.get("isolation", ()))
+    return Report(
+        d["submission"], d.get("assignment"), d["status"], d["message"], functions, warnings, isolation, extra
+    )
 
 
-# ----------------------------------------------------------------------------- file names
-
-# Stems of what the grader writes into --output beside the reports (gradebook.sqlite, its CSV and
-# JSON exports, summary.txt/.png/.json, index.html, junit.xml, results.json): no report takes one.
-RESERVED_NAMES = frozenset({"gradebook", "summary", "index", "junit", "results"})
-MAX_NAME = 100  # characters of a report's name, well under any file system's limit
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-def file_names(submissions: Sequence[str]) -> list[str]:
-    """The name of each submission's files under --output (`<name>.json`, `<name>.html`,
-    `<name>/results.json`): the one naming scheme every writer uses.
-
-    A name is the notebook's stem, with its parent folders prefixed (`bob__Work`) while stems
-    clash; every run of characters other than ASCII letters, digits, `_` and `-` (dots, slashes,
-    spaces) becomes `_`, so a name is never `.`, `..` or a path and never has an extension. Names
-    are compared ignoring case; a name still taken (the same file given twice, names that only
-    join alike, one of the grader's own file names) gets the first free `-2`, `-3`, ...
-    """
-    labels = [printable(s) for s in submissions]
-    keys = [os.path.abspath(label) for label in labels] if labels else []
-    files = list(dict.fromkeys(keys))
-    natural = dict(zip(files, _grown(files), strict=True))
-    taken = set(RESERVED_NAMES)
-    first: dict[int, str] = {}
-    for i, key in enumerate(keys):  # the first holder of a free name keeps it
-        name = natural[key]
-        if name.lower() not in taken:
-            taken.add(name.lower())
-            first[i] = name
-    out = []
-    for i, key in enumerate(keys):
-        if i in first:
-            out.append(first[i])
-            continue
-        base, k = natural[key], 2
-        while f"{base}-{k}".lower() in taken:
-            k += 1
-        taken.add(f"{base}-{k}".lower())
-        out.append(f"{base}-{k}")
-    return out
-
-
-def _grown(files: list[str]) -> list[str]:
-    """Each file's stem, prefixed with more of its folders while it clashes with another's."""
-    parts = [_parts(f) for f in files]
-    depth = [1] * len(files)
-    while True:
-        names = [_bounded("__".join(p[-d:])) for p, d in zip(parts, depth, strict=True)]
-        seen: dict[str, int] = {}
-        for n in names:
-            seen[n.lower()] = seen.get(n.lower(), 0) + 1
-        clash = {i for i, n in enumerate(names) if seen[n.lower()] > 1}
-        grow = [i for i in clash if depth[i] < len(parts[i])]
-        if not grow:  # what folders cannot tell apart (case, unsafe characters) gets a number
-            return [_bounded(parts[i][-1]) if i in clash else n for i, n in enumerate(names)]
-        for i in grow:
-            depth[i] += 1
-
-
-def _bounded(name: str) -> str:
-    """A name of at most MAX_NAME characters: a longer one keeps its end (the notebook's stem) and
-    ends in 8 hex digits of its SHA-256, so two long names that end alike stay apart."""
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[-(MAX_NAME - 9):]}-{digest}"
-
-
-def _parts(path: str) -> list[str]:
-    pure = PurePath(path)
-    folders = [p for p in pure.parent.parts if p != pure.anchor]
-    return [_UNSAFE.sub("_", p) for p in [*folders, pure.stem or "notebook"]]
-
-
-def private_folder(folder: Path) -> None:
-    """Create `folder` and its missing parents, owner-only (0700): what the grader writes there
-    (reports, executed notebooks, the gradebook) is no one else's to read. A folder that already
-    exists keeps its mode."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for made in reversed(missing):
-        try:
-            made.mkdir(mode=0o700)
-        except FileExistsError:  # made by someone else meanwhile: theirs to decide
-            continue
-        os.chmod(made, 0o700)
-
-
-def write_atomic(path: Path, text: str, *, private: bool = True) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report. The file is
-    owner-only (0600) unless not `private` (a released notebook, expected values in the
-    assignment's repository): a report or gradebook names students and their scores, and as
-    root, a sandbox user could read anything world-readable outside the covers."""
-    private_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary name only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_STYLE = {
-    "passed": "green",
-    "failed": "red",
-    "error": "red",
-    "timeout": "magenta",
-    "missing": "yellow",
-    "killed": "magenta",
-}
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
-    """A readable table per submission: function, points, status, first useful message."""
-    from rich.console import Console  # only text output needs rich: JSON runs skip its import
-    from rich.markup import escape
-    from rich.table import Table
-
-    out = StringIO()
-    console = Console(file=out, force_terminal=color, width=width, no_color=not color)
-    title = one_line(f"{report.submission}  [{report.assignment or 'unknown assignment'}]")
-    if report.status == "error":
-        note = "ERROR (the grader's, not the submission's; a rerun retries it)"
-        console.print(f"{title}\n  {note}: {one_line(report.message)}", markup=False)
-        return out.getvalue()
-    if report.status != "graded":
-        console.print(f"{title}\n  INVALID: {one_line(report.message)}", markup=False)
-        return out.getvalue()
-    table = Table(title=escape(title), title_justify="left", expand=False)
-    table.add_column("function")
-    table.add_column("points", justify="right")
-    table.add_column("status")
-    table.add_column("feedback", overflow="fold")
-    for f in report.functions:
-        style = _STYLE.get(f.status, "")
-        table.add_row(
-            escape(one_line(f.name)),
-            f"{_fmt(f.score)}/{_fmt(f.max_score)}",
-            f"[{style}]{f.status}[/]",
-            escape(one_line(f.message)),
-        )
-    console.print(table)
-    for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
-        console.print(f"  warning: {one_line(w)}", markup=False)
-    run = report.extra.get("execution")
-    if isinstance(run, dict):
-        raised = ", ".join(f"cell {e['cell']} ({e['ename']})" for e in run.get("errors", [])) or "none"
-        console.print(
-            one_line(
-                f"  notebook run: {run.get('status')} in {run.get('seconds')} s, "
-                f"{run.get('figures', 0)} figures, cells that raised: {raised}"
-            ),
-            markup=False,
-        )
-    for note in report.isolation:
-        console.print(f"  isolation: {one_line(note)}", markup=False)
-    console.print(f"  total: {_fmt(report.score)}/{_fmt(report.max_score)} ({report.percent:.1f}%)")
-    return out.getvalue()
-
-
-def to_check_text(report: Report) -> str:
-    """A student's view of `grader check`: each function, what its visible cases say, and a hint."""
-    if report.status != "graded":
-        return one_line(f"Could not check {report.submission}: {report.message}") + "\n"
-    lines = [one_line(f"Checking {report.submission} ({report.assignment}) on the visible cases"), ""]
-    for f in report.functions:
-        failed = [t for t in f.tests if not t.passed]
-        if not f.tests:
-            what = "no visible case; only the grader's hidden cases check it"
-            lines.append(f"  [ -] {one_line(f.name)}: {what}")
-        elif not failed:
-            lines.append(one_line(f"  [ok] {f.name}: passes " + ", ".join(t.name for t in f.tests)))
-        elif f.status != "failed" or not any(t.mistake for t in failed):
-            lines.append(one_line(f"  [XX] {f.name}: {f.message}"))
-        else:
-            lines.append(one_line(f"  [XX] {f.name}"))
-            for t in failed:
-                lines.append(one_line(f"       {t.name}: {t.detail}"))
-                if t.mistake:
-                    lines.append(one_line(f"       looks like {t.mistake['description']}"))
-                    lines.append(one_line(f"       hint: {t.mistake['hint']}"))
-        lines.extend(one_line(f"       warning: {w}") for w in f.warnings)
-    passing = sum(1 for f in report.functions if f.tests and f.status == "passed")
-    checked = sum(1 for f in report.functions if f.tests)
-    lines += [
-        "",
-        f"{passing} of {checked} functions pass their visible checks.",
-        "The grader runs these same checks, plus hidden cases: passing here does not guarantee full marks.",
+_REPORT_KEYS = frozenset(
+    [
+        "submission",
+        "assignment",
+        "status",
+        "message",
+        "score",
+        "max_score",
+        "functions",
+        "warnings",
+        "isolation",
     ]
-    return "\n".join(lines) + "\n"
+)
+
+
+def _function_from_dict(f: dict[str, Any]) -> FunctionResult:
+    tests = tuple(
+        TestResult(
+            t["name"],
+            t["hidden"],
+            t["passed"],
+            t["message"],
+            float(t.get("points", 0.0)),
+            float(t.get("max_points", 0.0)),
+            mistake=t.get("mistake"),
+            evidence=t.get("evidence"),
+        )
+        for t in f.get("tests", [])
+    )
+    return FunctionResult(
+        f["name"], f["score"], f["max_score"], f["status"], f["message"], tests, tuple(f.get("warnings", ()))
+    )

@@ -194,7 +194,7 @@ def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: 
     """Red team 2, finding 10: a 250-character notebook name made writing the executed notebook
     fail (ENAMETOOLONG): an internal error, exit 3, every rerun the same. Every file written for
     a submission is named by `report.file_names`, bounded to MAX_NAME characters, single or batch."""
-    from grader.results import MAX_NAME
+    from grader.files import MAX_NAME
 
     folder = tmp_path / "class"
     long = write(folder, "L" * 244, toy())  # 250 characters with ".ipynb"

@@ -72,7 +72,8 @@ def test_the_summary_counts_errors_apart() -> None:
 
 def test_every_renderer_says_internal_error_not_invalid() -> None:
     from grader.reports import formats, html
-    from grader.results import Report, to_text
+    from grader.reports.text import to_text
+    from grader.results import Report
 
     r = Report("a.ipynb", "toy", "error", "internal error in the grader: RuntimeError: [red]x")
     assert "Not graded" not in formats.gradescope(r)["output"]

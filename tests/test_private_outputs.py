@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from grader import results as report
+from grader import files as report
 from grader.course.gradebook import Gradebook
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS

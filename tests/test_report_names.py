@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.course.gradebook import Gradebook
+from grader.files import MAX_NAME, RESERVED_NAMES, file_names
 from grader.reports import formats, html
-from grader.results import MAX_NAME, RESERVED_NAMES, Report, file_names
+from grader.results import Report
 from tests.batchkit import toy, write
 
 SAFE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -16,11 +16,11 @@ import numpy as np
 
 from grader.authoring import reference
 from grader.errors import SpecError
+from grader.files import write_atomic
 from grader.judging import mistakes
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment, Case
-from grader.results import write_atomic
 from grader.sandbox import harness, run
 from grader.sandbox import worker as sandbox
 from grader.sandbox.tasks import peers_of, task_for

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import SpecError
+from grader.files import write_atomic
 from grader.reading import notebook
 from grader.reading.assignment import Assignment
-from grader.results import write_atomic
 
 
 def _placeholder(line: str, where: str) -> str:

@@ -104,7 +104,7 @@ def run_cmd(
         raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
     if output is not None:
         try:  # now, not after grading: a report that cannot be written is a report lost
-            from grader.results import private_folder
+            from grader.files import private_folder
 
             private_folder(output)  # owner-only when we make it
             if not output.is_dir():
@@ -142,7 +142,9 @@ def run_cmd(
         single = len(paths) == 1 and len(files) == 1
         _run_batch(files, refused, options, plan, fmt, single=single, fail_under=fail_under)
         return
-    from grader.results import Report, file_names, to_json, to_text, write_atomic
+    from grader.files import file_names, write_atomic
+    from grader.reports.text import to_json, to_text
+    from grader.results import Report
 
     reports: list[Report] = []
     for path, name in zip(files, file_names([str(f) for f in files]), strict=True):
@@ -224,7 +226,8 @@ def _run_batch(
 
     from grader.course import batch
     from grader.reports import summary
-    from grader.results import to_text
+    from grader.reports.text import to_text
+    from grader.results import from_dict
 
     try:
         outcome = batch.run_batch(files, options, plan, refused=refused)
@@ -236,14 +239,14 @@ def _run_batch(
     if plan.output is not None:
         summary.write(digest, plan.output)
         if fmt in FILE_FORMATS:
-            _write_format(fmt, [batch.report_from_dict(r) for r in reports], plan.output)
+            _write_format(fmt, [from_dict(r) for r in reports], plan.output)
     if fmt == "json":
         click.echo(json.dumps(reports[0] if single else reports, indent=2))
         if sys.stderr.isatty():
             click.echo(summary.to_text(digest), err=True)
     else:
         for r in reports:
-            click.echo(to_text(batch.report_from_dict(r), color=sys.stdout.isatty()))
+            click.echo(to_text(from_dict(r), color=sys.stdout.isatty()))
         click.echo(summary.to_text(digest))
     errors = f"internal errors {outcome.errors} (not stored: a rerun retries), " if outcome.errors else ""
     note = f"graded {outcome.graded}, {errors}already in the gradebook {outcome.skipped}"
@@ -308,7 +311,8 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
     Example: grader check Regularization.ipynb
     """
     from grader.grading import check, grade
-    from grader.results import one_line, to_check_text
+    from grader.reports.text import to_check_text
+    from grader.results import one_line
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
@@ -430,7 +434,7 @@ def validate_cmd(
     else:
         text = validate.to_text(checks) + "\n"
     if output is not None:
-        from grader.results import write_atomic
+        from grader.files import write_atomic
 
         write_atomic(output, text)
     failed = [f"{c.assignment}: {c.name}" for c in checks if c.passed is False]

@@ -31,11 +31,12 @@ from typing import Any
 from grader.course.gradebook import FILENAME, Gradebook
 from grader.course.links import grader_links
 from grader.errors import GraderError, NotebookError, SpecError
+from grader.files import file_names, write_atomic
 from grader.grading import grade
 from grader.judging import prepared
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.results import FunctionResult, Report, TestResult, file_names, printable, write_atomic
+from grader.results import Report, printable
 from grader.sandbox import cache as cache_mod
 from grader.sandbox import run
 from grader.sandbox import worker as sandbox
@@ -724,50 +725,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-def report_from_dict(d: dict[str, Any]) -> Report:
-    """A Report rebuilt from its dict (as `Report.to_dict` makes it), for the renderers."""
-    functions = tuple(_function_from_dict(f) for f in d.get("functions", []))
-    extra = {k: v for k, v in d.items() if k not in _REPORT_KEYS}
-    warnings, isolation = tuple(d.get("warnings", ())), tuple(d.get("isolation", ()))
-    return Report(
-        d["submission"], d.get("assignment"), d["status"], d["message"], functions, warnings, isolation, extra
-    )
-
-
-_REPORT_KEYS = frozenset(
-    [
-        "submission",
-        "assignment",
-        "status",
-        "message",
-        "score",
-        "max_score",
-        "functions",
-        "warnings",
-        "isolation",
-    ]
-)
-
-
-def _function_from_dict(f: dict[str, Any]) -> FunctionResult:
-    tests = tuple(
-        TestResult(
-            t["name"],
-            t["hidden"],
-            t["passed"],
-            t["message"],
-            float(t.get("points", 0.0)),
-            float(t.get("max_points", 0.0)),
-            mistake=t.get("mistake"),
-            evidence=t.get("evidence"),
-        )
-        for t in f.get("tests", [])
-    )
-    return FunctionResult(
-        f["name"], f["score"], f["max_score"], f["status"], f["message"], tests, tuple(f.get("warnings", ()))
-    )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-from grader.results import private_folder, write_atomic
+from grader.files import private_folder, write_atomic
 
 FILENAME = "gradebook.sqlite"
 SCHEMA = """

@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from grader.files import file_names, write_atomic
 from grader.judging.feedback import ERROR_PREFIXES
-from grader.results import FunctionResult, Report, TestResult, file_names, write_atomic
+from grader.results import FunctionResult, Report, TestResult
 
 HIDDEN_VISIBILITY = "after_published"  # hidden cases: shown to students once grades are published
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, FileSystemLoader
 
-from grader.results import Report, TestResult, file_names, write_atomic
+from grader.files import file_names, write_atomic
+from grader.results import Report, TestResult
 from grader.sandbox import harness
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.results import one_line, write_atomic
+from grader.files import write_atomic
+from grader.results import one_line
 
 BINS = 10  # score distribution in tenths of the maximum
 

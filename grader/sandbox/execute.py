@@ -20,9 +20,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.results import write_atomic
 from grader.sandbox import jail
 from grader.sandbox import worker as sandbox
 
@@ -179,7 +179,7 @@ def run_notebook(
     if output is not None:
         import nbformat
 
-        from grader.results import file_names
+        from grader.files import file_names
 
         name = name or file_names([str(path)])[0]
         write_atomic(output / f"{name}.executed.ipynb", nbformat.writes(nb))
