@@ -15,7 +15,8 @@ from grader.course import batch
 from grader.grading import grade
 from grader.reports import summary
 from grader.sandbox import cache as cache_mod
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation
+from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Task, task_for
 from tests.batchkit import toy, write
 
@@ -70,12 +71,12 @@ def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
         ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit", "norm2"}))
         return task_for(ans, prep.given, [{"name": "c", "args": [], "setup": ""}], 10.0)
 
-    limits = sandbox.Limits()
+    limits = Limits()
     a, b, c = task("out = v * 3.0"), task("out = v * 3.00"), task("out = v * 3.0")
     assert cache_mod.key("toy", a, limits) != cache_mod.key("toy", b, limits)
     assert cache_mod.key("toy", a, limits) == cache_mod.key("toy", c, limits)
     assert cache_mod.key("toy", a, limits) != cache_mod.key("other", a, limits)
-    assert cache_mod.key("toy", a, limits) != cache_mod.key("toy", a, sandbox.Limits(memory_mb=512))
+    assert cache_mod.key("toy", a, limits) != cache_mod.key("toy", a, Limits(memory_mb=512))
 
 
 def test_a_dead_worker_is_never_cached() -> None:
@@ -157,7 +158,7 @@ def test_summary_counts_and_failures(toy_root: Path, tmp_path: Path) -> None:
     assert [n for _, n in s.failures] == [1, 1]
 
 
-@pytest.mark.skipif(not sandbox.available_isolation().mounts, reason="needs a mount namespace")
+@pytest.mark.skipif(not isolation.available_isolation().mounts, reason="needs a mount namespace")
 def test_a_submission_cannot_read_another(toy_root: Path) -> None:
     # world-readable on purpose: only the batch's hiding of submission folders protects the victim
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,10 +185,10 @@ def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) ->
     shutil.copytree(toy_root, root)
     a = spec.load("toy", root=root)
     t = Task("scale", (), ({"name": "c", "args": [], "setup": ""},), 10.0)
-    before = cache_mod.key(a, t, sandbox.Limits())
+    before = cache_mod.key(a, t, Limits())
     helper = a.folder / "toyutils.py"
     helper.write_text(helper.read_text().replace("3.0", "4.0"))
-    assert cache_mod.key(a, t, sandbox.Limits()) != before  # a fixed helper never serves stale results
+    assert cache_mod.key(a, t, Limits()) != before  # a fixed helper never serves stale results
 
 
 def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.course import batch
 from grader.grading import grade
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation
 from tests.batchkit import toy, write
 from tests.conftest import ROOT, make_notebook
 
@@ -60,7 +60,7 @@ def _seen(report: dict) -> list:
 
 
 def test_a_batch_full_run_reads_no_classmate_and_no_report(toy_root: Path, course: Path) -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no mount namespace")
     bob = write(course / "class" / "bob", "Toy", toy(note="bob's own"))
     bob.chmod(0o644)
@@ -73,7 +73,7 @@ def test_a_batch_full_run_reads_no_classmate_and_no_report(toy_root: Path, cours
 
 
 def test_a_single_full_run_reads_no_earlier_report(toy_root: Path, course: Path) -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no mount namespace")
     out = course / "reports"
     out.mkdir()

@@ -28,8 +28,9 @@ import pytest
 import grader
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.sandbox import execute, jail, run
-from grader.sandbox import worker as sandbox
+from grader.sandbox import execute, isolation, jail, run
+from grader.sandbox.limits import Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
 
@@ -108,13 +109,13 @@ def _host_ipc(key: int, name: str) -> list[bool]:
 
 
 def test_ipc_objects_never_pass_between_sandboxes(tmp_path: Path) -> None:
-    if not sandbox.available_isolation().ipc:
+    if not isolation.available_isolation().ipc:
         pytest.skip("this machine gives the sandbox no IPC namespace")
     key, name = 0x5A000000 + secrets.randbelow(1 << 20), f"/grader-test-{secrets.token_hex(4)}"
     make = IPC.replace("KEY", str(key)).replace("/NAME", name)
     look = IPC_SEEN.replace("KEY", str(key)).replace("/NAME", name)
     try:
-        with run.Session(sandbox.Limits()) as session:  # one warm worker for two submissions
+        with run.Session(Limits()) as session:  # one warm worker for two submissions
             _graded(make, tmp_path / "alice", session=session)
             assert _graded(look, tmp_path / "bob", session=session)["seen"] == [False] * 3
         assert _graded(look, tmp_path / "carol")["seen"] == [False] * 3  # another sandbox
@@ -154,12 +155,12 @@ def _plant(outside: Path) -> tuple[Path, tuple[str, ...], list[str]]:
     root = spec.project_root()
     targets = [str(subs / "bob"), str(out), str(outside / "book"), str(root / "expected"),
                str(root / "reference"), str(root / "tests" / "data"), str(root / "assignments"),
-               str(Path(sandbox.__file__).parent)]  # fmt: skip
+               str(Path(grader.__file__).parent)]  # fmt: skip
     return subs / "alice", hide, targets
 
 
 def test_full_run_and_function_grading_cover_the_same_folders(outside_tmp: Path) -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no mount namespace")
     alice, hide, targets = _plant(outside_tmp)
     peek = PEEK.replace("TARGETS", repr(targets))
@@ -168,7 +169,7 @@ def test_full_run_and_function_grading_cover_the_same_folders(outside_tmp: Path)
 
 
 def test_one_list_decides_what_is_hidden() -> None:
-    hidden = sandbox.hidden(("/srv/reports",))
+    hidden = isolation.hidden(("/srv/reports",))
     root = spec.project_root()
     for folder in ("expected", "reference", "tests", "assignments"):
         assert str(root / folder) in hidden
@@ -202,10 +203,10 @@ def own_course(outside_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 
 def test_student_code_cannot_change_the_grader(own_course: Path, tmp_path: Path) -> None:
-    iso = sandbox.available_isolation()
+    iso = isolation.available_isolation()
     if ROOTLESS and not iso.readonly:
         pytest.skip("this machine cannot mount the grader read-only (the report says so)")
-    targets = [*sandbox.site_dirs(), sys.prefix, str(own_course), str(own_course / "assignments" / "initialization"),
+    targets = [*isolation.site_dirs(), sys.prefix, str(own_course), str(own_course / "assignments" / "initialization"),
                str(own_course / "expected"), str(ROOT), str(Path.home())]  # fmt: skip
     writable = [t for t in targets if os.access(t, os.W_OK)]  # without root, most of them
     try:
@@ -242,7 +243,7 @@ def _changeable(places: Iterable[Path]) -> bool:
 
 
 def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_places(tmp_path: Path) -> None:
-    if not sandbox.available_isolation().readonly:
+    if not isolation.available_isolation().readonly:
         pytest.skip("this machine cannot mount the grader read-only")
     own, tmp = tmp_path / "venv", tmp_path / "tmp"
     own.mkdir()
@@ -260,7 +261,7 @@ def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_pl
 def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path) -> None:
     # a mount made above our user namespace is locked in it: a remount must keep its noexec,
     # nosuid, nodev and atime flags (strictatime here), and should keep nosymfollow
-    if not sandbox.available_isolation().readonly:
+    if not isolation.available_isolation().readonly:
         pytest.skip("this machine cannot mount the grader read-only")
     strict = tmp_path / "strict"
     strict.mkdir()
@@ -284,7 +285,7 @@ def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path)
 def test_freezing_covers_the_posix_queues_folder() -> None:
     # where /dev/mqueue is mounted (systemd does), a file made there is a queue of the host's
     # IPC namespace, whatever the sandbox's own: made here on a /dev of the test's own
-    if not sandbox.available_isolation().readonly:
+    if not isolation.available_isolation().readonly:
         pytest.skip("this machine cannot mount the grader read-only")
     pid = os.fork()
     if pid == 0:
@@ -331,7 +332,7 @@ obs["pids"] = len(obs["pids"])
 
 
 def test_proc_is_private_in_both_modes(tmp_path: Path) -> None:
-    iso = sandbox.available_isolation()
+    iso = isolation.available_isolation()
     if not iso.proc:
         assert any("/proc" in n for n in iso.notes)  # then the report must say so
         pytest.skip("this machine gives the sandbox no private /proc")
@@ -340,10 +341,10 @@ def test_proc_is_private_in_both_modes(tmp_path: Path) -> None:
 
 
 def test_a_missing_private_proc_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_probe = sandbox._probe
-    monkeypatch.setattr(sandbox, "_ISOLATION", None)
-    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not cfg["proc"] and real_probe(cfg))
-    iso = sandbox.available_isolation()
+    real_probe = isolation._probe
+    monkeypatch.setattr(isolation, "_ISOLATION", None)
+    monkeypatch.setattr(isolation, "_probe", lambda cfg: not cfg["proc"] and real_probe(cfg))
+    iso = isolation.available_isolation()
     if not (iso.mounts and iso.pids):
         pytest.skip("no mount and PID namespaces here")
     assert not iso.proc and not iso.complete and any("no private /proc" in n for n in iso.notes)
@@ -361,11 +362,11 @@ def _reachable(exe: str) -> bool:
 def test_user_switch_is_probed_without_mounts(monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() != 0:
         pytest.skip("the user switch needs root")
-    real_probe = sandbox._probe
-    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    real_probe = isolation._probe
+    monkeypatch.setattr(isolation, "_ISOLATION", None)
     refused = ("network", "ipc", "mounts", "pids")
-    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not any(cfg[k] for k in refused) and real_probe(cfg))
-    iso = sandbox.available_isolation()
+    monkeypatch.setattr(isolation, "_probe", lambda cfg: not any(cfg[k] for k in refused) and real_probe(cfg))
+    iso = isolation.available_isolation()
     assert iso.user == _reachable(sys.executable) and not iso.mounts  # where Python is reachable
 
 
@@ -373,7 +374,7 @@ def test_user_switch_is_probed_without_mounts(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no mount namespace")
     base = Path(tempfile.mkdtemp(dir="/tmp"))  # the shared /tmp itself, as a course would use it
     venv, secret = base / "course" / "main" / ".venv", base / "course" / "bundle.zip"
@@ -382,9 +383,9 @@ def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
     secret.write_text("expected values")
     for d in [base, *base.rglob("*")]:
         d.chmod(0o755 if d.is_dir() else 0o644)
-    scratch = sandbox.prepare_scratch(Path("."), ())
-    iso = replace(sandbox.available_isolation(), user=False)
-    cfg = sandbox.jail_config(scratch, sandbox.Limits(), iso, [])
+    scratch = prepare_scratch(Path("."), ())
+    iso = replace(isolation.available_isolation(), user=False)
+    cfg = isolation.jail_config(scratch, Limits(), iso, [])
     cfg["needed"] += [str(venv)]
     cfg["readonly"] = True
     try:
@@ -403,5 +404,5 @@ def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
-        sandbox.remove_scratch(scratch)
+        remove_scratch(scratch)
         shutil.rmtree(base)

@@ -23,7 +23,7 @@ from grader.reading import notebook
 from grader.reading.assignment import Case, Function
 from grader.results import Report
 from grader.sandbox import harness, run
-from grader.sandbox import worker as sandbox
+from grader.sandbox.limits import Limits
 from tests.conftest import NUDGE
 
 ASSIGNMENTS = spec.load_all()
@@ -33,7 +33,7 @@ OPTIONS = grade.Options()
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[run.Session]:
-    with run.Session(sandbox.Limits()) as s:
+    with run.Session(Limits()) as s:
         yield s
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import jail
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation, jail
+from grader.sandbox.limits import Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
 from tests.test_isolation_layers import _body, _cell, _changeable, _graded, _seen
@@ -42,7 +43,7 @@ def in_home() -> Iterator[Path]:
 
 
 def _mounts_or_skip() -> None:
-    iso = sandbox.available_isolation()
+    iso = isolation.available_isolation()
     if not iso.mounts:
         assert any("mount namespace" in n for n in iso.notes)  # then the report says so
         pytest.skip("this machine gives the sandbox no mount namespace")
@@ -65,11 +66,11 @@ def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(
     (out / "alice.json").write_text("CANARY")
     for d in [in_home, *in_home.rglob("*")]:
         d.chmod(0o755 if d.is_dir() else 0o644)
-    real_needed = sandbox._needed
-    monkeypatch.setattr(sandbox, "_needed", lambda: [*real_needed(), str(venv)])
-    scratch = sandbox.prepare_scratch(Path("."), ())
-    iso = replace(sandbox.available_isolation(), user=False, pids=False, proc=False)
-    cfg = sandbox.jail_config(scratch, sandbox.Limits(), iso, sandbox.hidden([str(course)]))
+    real_needed = isolation._needed
+    monkeypatch.setattr(isolation, "_needed", lambda: [*real_needed(), str(venv)])
+    scratch = prepare_scratch(Path("."), ())
+    iso = replace(isolation.available_isolation(), user=False, pids=False, proc=False)
+    cfg = isolation.jail_config(scratch, Limits(), iso, isolation.hidden([str(course)]))
     assert str(course) in cfg["hide"]  # never dropped for the venv inside it
     try:
         pid = os.fork()
@@ -86,17 +87,17 @@ def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
-        sandbox.release_uid(cfg["uid"])
-        sandbox.remove_scratch(scratch)
+        isolation.release_uid(cfg["uid"])
+        remove_scratch(scratch)
 
 
 def test_a_folder_the_interpreter_needs_is_refused_not_left_uncovered() -> None:
-    scratch = sandbox.prepare_scratch(Path("."), ())
+    scratch = prepare_scratch(Path("."), ())
     try:
         with pytest.raises(ValueError, match="cannot hide"):
-            sandbox.jail_config(scratch, sandbox.Limits(), sandbox.strongest(), [sys.prefix])
+            isolation.jail_config(scratch, Limits(), isolation.strongest(), [sys.prefix])
     finally:
-        sandbox.remove_scratch(scratch)
+        remove_scratch(scratch)
 
 
 LIST_COURSE = """
@@ -118,7 +119,7 @@ def _venv_in(course: Path) -> Path | None:
     ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
     site = venv / "lib" / ver / "site-packages"
     shutil.rmtree(site)
-    ours = Path(sandbox.site_dirs()[0])
+    ours = Path(isolation.site_dirs()[0])
     if subprocess.run(["cp", "-al", str(ours), str(site)], capture_output=True).returncode != 0:
         return None  # another filesystem: no hard links
     return venv
@@ -182,7 +183,7 @@ def test_home_folders_are_covered_in_both_modes(in_home: Path, tmp_path: Path) -
 
 
 def test_the_home_folders_are_on_the_one_list() -> None:
-    hidden = sandbox.hidden(())
+    hidden = isolation.hidden(())
     if ROOTLESS:
         assert str(Path.home().resolve()) in hidden
     else:
@@ -209,12 +210,12 @@ for d in sorted(set(os.listdir("/")) - set(SYSTEM)):
 def test_other_top_level_folders_are_covered_in_both_modes(tmp_path: Path) -> None:
     # a checkout, last week's batch in /srv or /work: world-readable, outside any home folder
     _mounts_or_skip()
-    if ROOT.parts[1] in sandbox.SYSTEM_DIRS:
+    if ROOT.parts[1] in isolation.SYSTEM_DIRS:
         pytest.skip("the checkout is in one of the system's folders here")
     names = [str(ROOT / "README.md"), str(ROOT / "pyproject.toml")]
-    code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(sandbox.SYSTEM_DIRS)))
+    code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(isolation.SYSTEM_DIRS)))
     for seen in (_graded(code, tmp_path / "fn"), _cell(code, tmp_path / "nb")):
         assert seen["read"] == [], seen
         # what is left in the covered folders is the way to the interpreter, nothing else
-        tops = {Path(p).parts[1] for p in sandbox._needed() if Path(p).parts[1] not in sandbox.SYSTEM_DIRS}
+        tops = {Path(p).parts[1] for p in isolation._needed() if Path(p).parts[1] not in isolation.SYSTEM_DIRS}
         assert set(seen["listed"]) <= tops, seen

@@ -31,7 +31,7 @@ import pytest
 
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import GRADED, ROOT, SCENARIOS, Scenario
 
@@ -183,7 +183,7 @@ def _check_function(s: Scenario, f: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("s", "mode"), RUNS)
 def test_redteam(s: Scenario, mode: str, ctx: Ctx, listener: socket.socket) -> None:
-    missing = [layer for layer in s.needs if not getattr(sandbox.available_isolation(), layer)]
+    missing = [layer for layer in s.needs if not getattr(isolation.available_isolation(), layer)]
     if missing:
         pytest.skip(f"this machine cannot give the sandbox {', '.join(missing)} isolation")
     path = _write(s, ctx)
@@ -234,10 +234,10 @@ def test_there_are_enough_scenarios() -> None:
 
 def test_report_lists_missing_isolation_layers(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the machine refuses mount and PID namespaces and the user switch, the report says so."""
-    real_probe = sandbox._probe
-    monkeypatch.setattr(sandbox, "_ISOLATION", None)
-    monkeypatch.setattr(sandbox, "_probe", lambda cfg: not (cfg["mounts"] or cfg["pids"]) and real_probe(cfg))
-    iso = sandbox.available_isolation()
+    real_probe = isolation._probe
+    monkeypatch.setattr(isolation, "_ISOLATION", None)
+    monkeypatch.setattr(isolation, "_probe", lambda cfg: not (cfg["mounts"] or cfg["pids"]) and real_probe(cfg))
+    iso = isolation.available_isolation()
     assert not iso.complete and not iso.mounts and not iso.user
     report = grade.grade_path(ROOT / "reference" / "initialization" / "Initialization.ipynb", grade.Options())
     assert report.score == report.max_score  # grading still works, with fewer layers
@@ -249,8 +249,9 @@ def test_report_lists_missing_isolation_layers(monkeypatch: pytest.MonkeyPatch) 
 def test_cli_refuses_incomplete_isolation_when_required(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from grader.sandbox import worker as sandbox\n"
-        "sandbox._ISOLATION = sandbox.Isolation(True, False, True, False, ('no mount namespace: test',))\n"
+        "from grader.sandbox import isolation\n"
+        "from grader.sandbox.limits import Isolation\n"
+        "isolation._ISOLATION = Isolation(True, False, True, False, ('no mount namespace: test',))\n"
         "from grader.cli import entry\n"
         f"sys.argv = ['grader', 'run', '--require-isolation', '--fast', {str(ROOT / 'reference' / 'initialization' / 'Initialization.ipynb')!r}]\n"
         "entry()\n"
@@ -264,7 +265,7 @@ def test_cli_refuses_incomplete_isolation_when_required(tmp_path: Path) -> None:
 
 
 def test_cli_grades_when_isolation_is_required_and_complete() -> None:
-    if not sandbox.available_isolation().complete:
+    if not isolation.available_isolation().complete:
         pytest.skip("isolation is incomplete on this machine")
     ref = ROOT / "reference" / "initialization" / "Initialization.ipynb"
     proc = subprocess.run(

@@ -16,8 +16,8 @@ import pytest
 
 from grader.course import batch
 from grader.grading import grade
-from grader.sandbox import execute
-from grader.sandbox import worker as sandbox
+from grader.sandbox import execute, isolation
+from grader.sandbox.limits import Limits
 from tests.batchkit import toy, write
 
 
@@ -31,7 +31,7 @@ def resources() -> dict[str, int]:
         "os_threads": len(os.listdir(me / "task")),
         "children": children,
         "mounts": len((me / "mountinfo").read_text().splitlines()),
-        "uid_leases": len(sandbox._LEASES),
+        "uid_leases": len(isolation._LEASES),
         "scratch": len(list(Path(tempfile.gettempdir()).glob(f"grader-{os.getpid()}-*"))),
     }
 
@@ -83,7 +83,7 @@ def test_a_grader_holding_many_descriptors_still_starts_sandboxes(
     # probe fell back to no isolation at all, silently)
     import resource
 
-    need = sandbox.Limits().open_files + 64
+    need = Limits().open_files + 64
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need + 64:
         pytest.skip(f"this machine's descriptor limit ({hard}) is too low to test this")
@@ -101,7 +101,7 @@ def test_a_grader_holding_many_descriptors_still_starts_sandboxes(
     try:
         for settled in (True, False):
             if not settled:
-                monkeypatch.setattr(sandbox, "_ISOLATION", None)
+                monkeypatch.setattr(isolation, "_ISOLATION", None)
             for fast in (True, False):
                 assert graded(f"{settled}-{fast}", fast) == baseline[fast]
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import grade
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import BODY, IMPORTS, RANDOM, ZEROS, graded
 
@@ -45,7 +45,7 @@ PEEK = graded(
 
 
 def test_student_code_sees_no_process_but_its_sandboxs(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or not sandbox.available_isolation().user:
+    if os.geteuid() != 0 or not isolation.available_isolation().user:
         pytest.skip("a sandbox user of its own, and with it a private /proc, needs root")
     path = write_notebook(tmp_path / "peek.ipynb", make_notebook([IMPORTS, PEEK]))
     report = grade.grade_path(path, grade.Options(assignment="initialization"))
@@ -72,7 +72,7 @@ LOOK = """    import os, tempfile
 
 
 def test_no_function_and_no_submission_finds_files_an_earlier_one_left(tmp_path: Path) -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("private temporary folders need a mount namespace")
     from grader.course import batch
 
@@ -92,14 +92,14 @@ def test_emptying_the_temporary_folders_spares_what_the_jail_binds_back(
 ) -> None:
     # a needed folder under /tmp (a venv there, say) is bound back into the jail's private /tmp:
     # emptying /tmp between functions must not reach through to it, however writable it is
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("private temporary folders need a mount namespace")
     keep = Path(tempfile.mkdtemp(prefix="needed-", dir="/tmp"))
     (keep / "lib.py").write_text("# part of an environment that lives under /tmp\n")
     for p in (keep, keep / "lib.py"):
         p.chmod(0o777)  # writable by the sandbox's user too
-    real = sandbox._needed
-    monkeypatch.setattr(sandbox, "_needed", lambda: [*real(), str(keep)])
+    real = isolation._needed
+    monkeypatch.setattr(isolation, "_needed", lambda: [*real(), str(keep)])
     try:
         path = write_notebook(keep.parent / f"{keep.name}.ipynb", make_notebook([IMPORTS, LEAVE]))
         report = grade.grade_path(path, grade.Options(assignment="initialization"))

@@ -16,8 +16,8 @@ import pytest
 
 from grader.reading import assignment as spec
 from grader.reading.notebook import Unit
-from grader.sandbox import harness, run
-from grader.sandbox import worker as sandbox
+from grader.sandbox import harness, isolation, run
+from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Task
 
 TOKEN = "5d0c9e71b2"  # the canary is CANARY_HEAD + TOKEN; no test source holds the two joined
@@ -74,18 +74,18 @@ def _output(raw: dict[str, Any], name: str) -> Any:
 
 
 def _hits(session: run.Session, a: spec.Assignment, source: str = SCAN) -> int:
-    raw, _, _ = run.execute(a, [_task("scan", source)], limits=sandbox.Limits(), session=session)
+    raw, _, _ = run.execute(a, [_task("scan", source)], limits=Limits(), session=session)
     return int(_output(raw, "scan")[0])
 
 
 def test_a_child_cannot_read_an_earlier_submission_from_memory(toy_root: Path) -> None:
     a = spec.load("toy")
-    with run.Session(sandbox.Limits()) as session:
+    with run.Session(Limits()) as session:
         # the scanner works: the canary in its own code is found
         assert _hits(session, a, SCAN + PLANTED_LITERAL) >= 1
         for _ in range(3):  # earlier submissions: the canary in their code, their data, their result
             raw, _, _ = run.execute(
-                a, [_task("plant", PLANT + PLANTED_LITERAL)], limits=sandbox.Limits(), session=session
+                a, [_task("plant", PLANT + PLANTED_LITERAL)], limits=Limits(), session=session
             )
             assert list(_output(raw, "plant")) == [0.0, 0.0]
         # a later submission, forked from the same warm worker, finds none of it
@@ -96,8 +96,8 @@ def test_a_job_larger_than_a_pipe_reaches_its_child(toy_root: Path) -> None:
     a = spec.load("toy")
     blob = "x" * (3 << 20)  # well past a pipe's buffer: the job is written while the child reads
     source = f'BLOB = "{blob}"\n\ndef size(v):\n    return v * 0 + len(BLOB)\n'
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [_task("size", source)], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("size", source)], limits=Limits(), session=session)
     assert list(_output(raw, "size")) == [len(blob)] * 2
 
 
@@ -109,8 +109,8 @@ def test_a_process_left_holding_the_result_pipe_does_not_hold_the_grader(toy_roo
         "        os._exit(0)\n    return v + 1\n"
     )
     started = time.monotonic()
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [_task("linger", source, timeout=20)], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("linger", source, timeout=20)], limits=Limits(), session=session)
     assert list(_output(raw, "linger")) == [1.0, 1.0]
     assert time.monotonic() - started < 15
 
@@ -132,8 +132,8 @@ def test_a_forged_result_with_a_number_past_float_range_is_refused_not_a_crash(t
         "    os._exit(0)\n"
     ).replace("__BODY__", repr(forged))
     a = spec.load("toy")
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [_task("forge", source)], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("forge", source)], limits=Limits(), session=session)
     case = raw["forge"]["cases"]["c"]
     with pytest.raises(ValueError):  # refused with a reason, never an OverflowError
         harness.decode(case["output"])
@@ -184,26 +184,26 @@ def look(v):
 
 
 def test_nothing_an_earlier_function_left_in_tmp_reaches_the_next(toy_root: Path) -> None:
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no private /tmp")
     a = spec.load("toy")
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [_task("deep", DEEP)], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("deep", DEEP)], limits=Limits(), session=session)
         assert raw["deep"]["cases"]["c"]["ok"], raw["deep"]
-        raw, _, _ = run.execute(a, [_task("look", LOOK)], limits=sandbox.Limits(), session=session)
+        raw, _, _ = run.execute(a, [_task("look", LOOK)], limits=Limits(), session=session)
     assert list(_output(raw, "look")) == [0.0, 0.0]
 
 
 def test_a_full_tmp_costs_the_next_function_no_time(toy_root: Path) -> None:
     # the folders hold a bounded number of files, and are emptied before the next child exists
-    if not sandbox.available_isolation().mounts:
+    if not isolation.available_isolation().mounts:
         pytest.skip("this machine gives the sandbox no private /tmp")
     a = spec.load("toy")
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [_task("fill", FILL, timeout=60)], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("fill", FILL, timeout=60)], limits=Limits(), session=session)
         made = _output(raw, "fill")[0]
         assert 0 < made < 20000, made  # the inode limit stopped it
-        raw, _, _ = run.execute(a, [_task("look", LOOK, timeout=2)], limits=sandbox.Limits(), session=session)
+        raw, _, _ = run.execute(a, [_task("look", LOOK, timeout=2)], limits=Limits(), session=session)
     assert list(_output(raw, "look")) == [0.0, 0.0]
 
 
@@ -234,8 +234,8 @@ def test_a_case_never_learns_its_name(toy_root: Path) -> None:
         for n in ("visible", "hidden_one", "hidden_two")
     )
     task = Task("spy", (Unit("cell spy", BYNAME),), cases, 30.0)
-    with run.Session(sandbox.Limits()) as session:
-        raw, _, _ = run.execute(a, [task], limits=sandbox.Limits(), session=session)
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [task], limits=Limits(), session=session)
     seen = {n: list(harness.decode(r["output"])) for n, r in raw["spy"]["cases"].items()}
     assert set(seen) == {"visible", "hidden_one", "hidden_two"}
     for out in seen.values():  # the case dicts were found in the frames, their names were not

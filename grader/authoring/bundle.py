@@ -116,16 +116,16 @@ def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
 
 def _user() -> str:
     """`yes` when student code gets a user of its own here (run_autograder refuses otherwise)."""
-    from grader.sandbox import worker as sandbox
+    from grader.sandbox import isolation
 
-    return "yes" if sandbox.available_isolation().user else "no"
+    return "yes" if isolation.available_isolation().user else "no"
 
 
 def _note(results: Path) -> None:
     """Add the sandbox's missing layers to results.json's `output`, which students see."""
-    from grader.sandbox import worker as sandbox
+    from grader.sandbox import isolation
 
-    notes = sandbox.available_isolation().notes
+    notes = isolation.available_isolation().notes
     if notes:
         data = json.loads(results.read_text(encoding="utf-8"))
         shown = "\n".join(f"Sandbox: {n}" for n in notes)

@@ -22,7 +22,7 @@ from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment, Case
 from grader.sandbox import harness, run
-from grader.sandbox import worker as sandbox
+from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import peers_of, task_for
 
 FORMAT = 1
@@ -49,7 +49,7 @@ def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, Any]:
+def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
     """The whole expected document for an assignment."""
     inputs = build_inputs(a)
     parsed = notebook.parse(notebook.read(a.reference_notebook))
@@ -63,7 +63,7 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
         tasks.append(task_for(ans, given, cases, f.timeout * 3, peers))
-    results, _, output = run.execute(a, tasks, limits=limits or sandbox.Limits())
+    results, _, output = run.execute(a, tasks, limits=limits or Limits())
     functions: dict[str, Any] = {}
     for f in a.functions:
         raw = results[f.name]
@@ -78,7 +78,7 @@ def build(a: Assignment, *, limits: sandbox.Limits | None = None) -> dict[str, A
     # the reference's code of each graded function, run beside a student's other functions that
     # call it: grading then needs no reference/ (a Gradescope bundle has none)
     doc["peers"] = {name: [[u.filename, u.source] for u in units] for name, units in peers.items()}
-    words = mistakes.record(a, parsed, given, functions, limits=limits or sandbox.Limits(), peers=peers)
+    words = mistakes.record(a, parsed, given, functions, limits=limits or Limits(), peers=peers)
     if words:
         doc["mistakes"] = words
     problems = nonfinite(a, doc)

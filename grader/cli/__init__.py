@@ -91,14 +91,14 @@ def run_cmd(
 
     Example: grader run submissions/alice.ipynb --format json --output reports/
     """
-    from grader.sandbox import worker as sandbox
+    from grader.sandbox import isolation
 
     if assignment is not None and assignment not in spec.names():
         raise click.UsageError(f"unknown assignment {assignment!r}; known: {', '.join(spec.names())}")
     _require_expected(assignment)
-    if require_isolation and not sandbox.available_isolation().complete:
+    if require_isolation and not isolation.available_isolation().complete:
         raise click.UsageError(
-            "isolation is incomplete here: " + "; ".join(sandbox.available_isolation().notes)
+            "isolation is incomplete here: " + "; ".join(isolation.available_isolation().notes)
         )
     if fmt in FILE_FORMATS and output is None:
         raise click.UsageError(f"--format {fmt} writes files: give --output DIR")

@@ -38,10 +38,11 @@ from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.results import Report, printable
 from grader.sandbox import cache as cache_mod
-from grader.sandbox import run
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation, run
+from grader.sandbox.limits import Limits
+from grader.sandbox.worker import PRELOAD
 
-PRELOAD = sandbox.PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
+PRELOAD = PRELOAD  # measured (bench/README.md): heavier preloads make every fork slower
 IN_FLIGHT_PER_JOB = 4  # submissions queued per job: bounds memory whatever the batch size
 
 
@@ -199,7 +200,7 @@ def _hide_dirs(paths: list[Path], plan: Plan) -> tuple[str, ...]:
     if not dirs:
         return ()
     common = Path(os.path.commonpath([str(d) for d in dirs]))
-    needed = [Path(n) for n in sandbox._needed()] + [Path(tempfile.gettempdir()), spec.project_root()]
+    needed = [Path(n) for n in isolation._needed()] + [Path(tempfile.gettempdir()), spec.project_root()]
     if not any(n.is_relative_to(common) for n in needed):
         return (str(common),)
     ordered = sorted(dirs)
@@ -410,7 +411,7 @@ class LocalPool:
 
     def map(self, groups: dict[str, list[Submission]]) -> Iterator[Result]:
         """Results as they complete, with a bounded number queued."""
-        sandbox.available_isolation()  # probe once, before the threads race to
+        isolation.available_isolation()  # probe once, before the threads race to
         window = max(1, self.plan.jobs) * IN_FLIGHT_PER_JOB
         with ThreadPoolExecutor(max_workers=max(1, self.plan.jobs), thread_name_prefix="grader") as ex:
             for _, fut in _windowed(list(groups.values()), lambda g: ex.submit(self.grade, g), window):
@@ -560,7 +561,7 @@ _ALL_SESSIONS: list[run.Session] = []
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _process_session(limits: sandbox.Limits, hide: tuple[str, ...]) -> run.Session:
+def _process_session(limits: Limits, hide: tuple[str, ...]) -> run.Session:
     """This thread's warm session in a Dask worker (one per limits and hidden folders)."""
     sessions: dict[Any, run.Session] = _THREAD.__dict__.setdefault("sessions", {})
     k = (limits, hide)

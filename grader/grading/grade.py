@@ -17,7 +17,7 @@ from grader.reading import notebook
 from grader.reading.assignment import Function
 from grader.results import FunctionResult, Report
 from grader.sandbox import run
-from grader.sandbox import worker as sandbox
+from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import task_for
 
 # Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
@@ -93,7 +93,7 @@ class Options:
 
     assignment: str | None = None
     timeout: float | None = None
-    limits: sandbox.Limits = sandbox.Limits()
+    limits: Limits = Limits()
     root: Path | None = None
     hide: tuple[str, ...] = ()  # more folders to cover in the sandbox (e.g. where reports go)
 

@@ -31,7 +31,7 @@ from grader.reading import notebook
 from grader.reading.assignment import Assignment, Case, Function
 from grader.results import TestResult, mistake_message
 from grader.sandbox import harness, run
-from grader.sandbox import worker as sandbox
+from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Peers, Task, task_for
 
 CATALOGUE = "mistakes.toml"
@@ -160,7 +160,7 @@ def record(
     given: tuple[notebook.Unit, ...],
     functions: dict[str, Any],
     *,
-    limits: sandbox.Limits,
+    limits: Limits,
     peers: Peers | None = None,
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Run every mutant; add its outputs to the cases it fails; return the catalogue's words.

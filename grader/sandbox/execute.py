@@ -23,8 +23,10 @@ from typing import Any
 from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.sandbox import jail
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation, jail
+from grader.sandbox.limits import Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch, scrubbed_env
+from grader.sandbox.worker import adopt_orphans, reap_orphans
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook
@@ -111,7 +113,7 @@ def run_notebook(
     *,
     output: Path | None,
     cell_timeout: float = 120.0,
-    limits: sandbox.Limits | None = None,
+    limits: Limits | None = None,
     images: bool = False,
     hide: tuple[str, ...] = (),
     name: str | None = None,
@@ -132,13 +134,13 @@ def run_notebook(
     except Exception as exc:  # nbformat's many error types: the notebook is unreadable
         return {"status": "unreadable", "message": str(exc)[:300], "errors": [], "seconds": 0.0}
     a = spec.load(assignment)
-    scratch = sandbox.prepare_scratch(a.folder, a.files)
-    limits = limits or sandbox.Limits()
-    iso = sandbox.available_isolation()
-    cfg = sandbox.jail_config(scratch, limits, iso, sandbox.hidden((*hide, str(path.resolve().parent))))
+    scratch = prepare_scratch(a.folder, a.files)
+    limits = limits or Limits()
+    iso = isolation.available_isolation()
+    cfg = isolation.jail_config(scratch, limits, iso, isolation.hidden((*hide, str(path.resolve().parent))))
     # no MPLBACKEND: the kernel's own inline backend is what captures the notebook's figures
-    cfg["env"] = {k: v for k, v in sandbox.scrubbed_env(scratch).items() if k != "MPLBACKEND"}
-    sandbox.adopt_orphans()
+    cfg["env"] = {k: v for k, v in scrubbed_env(scratch).items() if k != "MPLBACKEND"}
+    adopt_orphans()
     km_cls, client_cls = _client_classes()
     ipc = _ipc_dir(scratch, cfg["uid"] if iso.user else None)
     km = km_cls(kernel_name="python3", transport="ipc", ip=str(ipc / "kernel"))
@@ -164,9 +166,9 @@ def run_notebook(
         watchdog.cancel()
         atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
         _kill(km, client)
-        sandbox.reap_orphans()
-        sandbox.release_uid(cfg["uid"])
-        sandbox.remove_scratch(scratch)
+        reap_orphans()
+        isolation.release_uid(cfg["uid"])
+        remove_scratch(scratch)
     result = {
         "status": status,
         "message": message,

@@ -263,7 +263,7 @@ def _map_ids(*, inside: int, uid: int, gid: int, inside_gid: int | None = None) 
 
 
 def apply(cfg: dict[str, Any]) -> None:
-    """Confine the calling process according to `cfg` (see `sandbox.jail_config`).
+    """Confine the calling process according to `cfg` (see `isolation.jail_config`).
 
     With a private /proc, we return in a new process inside the PID namespace, and the one that
     called us stays outside, waits for it and never returns (see `_init_with_proc`).

@@ -13,8 +13,12 @@ from grader.errors import GraderError
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment
-from grader.sandbox import worker as sandbox
+from grader.sandbox import isolation
+from grader.sandbox import worker as zygote  # the worker is a zygote: see harness.py
+from grader.sandbox.limits import Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from grader.sandbox.tasks import Task
+from grader.sandbox.worker import PRELOAD, Worker
 
 if TYPE_CHECKING:  # only batches use a cache; hashlib stays out of a cold single run
     from grader.sandbox import cache as cache_mod
@@ -38,46 +42,46 @@ class Session:
 
     def __init__(
         self,
-        limits: sandbox.Limits,
+        limits: Limits,
         *,
-        preload: str = sandbox.PRELOAD,
+        preload: str = PRELOAD,
         hide: tuple[str, ...] = (),
         cache: cache_mod.Cache | None = None,
     ):
         self.limits, self.preload, self.hide, self.cache = limits, preload, list(hide), cache
-        self._workers: dict[str, sandbox.Worker] = {}
+        self._workers: dict[str, Worker] = {}
         self.sent = 0  # tasks sent to workers, retries included
 
-    def worker(self, a: Assignment) -> sandbox.Worker:
+    def worker(self, a: Assignment) -> Worker:
         w = self._workers.get(a.name)
         if w is None or w.proc.poll() is not None:
             self.discard(a)
-            scratch = sandbox.prepare_scratch(a.folder, a.files)
+            scratch = prepare_scratch(a.folder, a.files)
             preload = ",".join([self.preload, *helper_modules(a)])
-            w = sandbox.start(scratch, self.limits, hide=self.hide, preload=preload)
+            w = zygote.start(scratch, self.limits, hide=self.hide, preload=preload)
             self._workers[a.name] = w
         return w
 
-    def confirm(self, a: Assignment, w: sandbox.Worker) -> bool:
-        """Whether `w` (started on trust, see `sandbox.start`) works; if not it is discarded
+    def confirm(self, a: Assignment, w: Worker) -> bool:
+        """Whether `w` (started on trust, see `worker.start`) works; if not it is discarded
         and the probe decides the layers of the next one."""
-        if sandbox.confirm(w, self.limits, STARTUP_SECONDS):
+        if zygote.confirm(w, self.limits, STARTUP_SECONDS):
             return True
         self.discard(a)
-        sandbox.available_isolation()
+        isolation.available_isolation()
         return False
 
     def discard(self, a: Assignment) -> None:
         w = self._workers.pop(a.name, None)
         if w is not None:
             w.close()
-            sandbox.remove_scratch(w.scratch)
+            remove_scratch(w.scratch)
 
     def close(self, *, wait: bool = True) -> None:
         for name in list(self._workers):
             w = self._workers.pop(name)
             w.close(wait=wait)
-            sandbox.remove_scratch(w.scratch)
+            remove_scratch(w.scratch)
 
     def __enter__(self) -> Session:
         return self
@@ -115,7 +119,7 @@ def prestart(path: Path, assignment: str | None, hide: tuple[str, ...]) -> Prest
         return None
     if a is None:
         return None
-    session = Session(sandbox.Limits(), hide=(*hide, str(path.resolve().parent)))
+    session = Session(Limits(), hide=(*hide, str(path.resolve().parent)))
     try:
         session.worker(a)
     except Exception:  # only a head start: grading starts its own worker and reports what fails
@@ -146,7 +150,7 @@ def execute(
     a: Assignment,
     tasks: list[Task],
     *,
-    limits: sandbox.Limits,
+    limits: Limits,
     session: Session | None = None,
     meanwhile: Callable[[], object] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
@@ -164,7 +168,7 @@ def execute(
 
 
 def _execute_cached(
-    a: Assignment, tasks: list[Task], limits: sandbox.Limits, session: Session, cache: cache_mod.Cache
+    a: Assignment, tasks: list[Task], limits: Limits, session: Session, cache: cache_mod.Cache
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
     """Run only what the cache does not hold; wait for what another thread is running."""
     from grader.sandbox import cache as cache_mod
@@ -181,7 +185,7 @@ def _execute_cached(
         else:
             waiting.append((t, got))
     raw: dict[str, dict[str, Any]] = {}
-    notes, output = sandbox.available_isolation().notes, ""
+    notes, output = isolation.available_isolation().notes, ""
     try:
         if own:
             raw, notes, output = _execute(a, own, limits, session)
@@ -206,7 +210,7 @@ def _fill(results: dict[str, dict[str, Any]], t: Task, got: dict[str, Any] | Non
 def _execute(
     a: Assignment,
     tasks: list[Task],
-    limits: sandbox.Limits,
+    limits: Limits,
     session: Session,
     meanwhile: Callable[[], object] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...], str]:
@@ -222,14 +226,14 @@ def _execute(
         job = {"tasks": [t.to_job() for t in pending], "max_bytes": limits.result_bytes}
         session.sent += len(pending)
         deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
-        sent = sandbox.send(worker, job)
+        sent = zygote.send(worker, job)
         if meanwhile is not None:  # the caller's own work, while the worker boots and runs
             meanwhile()
             meanwhile = None
         if not session.confirm(a, worker):
             continue  # the machine allows less than that worker assumed: the job goes to the next
         notes = worker.isolation.notes
-        got = sandbox.collect(worker, deadline, limits) if sent else {}
+        got = zygote.collect(worker, deadline, limits) if sent else {}
         output.append(worker.output.text())
         results.update(got)
         left = [t for t in pending if t.function not in got]

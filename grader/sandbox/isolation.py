@@ -1,0 +1,261 @@
+"""Which isolation layers this machine allows, and what a sandbox hides and runs as.
+
+The folders student code must never see (`secrets`, `hidden`), the unprivileged user id each
+sandbox runs as (leased, so that sandboxes side by side cannot signal one another), the jail's
+configuration as plain data (`jail_config`), and the probe that settles once per process which
+layers work here (`available_isolation`): what could not be applied is noted, so a report can
+say so and `--require-isolation` can refuse.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import stat
+import sys
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from grader.reading.assignment import project_root
+from grader.sandbox import jail
+from grader.sandbox.limits import Isolation, Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch
+
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: replaced in the jail
+
+
+def secrets() -> list[str]:
+    """Folders student code must never see: expected values, the reference, the tests, the
+    assignments (it gets the released files as a scratch copy), our own code."""
+    root = project_root()
+    here = Path(__file__).resolve().parents[1]  # the whole grader package
+    folders = ("expected", "reference", "tests", "assignments", ".git")
+    return [str(p) for p in (*(root / f for f in folders), here)] + homes() + elsewhere()
+
+
+# the system's top-level folders, left visible: the interpreter and the libraries it loads, the
+# machine's configuration, the kernel's file systems, the shared folders (covered on their own)
+SYSTEM_DIRS = frozenset(
+    "bin sbin lib lib32 lib64 libx32 usr etc dev proc sys run tmp var".split()
+    + ["nix", "gnu"]  # stores whose programs load libraries from all over them
+)
+
+
+def elsewhere() -> list[str]:
+    """Every other top-level folder, covered whole the same way (the paths the interpreter needs
+    in one bound back): /home and /root, /srv, /opt, /mnt, a /work or /data of the machine's,
+    where other batches, reports and gradebooks may lie world-readable."""
+    try:
+        names = os.listdir("/")
+    except OSError:
+        return []
+    tops = (os.path.join("/", n) for n in names if n not in SYSTEM_DIRS)
+    return sorted(t for t in tops if os.path.isdir(t) and not os.path.islink(t))
+
+
+def homes() -> list[str]:
+    """Home folders, covered whole (the paths the interpreter needs in one are bound back): as
+    root, /home and /root, whatever a sandbox user could read there (a home folder at 755);
+    without root, the grader's user's own home, which student code running as that user could
+    read all of (last week's submissions, its reports, ~/.ssh). Never "/" (a user without a home)."""
+    if os.geteuid() == 0:
+        found = ["/home", "/root"]
+    else:
+        import pwd
+
+        found = [os.path.expanduser("~"), pwd.getpwuid(os.geteuid()).pw_dir]
+    real = {os.path.realpath(h) for h in found}
+    return sorted(h for h in real if h != "/" and os.path.isdir(h))
+
+
+def hidden(hide: list[str] | tuple[str, ...]) -> list[str]:
+    """What a sandbox covers, the one list for function workers and the full-notebook run alike:
+    our secrets, and the folders the caller names (submissions, the reports, the gradebook)."""
+    return secrets() + [str(Path(h).resolve()) for h in hide]
+
+
+def _needed() -> list[str]:
+    """Paths the interpreter needs, for re-exposing them to an unprivileged user."""
+    paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent), *site.getsitepackages()}
+    return sorted(p for p in paths if Path(p).exists())
+
+
+def site_dirs() -> list[str]:
+    """The directories `site` would add for the worker (it starts without `site`)."""
+    return [p for p in site.getsitepackages() if Path(p).is_dir()]
+
+
+SANDBOX_UIDS = range(61000, 65000)  # unprivileged user ids the sandboxes run as, one each
+_LEASES: dict[int, int] = {}  # uid -> the locked file that reserves it while a sandbox runs as it
+_LEASES_LOCK = threading.Lock()
+
+
+def sandbox_uid() -> int:
+    """A user id of its own for each sandbox, one the user database does not know: sandboxes
+    running side by side (a batch, parallel tests, other graders on the machine) can then neither
+    signal nor trace one another, nor share a process limit that one student's fork bomb would use
+    up for all. An id is reserved by a lock on a file until `release_uid` (or our exit)."""
+    import fcntl
+    import pwd
+    import random
+
+    folder = Path(tempfile.gettempdir()) / "grader-uids"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)  # in a shared /tmp: only a private folder of ours will do
+        lockable = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+    except OSError:
+        lockable = False
+    for _ in range(200):
+        uid = random.choice(SANDBOX_UIDS)
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        if not lockable:
+            return uid
+        with _LEASES_LOCK:
+            if uid in _LEASES:
+                continue
+            try:
+                fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError:
+                return uid
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another grader's sandbox runs as this id
+                os.close(fd)
+                continue
+            _LEASES[uid] = fd
+            return uid
+    return jail.NOBODY
+
+
+def release_uid(uid: int) -> None:
+    """Give a sandbox's user id back (it may be drawn again once its processes are gone)."""
+    with _LEASES_LOCK:
+        fd = _LEASES.pop(uid, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
+    """What `jail.apply` needs, as plain data (it may cross an exec)."""
+    needed = _needed() + [str(scratch)]
+    # a folder to hide around a needed path (a course folder holding the grader's virtualenv, a
+    # home folder) is covered all the same, the needed paths bound back in it (`jail._cover_hidden`)
+    unhidable = sorted(set(hide) & set(needed))
+    if unhidable:  # covering one would hide the interpreter, and binding it back would hide nothing
+        raise ValueError(f"cannot hide {', '.join(unhidable)}: student code's interpreter needs it")
+    return {
+        **asdict(limits),
+        "network": iso.network,
+        "ipc": iso.ipc,
+        "mounts": iso.mounts,
+        "pids": iso.pids,
+        "proc": iso.proc,
+        "readonly": iso.readonly,  # every mount but the private tmpfs and these
+        "writable": [str(scratch / ".ipc")],  # the full run's kernel sockets (see execute.py)
+        "user": iso.user,
+        "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
+        "hide": list(hide),
+        "needed": needed,
+        "staging": str(scratch / ".jail"),
+        "cwd": str(scratch),
+        "shared": list(SHARED_DIRS),
+        "uid": sandbox_uid() if iso.user else jail.NOBODY,
+        "tmp": str(scratch / "tmp"),
+    }
+
+
+def _probe(cfg: dict[str, Any]) -> bool:
+    """Apply a configuration in a throwaway child: can it still reach the interpreter?"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            jail.apply(cfg)
+            ok = os.access(sys.executable, os.X_OK) and all(os.access(p, os.R_OK) for p in cfg["needed"])
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+_ISOLATION: Isolation | None = None
+
+
+def available_isolation() -> Isolation:
+    """Probe once which layers this machine allows, strongest first."""
+    global _ISOLATION
+    if _ISOLATION is not None:
+        return _ISOLATION
+    scratch = prepare_scratch(Path("."), ())
+    try:
+        # every layer at once; else, layer by layer, each kept if it works with those kept so
+        # far: the layers do not depend on one another (the user switch needs no namespace, a
+        # container without CAP_SYS_ADMIN still gets it), except a private /proc and read-only
+        # mounts, which need the mount namespace and come after it
+        got = {k: v for k, v in asdict(strongest()).items() if k != "notes"}
+        if not _works(scratch, got):
+            got = dict.fromkeys(got, False)
+            for layer in PROBE_ORDER:
+                trial = {**got, layer: True}
+                if (layer != "user" or os.geteuid() == 0) and _works(scratch, trial):
+                    got = trial
+    finally:
+        remove_scratch(scratch)
+    _ISOLATION = _noted(Isolation(**got))
+    return _ISOLATION
+
+
+PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user")
+
+
+def _works(scratch: Path, layers: dict[str, Any]) -> bool:
+    cfg = jail_config(scratch, Limits(), Isolation(**layers), secrets())
+    try:
+        return _probe(cfg)
+    finally:
+        release_uid(cfg["uid"])
+
+
+def _noted(iso: Isolation) -> Isolation:
+    """`iso` with a note for each layer it lacks (a private /proc and read-only mounts need the
+    mount namespace, and /proc the PID namespace too: without them, they are lacking)."""
+    proc, readonly = iso.proc and iso.mounts and iso.pids, iso.readonly and iso.mounts
+    notes = []
+    if not iso.network:
+        notes.append("no network namespace: student code could reach the network")
+    if not iso.ipc:
+        notes.append("no IPC namespace: student code could leave shared memory or message queues for others")
+    if not iso.mounts:
+        what = "any user may read" if iso.user else "the grader can read"
+        notes.append(f"no mount namespace: student code could read files {what}")
+    if not iso.pids:
+        notes.append("no PID namespace: student code can see and signal other processes")
+    if not proc:
+        notes.append("no private /proc: student code can list the machine's processes and command lines")
+    if not readonly:
+        notes.append(
+            "the machine's files are not mounted read-only"
+            + ("" if iso.user else ": student code runs as the grader's user and could change the grader")
+        )
+    if not iso.user:
+        unprivileged = os.geteuid() != 0 and iso.mounts
+        notes.append(
+            "student code runs as the grader's own user"
+            + (", without privileges in a user namespace" if unprivileged else "")
+        )
+    return Isolation(
+        iso.network, iso.mounts, iso.pids, iso.user, tuple(notes), ipc=iso.ipc, proc=proc, readonly=readonly
+    )
+
+
+def strongest() -> Isolation:
+    """Every layer; the separate user only when we are root to switch to it."""
+    return Isolation(True, True, True, os.geteuid() == 0)
