@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import assignment as spec  # noqa: E402
+from grader.reading import assignment as spec  # noqa: E402
 
 START, END = re.compile(r"#+\s*START CODE HERE"), re.compile(r"#+\s*END CODE HERE")
 SOLUTION = re.compile(r"^(\s*)([^=#]+?[^=!<>+\-*/])(\s*[+\-*/]?=\s*)(.+?)(\s*#.*)?$")

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import make_class  # noqa: E402
 
-from grader import assignment as spec  # noqa: E402
-from grader import harness  # noqa: E402
+from grader.reading import assignment as spec  # noqa: E402
+from grader.sandbox import codec  # noqa: E402
 
 # the console script users run (it starts the sandbox before the command line is parsed)
 _SCRIPT = Path(sys.executable).parent / "grader"
@@ -90,7 +90,7 @@ def floor_once(paths: list[Path], assignment: str) -> float:
 
     a = spec.load(assignment, root=ROOT)
     exp = json.loads(a.expected_path.read_text())["functions"]
-    dec = harness.decode
+    dec = codec.decode
     cases = {f: [(dec(c["args"]), dec(c["output"])) for c in cs.values()] for f, cs in exp.items()}
     cwd = os.getcwd()
     os.chdir(a.folder)

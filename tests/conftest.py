@@ -57,7 +57,8 @@ def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[d
 
     from grader.authoring import expected
     from grader.authoring.reference import inside
-    from grader.sandbox.harness import RNG_SEED, decode
+    from grader.sandbox.codec import decode
+    from grader.sandbox.harness import RNG_SEED
 
     inputs = expected.build_inputs(a)
     out: dict[str, dict[str, tuple[dict[str, Any], Any]]] = {}

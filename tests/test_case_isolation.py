@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.sandbox import harness
+from grader.sandbox import codec, harness
 
 SNOOP = '''
 import sys
@@ -43,7 +43,7 @@ def test_a_case_sees_neither_its_name_nor_an_earlier_case() -> None:
         "function": "gradient_check",
         "units": [{"filename": "<cell>", "source": SNOOP, "kind": "def"}],
         "cases": [
-            {"name": name, "args": harness.encode([2.0, 4.0]), "setup": ""} for name in ("course", "cubic", "other")
+            {"name": name, "args": codec.encode([2.0, 4.0]), "setup": ""} for name in ("course", "cubic", "other")
         ],
     }
     try:
@@ -51,6 +51,6 @@ def test_a_case_sees_neither_its_name_nor_an_earlier_case() -> None:
     finally:
         if hasattr(np, "_case_isolation_n"):
             del np._case_isolation_n
-    outputs = {name: harness.decode(r.get("output")) for name, r in result["cases"].items()}
+    outputs = {name: codec.decode(r.get("output")) for name, r in result["cases"].items()}
     assert set(outputs) == {"course", "cubic", "other"}
     assert all(out == [0, []] for out in outputs.values()), outputs

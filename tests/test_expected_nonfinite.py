@@ -13,7 +13,7 @@ import pytest
 from grader.authoring import expected
 from grader.errors import SpecError
 from grader.reading import assignment as spec
-from grader.sandbox import harness
+from grader.sandbox import codec
 from tests import toykit
 from tests.conftest import make_notebook, write_notebook
 from tests.toykit import cli, edit
@@ -38,13 +38,13 @@ def _strict(text: str) -> object:
 
 def test_dumps_writes_strict_json_that_decodes_to_the_same_values() -> None:
     doc = {
-        "output": harness.encode((math.nan, np.array([[1.0, -math.inf], [math.nan, 2.0]]), math.inf)),
-        "finite": harness.encode(np.array([1.5, 2.5])),
+        "output": codec.encode((math.nan, np.array([[1.0, -math.inf], [math.nan, 2.0]]), math.inf)),
+        "finite": codec.encode(np.array([1.5, 2.5])),
     }
     text = expected.dumps(doc)
     back = _strict(text)
     assert isinstance(back, dict)
-    nan, arr, inf = harness.decode(back["output"])
+    nan, arr, inf = codec.decode(back["output"])
     assert math.isnan(float(nan)) and inf == math.inf
     np.testing.assert_array_equal(arr, np.array([[1.0, -math.inf], [math.nan, 2.0]]))
     assert back["finite"] == doc["finite"]  # finite arrays keep their readable lists

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from grader.sandbox.harness import Unencodable, decode, encode
+from grader.sandbox.codec import Unencodable, decode, encode
 
 
 @pytest.mark.parametrize("binary", [False, True])

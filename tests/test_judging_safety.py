@@ -17,7 +17,7 @@ from grader.judging.compare import judge as compare_judge
 from grader.reading import notebook
 from grader.reading.assignment import Case
 from grader.results import FunctionResult
-from grader.sandbox import harness
+from grader.sandbox import codec
 from grader.sandbox.worker import Limits
 
 GC = "gradient_checking"
@@ -107,15 +107,15 @@ def _expected(prep: grade.Prepared, name: str) -> dict[str, Any]:
 def test_a_forged_result_is_refused_not_a_crash(prep: grade.Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     outputs = _expected(prep, "gradient_check_n")
     outputs["course"] = FORGED
-    outputs["other_draw"] = harness.encode(10**400 // 10**300)  # a plain huge integer comes back as such
-    real = harness.decode
+    outputs["other_draw"] = codec.encode(10**400 // 10**300)  # a plain huge integer comes back as such
+    real = codec.decode
 
-    def overflowing(value: Any, **kw: Any) -> Any:  # as `harness.decode` did on the forged array
+    def overflowing(value: Any, **kw: Any) -> Any:  # as `codec.decode` did on the forged array
         if value == FORGED:
             raise OverflowError("int too large to convert to float")
         return real(value, **kw)
 
-    monkeypatch.setattr(harness, "decode", overflowing)
+    monkeypatch.setattr(codec, "decode", overflowing)
     result = _judged(prep, "gradient_check_n", outputs)
     tests = {t.name: t for t in result.tests}
     assert not tests["course"].passed and "could not be read" in tests["course"].message
@@ -153,8 +153,8 @@ def test_a_constant_that_is_some_cases_right_answer_earns_nothing(prep: grade.Pr
     for c in f.cases:
         if c.below is not None:
             continue
-        constant = harness.decode(outputs[c.name])
-        result = _judged(prep, name, {o.name: harness.encode(constant) for o in f.cases})
+        constant = codec.decode(outputs[c.name])
+        result = _judged(prep, name, {o.name: codec.encode(constant) for o in f.cases})
         assert result.score == 0, (c.name, result)
         mine = next(t for t in result.tests if t.name == c.name)
         assert "cannot tell these cases apart" in mine.message, mine
@@ -167,7 +167,7 @@ def test_flagging_every_gradient_earns_nothing_on_the_wrong_ones(prep: grade.Pre
     cases = prep.assignment.function("gradient_check_n").cases
     for c in cases:
         if c.below is not None:
-            outputs[c.name] = harness.encode(0.5)
+            outputs[c.name] = codec.encode(0.5)
     result = _judged(prep, "gradient_check_n", outputs)
     by_name = {t.name: t for t in result.tests}
     for c in ("course", "other_draw", "l2_cost_plain_gradients"):
@@ -185,7 +185,7 @@ def test_one_wrong_case_costs_only_that_case(prep: grade.Prepared) -> None:
         f = prep.assignment.function(name)
         for c in f.cases:
             outputs = _expected(prep, name)
-            outputs[c.name] = harness.encode(0.123456 if c.below is None else 0.5)
+            outputs[c.name] = codec.encode(0.123456 if c.below is None else 0.5)
             result = _judged(prep, name, outputs)
             lost = {t.name for t in result.tests if not t.passed}
             if c.below is None:

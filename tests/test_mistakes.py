@@ -22,7 +22,7 @@ from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Case, Function
 from grader.results import Report
-from grader.sandbox import harness, run
+from grader.sandbox import codec, run
 from grader.sandbox.limits import Limits
 from tests.conftest import NUDGE
 
@@ -320,7 +320,7 @@ def test_recorded_mutant_outputs_fail_their_case_and_words_are_complete() -> Non
             for c in f.cases:
                 entry = doc["functions"][f.name][c.name]  # there: no mismatch
                 for mid, out in entry.get("mistakes", {}).items():
-                    assert not judge(harness.decode(entry["output"]), harness.decode(out), c).passed, mid
+                    assert not judge(codec.decode(entry["output"]), codec.decode(out), c).passed, mid
 
 
 def _catalogue(tmp_path: Path, text: str) -> spec.Assignment:

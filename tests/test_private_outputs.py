@@ -9,8 +9,8 @@ import os
 import stat
 from pathlib import Path
 
-from grader import files as report
 from grader.course.gradebook import Gradebook
+from grader.files import write_atomic
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS
 
@@ -23,7 +23,7 @@ def test_reports_and_gradebooks_are_owner_only(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         out = tmp_path / "new" / "out"
-        report.write_atomic(out / "alice.json", "{}")
+        write_atomic(out / "alice.json", "{}")
         assert _mode(out / "alice.json") == 0o600
         assert _mode(out) == 0o700 and _mode(out.parent) == 0o700  # folders the grader made
         with Gradebook(tmp_path / "book" / "gradebook.sqlite") as book:

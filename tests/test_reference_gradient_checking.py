@@ -25,7 +25,7 @@ from grader.authoring.reference import as_object, inside, load_module
 from grader.judging import compare
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.sandbox import harness
+from grader.sandbox import codec, harness
 from grader.sandbox.tasks import task_for
 from tests.conftest import released_graded_sources
 
@@ -108,7 +108,7 @@ def _units(
 
 def _call(units: list[dict[str, str]], function: str, args: dict[str, Any], setup: str) -> Any:
     """harness.run_case on plain arguments: the raw result (encoded output or error)."""
-    job = {"name": "case", "args": [harness.encode(v) for v in args.values()], "setup": setup}
+    job = {"name": "case", "args": [codec.encode(v) for v in args.values()], "setup": setup}
     with inside(FOLDER), contextlib.redirect_stdout(io.StringIO()):
         return harness.run_case(units, function, job)
 
@@ -116,7 +116,7 @@ def _call(units: list[dict[str, str]], function: str, args: dict[str, Any], setu
 def _run(units: list[dict[str, str]], function: str, args: dict[str, Any], case: spec.Case) -> Any:
     result = _call(units, function, args, case.setup)
     assert result.get("ok"), (function, case.name, result)
-    return harness.decode(result["output"])
+    return codec.decode(result["output"])
 
 
 def _reference_cells(a: spec.Assignment) -> list[str]:
@@ -275,8 +275,8 @@ def test_visible_cases_are_the_course_examples(
 
 
 def _same_args(x: dict[str, Any], y: dict[str, Any]) -> bool:
-    return json.dumps({k: harness.encode(v) for k, v in x.items()}) == json.dumps(
-        {k: harness.encode(v) for k, v in y.items()}
+    return json.dumps({k: codec.encode(v) for k, v in x.items()}) == json.dumps(
+        {k: codec.encode(v) for k, v in y.items()}
     )
 
 
@@ -438,7 +438,7 @@ def _scores(
     for c in a.function(function).cases:
         result = _call(units, function, inputs[function][c.name], c.setup)
         passed[c.name] = bool(result.get("ok")) and compare.judge(
-            outputs[function][c.name], harness.decode(result["output"]), c
+            outputs[function][c.name], codec.decode(result["output"]), c
         ).passed
     return passed
 
@@ -516,9 +516,9 @@ def test_expected_through_the_sandbox(a: spec.Assignment, outputs: dict[str, Any
     doc = expected.build(a)
     for f in a.functions:
         for c in f.cases:
-            got = harness.decode(doc["functions"][f.name][c.name]["output"])
+            got = codec.decode(doc["functions"][f.name][c.name]["output"])
             assert compare.judge(outputs[f.name][c.name], got, c).passed, (f.name, c.name)
-    course = float(harness.decode(doc["functions"]["gradient_check_n"]["course"]["output"]))
+    course = float(codec.decode(doc["functions"]["gradient_check_n"]["course"]["output"]))
     assert abs(course - OURS_BUGGY) <= OURS_TOL and abs(course - COURSE_BUGGY) <= 1e-8
 
 
@@ -540,7 +540,7 @@ def test_expected_check_allows_another_blas_kernel(a: spec.Assignment) -> None:
             holder, field = entry["mistakes"], key.removeprefix("mistake ")
         else:
             holder, field = entry, key
-        holder[field] = harness.encode(by(harness.decode(holder[field])))
+        holder[field] = codec.encode(by(codec.decode(holder[field])))
         return expected.diff(doc, new, a)
 
     assert expected.diff(doc, doc, a) == []

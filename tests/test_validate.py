@@ -14,7 +14,7 @@ import pytest
 from grader.authoring import expected, validate
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.sandbox import harness
+from grader.sandbox import codec
 from tests import scenarios, toykit
 from tests.toykit import cli, edit
 
@@ -74,7 +74,7 @@ def test_the_toy_passes_and_junit_says_so(toy_copy: Path) -> None:
 def _nan_output(root: Path) -> None:
     a = spec.load("toy")
     doc = spec.load_expected(a)
-    doc["functions"]["unit"]["noisy"]["output"] = harness.encode(np.full((4, 1), np.nan))
+    doc["functions"]["unit"]["noisy"]["output"] = codec.encode(np.full((4, 1), np.nan))
     expected.write(a, doc)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from grader.reading import assignment as spec
 from grader.reading.notebook import Unit
-from grader.sandbox import harness, isolation, run
+from grader.sandbox import codec, isolation, run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Task
 
@@ -63,14 +63,14 @@ PLANTED_LITERAL = f'\nANSWER = "{CANARY_HEAD}{TOKEN}"\n'  # the canary as a lite
 
 
 def _task(name: str, source: str, timeout: float = 30.0) -> Task:
-    case = {"name": "c", "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
+    case = {"name": "c", "args": [codec.encode(np.zeros(2), binary=True)], "setup": None}
     return Task(name, (Unit(f"cell {name}", source),), (case,), timeout)
 
 
 def _output(raw: dict[str, Any], name: str) -> Any:
     got = raw[name]["cases"]["c"]
     assert got["ok"], raw[name]
-    return harness.decode(got["output"])
+    return codec.decode(got["output"])
 
 
 def _hits(session: run.Session, a: spec.Assignment, source: str = SCAN) -> int:
@@ -136,7 +136,7 @@ def test_a_forged_result_with_a_number_past_float_range_is_refused_not_a_crash(t
         raw, _, _ = run.execute(a, [_task("forge", source)], limits=Limits(), session=session)
     case = raw["forge"]["cases"]["c"]
     with pytest.raises(ValueError):  # refused with a reason, never an OverflowError
-        harness.decode(case["output"])
+        codec.decode(case["output"])
 
 
 DEEP = '''
@@ -230,13 +230,13 @@ def test_a_case_never_learns_its_name(toy_root: Path) -> None:
     # a hidden case's name says what it tests (`sign_error`): inside the sandbox cases are numbered
     a = spec.load("toy")
     cases = tuple(
-        {"name": n, "args": [harness.encode(np.zeros(2), binary=True)], "setup": None}
+        {"name": n, "args": [codec.encode(np.zeros(2), binary=True)], "setup": None}
         for n in ("visible", "hidden_one", "hidden_two")
     )
     task = Task("spy", (Unit("cell spy", BYNAME),), cases, 30.0)
     with run.Session(Limits()) as session:
         raw, _, _ = run.execute(a, [task], limits=Limits(), session=session)
-    seen = {n: list(harness.decode(r["output"])) for n, r in raw["spy"]["cases"].items()}
+    seen = {n: list(codec.decode(r["output"])) for n, r in raw["spy"]["cases"].items()}
     assert set(seen) == {"visible", "hidden_one", "hidden_two"}
     for out in seen.values():  # the case dicts were found in the frames, their names were not
         assert out[0] >= 10 and out[0] % 10 == 0, seen

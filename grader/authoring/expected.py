@@ -21,7 +21,7 @@ from grader.judging import mistakes
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment, Case
-from grader.sandbox import harness, run
+from grader.sandbox import codec, harness, run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import peers_of, task_for
 
@@ -44,7 +44,7 @@ def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
                 out.setdefault(f.name, {})[c.name] = {
                     "hidden": c.hidden,
                     "arg_names": list(args),
-                    "args": [harness.encode(v) for v in args.values()],
+                    "args": [codec.encode(v) for v in args.values()],
                 }
     return out
 
@@ -72,7 +72,7 @@ def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
             if not r or not r.get("ok"):
                 raise SpecError(f"the reference fails {f.name}/{c.name}: {r or raw}\n{output[-2000:]}")
             entry = dict(inputs[f.name][c.name])
-            entry["output"] = harness.encode(harness.decode(r["output"]))
+            entry["output"] = codec.encode(codec.decode(r["output"]))
             functions.setdefault(f.name, {})[c.name] = entry
     doc = {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
     # the reference's code of each graded function, run beside a student's other functions that
@@ -115,7 +115,7 @@ def nonfinite(a: Assignment, doc: dict[str, Any]) -> list[str]:
             whose = [("the reference's", entry.get("output"))]
             whose += [(f"mistake {mid!r}'s", out) for mid, out in entry.get("mistakes", {}).items()]
             for who, encoded in whose:
-                where = _first_nonfinite(harness.decode(encoded))
+                where = _first_nonfinite(codec.decode(encoded))
                 if where:
                     found.append(
                         f"{f.name}/{c.name}: {who} {where} is not finite; fix the reference, the "
@@ -127,14 +127,14 @@ def nonfinite(a: Assignment, doc: dict[str, Any]) -> list[str]:
 def _strict(value: Any) -> Any:
     """The encoded value with every non-finite number held in a binary array (strict JSON)."""
     if isinstance(value, float) and not np.isfinite(value):
-        return harness.encode(np.array(value), binary=True)
+        return codec.encode(np.array(value), binary=True)
     if isinstance(value, list):
         return [_strict(v) for v in value]
     if isinstance(value, dict):
         if value.get("$") == "ndarray" and "data" in value:
-            arr = harness.decode(value)
+            arr = codec.decode(value)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                return harness.encode(arr, binary=True)
+                return codec.encode(arr, binary=True)
             return value
         return {k: _strict(v) for k, v in value.items()}
     return value
@@ -242,7 +242,7 @@ def diff(old: dict[str, Any], new: dict[str, Any], a: Assignment | None = None) 
             else:
                 tol = tolerance(cases.get((fname, case)))
                 for key in ("hidden", "arg_names", "args", "output"):
-                    o, n = harness.decode(oc[case].get(key)), harness.decode(nc[case].get(key))
+                    o, n = codec.decode(oc[case].get(key)), codec.decode(nc[case].get(key))
                     if not _same(o, n, tol if key == "output" else TIGHT):
                         changes.append(f"{fname}/{case}: {key} changed")
                 changes.extend(_mistakes_diff(f"{fname}/{case}", oc[case], nc[case], tol))
@@ -259,6 +259,6 @@ def _mistakes_diff(
     om, nm = old.get("mistakes", {}), new.get("mistakes", {})
     out = []
     for mid in sorted(set(om) | set(nm)):
-        if mid not in om or mid not in nm or not _same(harness.decode(om[mid]), harness.decode(nm[mid]), tol):
+        if mid not in om or mid not in nm or not _same(codec.decode(om[mid]), codec.decode(nm[mid]), tol):
             out.append(f"{where}: mistake {mid} changed")
     return out

@@ -177,7 +177,7 @@ def _named(a: Assignment, m: Mistake, path: Path) -> set[tuple[str, str]]:
 
 def _descriptions(a: Assignment) -> Outcome:
     from grader.judging import feedback
-    from grader.sandbox import harness
+    from grader.sandbox import codec
 
     doc = spec.load_expected(a)
     leaks = []
@@ -186,7 +186,7 @@ def _descriptions(a: Assignment) -> Outcome:
             entry = doc.get("functions", {}).get(f.name, {}).get(c.name)
             if not c.hidden or not c.description or not isinstance(entry, dict):
                 continue
-            shown = feedback.gives_away(c.description, harness.decode(entry.get("output")))
+            shown = feedback.gives_away(c.description, codec.decode(entry.get("output")))
             if shown:
                 leaks.append(f"{f.name}/{c.name} says {', '.join(shown)}")
     if leaks:

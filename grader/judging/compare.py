@@ -1,6 +1,6 @@
 """Judging a decoded output against the expected one: pure functions, no kernel, no student code.
 
-Everything compared here is plain data rebuilt by `harness.decode` in the grader's own process,
+Everything compared here is plain data rebuilt by `codec.decode` in the grader's own process,
 so no object a student defined can take part in deciding equality.
 """
 

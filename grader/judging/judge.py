@@ -14,7 +14,7 @@ from grader.judging.prepared import Prepared, zero
 from grader.reading import notebook
 from grader.reading.assignment import Case, Function
 from grader.results import FunctionResult, TestResult
-from grader.sandbox import harness
+from grader.sandbox import codec
 from grader.sandbox.worker import Limits
 
 MAX_VERDICTS = 512  # the most recently used; each holds its raw result (up to ~100 KB) alive
@@ -72,7 +72,7 @@ def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) ->
             _VERDICTS.move_to_end(key)
             return seen[2]
     try:
-        got = harness.decode(r.get("output"))
+        got = codec.decode(r.get("output"))
     except Exception as exc:  # whatever came back (a forged result too) is refused, never a crash
         return result(False, f"{UNREADABLE} ({type(exc).__name__}: {str(exc)[:200]})")
     if got is None and prep.outputs(f.name, c.name) is not None:
@@ -180,7 +180,7 @@ def _decoded(r: Any) -> Any:
     if not isinstance(r, dict) or not r.get("ok"):
         return _NOTHING
     try:
-        return harness.decode(r.get("output"))
+        return codec.decode(r.get("output"))
     except Exception:  # refused already, in its own case
         return _NOTHING
 
@@ -189,7 +189,7 @@ def _flagged(r: Any, threshold: float | None) -> bool:
     if threshold is None or not isinstance(r, dict) or not r.get("ok"):
         return False
     try:
-        got = harness.decode(r.get("output"))
+        got = codec.decode(r.get("output"))
     except Exception:  # refused already, in its own case
         return False
     return flags(got, threshold)

@@ -30,7 +30,7 @@ from grader.judging.compare import compare, judge, select
 from grader.reading import notebook
 from grader.reading.assignment import Assignment, Case, Function
 from grader.results import TestResult, mistake_message
-from grader.sandbox import harness, run
+from grader.sandbox import codec, run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Peers, Task, task_for
 
@@ -194,10 +194,10 @@ def _store(f: Function, m: Mistake, raw: dict[str, Any], entries: dict[str, Any]
         r = raw.get("cases", {}).get(c.name)
         if not isinstance(r, dict) or not r.get("ok"):
             continue  # a mutant that raises is left to the error messages
-        out = harness.decode(r["output"])
-        if judge(harness.decode(entries[c.name]["output"]), out, c).passed:
+        out = codec.decode(r["output"])
+        if judge(codec.decode(entries[c.name]["output"]), out, c).passed:
             continue  # indistinguishable from the reference on this case
-        entries[c.name].setdefault("mistakes", {})[m.id] = harness.encode(out)
+        entries[c.name].setdefault("mistakes", {})[m.id] = codec.encode(out)
         told_apart = True
     if not told_apart:
         raise SpecError(
@@ -217,7 +217,7 @@ def _check_distinct(f: Function, ids: list[str], entries: dict[str, Any]) -> Non
         for earlier in ids[:j]:
             a, b = recorded[earlier], recorded[later]
             if a.keys() == b.keys() and all(
-                same_output(harness.decode(a[c]), harness.decode(b[c]), cases[c]) for c in a
+                same_output(codec.decode(a[c]), codec.decode(b[c]), cases[c]) for c in a
             ):
                 raise SpecError(
                     f"mistakes {earlier!r} and {later!r} ({f.name}) give the same outputs on every case: "
@@ -241,7 +241,7 @@ def _outputs(f: Function, raw_cases: dict[str, Any]) -> dict[str, Any]:
         r = raw_cases.get(c.name)
         if isinstance(r, dict) and r.get("ok"):
             try:
-                got[c.name] = harness.decode(r.get("output"))
+                got[c.name] = codec.decode(r.get("output"))
             except (ValueError, TypeError, KeyError):
                 pass
     return got
@@ -301,10 +301,10 @@ def recognise(
             if passed.get(c.name):
                 ruled_out.add(mid)
             elif c.name in got:
-                known = harness.decode(encoded)
+                known = codec.decode(encoded)
                 if same_output(known, got[c.name], c):
                     whole.setdefault(mid, set()).add(c.name)
-                elif shows_in_part(known, got[c.name], harness.decode(entry["output"]), c):
+                elif shows_in_part(known, got[c.name], codec.decode(entry["output"]), c):
                     part.setdefault(mid, set()).add(c.name)
     rank = {mid: i for i, mid in enumerate(order)}
 
@@ -324,8 +324,8 @@ def recognise(
 def _evidence(c: Case, expected: Any, got: Any) -> dict[str, Any] | None:
     """Expected and received values of a failed visible case, for reports that show them."""
     try:
-        exp, rec = harness.encode(expected), harness.encode(got)
-    except harness.Unencodable:
+        exp, rec = codec.encode(expected), codec.encode(got)
+    except codec.Unencodable:
         return None
     if _size(expected) + _size(got) > EVIDENCE_ELEMENTS:
         return None
@@ -362,6 +362,6 @@ def annotate(
             changes["mistake"] = {"id": mid, "description": w["description"], "hint": w["hint"]}
             changes["message"] = mistake_message(changes["mistake"], t.message)
         if not c.hidden and t.name in got and t.name in entries:
-            changes["evidence"] = _evidence(c, harness.decode(entries[t.name]["output"]), got[t.name])
+            changes["evidence"] = _evidence(c, codec.decode(entries[t.name]["output"]), got[t.name])
         out.append(dataclasses.replace(t, **changes) if changes else t)
     return out

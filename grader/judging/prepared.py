@@ -37,9 +37,9 @@ class Prepared:
         """The expected output, decoded once per process (comparison never writes to it)."""
         key = (function, case)
         if key not in self.decoded:
-            from grader.sandbox import harness
+            from grader.sandbox import codec
 
-            self.decoded[key] = harness.decode(self.expected["functions"][function][case]["output"])
+            self.decoded[key] = codec.decode(self.expected["functions"][function][case]["output"])
         return self.decoded[key]
 
     def args(self, function: str, case: str) -> Any:

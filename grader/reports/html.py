@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from grader.files import file_names, write_atomic
 from grader.results import Report, TestResult
-from grader.sandbox import harness
+from grader.sandbox import codec
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_ROWS, MAX_COLS = 12, 12  # entries of an array shown side by side
@@ -146,7 +146,7 @@ def _select(value: Any, path: str) -> Any:
 
 def leaves(evidence: dict[str, Any]) -> list[Leaf]:
     """Expected and received of a failed case, value by value, differing leaves first."""
-    exp, got = harness.decode(evidence["expected"]), harness.decode(evidence["received"])
+    exp, got = codec.decode(evidence["expected"]), codec.decode(evidence["received"])
     atol, rtol = float(evidence.get("atol", 0.0)), float(evidence.get("rtol", 0.0))
     pairs: list[tuple[str, Any, Any]] = []
     for path in evidence.get("outputs") or [""]:

@@ -25,7 +25,7 @@ import socket
 import time
 from typing import Any, Protocol
 
-MAX_DEPTH = 32  # as harness.MAX_DEPTH (the harness is standalone text and shares no code)
+MAX_DEPTH = 32  # as codec.MAX_DEPTH (not imported: the codec imports numpy, a cold run imports this first)
 CONTROL_SECONDS = 10.0  # for the zygote to answer a request (it forks, or kills and collects)
 
 

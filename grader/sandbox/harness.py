@@ -1,15 +1,9 @@
-"""The code that runs inside the sandbox, and the plain-data format both sides speak.
+"""The code that runs inside the sandbox: the zygote, and the function children it forks.
 
-This file is sent to the sandboxed interpreter as *text* (`python -I -S -c`): it imports only the
-standard library and numpy, so the grader's own package is never on the student's path.
-The grader imports the same file for `encode`/`decode`, so both sides share one format:
-
-    None, bool, int, float, str      as JSON
-    list                             JSON array
-    tuple                            {"$": "tuple", "items": [...]}
-    dict (string keys)               {"$": "dict", "items": {...}}
-    numpy array or scalar            {"$": "ndarray", "dtype": "float64", "shape": [...],
-                                      "data": nested list  |  "b64": raw little-endian bytes}
+This file is sent to the sandboxed interpreter as *text* (`python -I -S -c`), joined with
+codec.py's text (the plain-data format both sides speak) in place of its one import of it (see
+`worker.harness_source`): it imports only the standard library and numpy, so the grader's own
+package is never on the student's path.
 
 The worker is a zygote: it imports numpy and the assignment's helpers, says
 {"ready": true, "ok": <helpers imported>} on its control socket, and then only forks a child per
@@ -22,11 +16,9 @@ student code can write anything to its own result pipe.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
 import linecache
-import math
 import os
 import signal
 import sys
@@ -44,129 +36,12 @@ if sys.flags.no_site:  # the sandbox skips site's .pth hooks, names the site dir
 
 import numpy as np  # noqa: E402
 
-DTYPES = frozenset(
-    [
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float16",
-        "float32",
-        "float64",
-    ]
-)
-MAX_DEPTH = 32
-MAX_ELEMENTS = 10_000_000
+# joined: the sandbox gets codec.py's text in place of this line (see worker.harness_source)
+from grader.sandbox.codec import Unencodable, decode, encode  # noqa: E402
+
 CONTROL_FD = int(os.environ.get("GRADER_CONTROL_FD", "3"))
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
 BUILTINS = dict(vars(builtins))  # as the worker started, before any student code
-
-
-class Unencodable(Exception):
-    """A value that is not plain data."""
-
-
-# ----------------------------------------------------------------------------- encoding
-
-
-def encode(value: Any, *, binary: bool = False, _depth: int = 0) -> Any:
-    """Turn plain data into JSON-ready structures; refuse anything else."""
-    if _depth > MAX_DEPTH:
-        raise Unencodable("the value is nested too deeply")
-    t = type(value)
-    if value is None or t in (bool, str):
-        return value
-    if t is int:
-        if abs(value) < 2**63:
-            return value
-        if abs(value) < 2**1023:  # as numpy would hold it
-            return float(value)
-        raise Unencodable("an integer too large for any number type numpy has")
-    if t is float:
-        return value
-    if t is list:
-        return [encode(v, binary=binary, _depth=_depth + 1) for v in value]
-    if t is tuple:
-        return {"$": "tuple", "items": [encode(v, binary=binary, _depth=_depth + 1) for v in value]}
-    if t is dict:
-        if not all(type(k) is str for k in value):
-            raise Unencodable("a dict with keys that are not strings")
-        return {
-            "$": "dict",
-            "items": {k: encode(v, binary=binary, _depth=_depth + 1) for k, v in value.items()},
-        }
-    if isinstance(value, np.generic) and type(value).__module__ == "numpy":
-        return _array(np.asarray(value), binary)
-    if t is np.ndarray:
-        return _array(value, binary)
-    if isinstance(value, np.ndarray):
-        raise Unencodable(f"a {t.__name__} (a subclass of numpy.ndarray); return a plain numpy array")
-    raise Unencodable(f"a {t.__module__}.{t.__qualname__}, which is not plain data")
-
-
-def _array(arr: np.ndarray, binary: bool) -> dict[str, Any]:
-    name = arr.dtype.name
-    if name not in DTYPES:
-        raise Unencodable(f"a numpy array of dtype {name}; expected numbers or booleans")
-    if arr.size > MAX_ELEMENTS:  # refused here, with a reason, rather than by memory limits later
-        raise Unencodable(f"a numpy array of {arr.size} elements, more than the {MAX_ELEMENTS} allowed")
-    head: dict[str, Any] = {"$": "ndarray", "dtype": name, "shape": list(arr.shape)}
-    if binary:
-        head["b64"] = base64.b64encode(
-            np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
-        ).decode()
-    else:
-        head["data"] = arr.tolist()
-    return head
-
-
-def decode(value: Any, *, _depth: int = 0) -> Any:
-    """Inverse of `encode`, strict: safe on data that came out of a student's process."""
-    if _depth > MAX_DEPTH:
-        raise ValueError("nested too deeply")
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if type(value) is list:
-        return [decode(v, _depth=_depth + 1) for v in value]
-    if type(value) is not dict:
-        raise ValueError(f"unexpected {type(value).__name__}")
-    tag = value.get("$")
-    if tag == "tuple" and type(value.get("items")) is list:
-        return tuple(decode(v, _depth=_depth + 1) for v in value["items"])
-    if tag == "dict" and type(value.get("items")) is dict:
-        return {str(k): decode(v, _depth=_depth + 1) for k, v in value["items"].items()}
-    if tag == "ndarray":
-        return _decode_array(value)
-    raise ValueError("unknown tagged value")
-
-
-def _decode_array(value: dict[str, Any]) -> np.ndarray:
-    dtype, shape = value.get("dtype"), value.get("shape")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} not allowed")
-    if type(shape) is not list or len(shape) > MAX_DEPTH or not all(type(n) is int and n >= 0 for n in shape):
-        raise ValueError("bad shape")
-    size = math.prod(shape)
-    if size > MAX_ELEMENTS:
-        raise ValueError("array too large")
-    if "b64" in value:
-        raw = base64.b64decode(str(value["b64"]), validate=True)
-        arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-        if arr.size != size:
-            raise ValueError("array data does not match its shape")
-        return arr.astype(dtype).reshape(shape)
-    try:
-        arr = np.array(value.get("data"), dtype=dtype)
-    except (OverflowError, TypeError):  # e.g. an integer past float64's range, forged by a student
-        raise ValueError("array data does not fit its dtype") from None
-    if arr.size != size:
-        raise ValueError("array data does not match its shape")
-    return arr.reshape(shape)
 
 
 # ----------------------------------------------------------------------------- one call

@@ -26,8 +26,23 @@ from grader.sandbox.isolation import hidden, jail_config, release_uid, site_dirs
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
 
-# sent as text, and read without importing it: the harness imports numpy, the sandbox need not
-HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
+CODEC_IMPORT = "from grader.sandbox.codec import "
+
+
+def harness_source() -> str:
+    """The zygote's program as one self-contained text: harness.py with codec.py's text in place
+    of its one import of the codec (the sandbox has nothing of our package on its path). Read
+    without importing either: they import numpy, the grader need not yet."""
+    here = Path(__file__).parent
+    harness = here.joinpath("harness.py").read_text(encoding="utf-8").split("\n")
+    joins = [i for i, line in enumerate(harness) if line.startswith(CODEC_IMPORT)]
+    if len(joins) != 1:
+        raise RuntimeError(f"harness.py must import the codec on exactly one line ({CODEC_IMPORT}...)")
+    codec = here.joinpath("codec.py").read_text(encoding="utf-8")
+    return "\n".join([*harness[: joins[0]], codec, *harness[joins[0] + 1 :]])
+
+
+HARNESS_SOURCE = harness_source()
 PRELOAD = "numpy,numpy.random"  # the harness seeds numpy.random before every call
 
 
