@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.course import batch, gradebook
+from grader.course import cluster as grading_cluster
 from grader.grading import grade
 from tests.batchkit import toy, write
 from tests.conftest import ROOT, TOY
@@ -177,18 +178,18 @@ def test_a_worker_with_other_assignments_refuses_and_nothing_is_stored(
 
 
 def test_each_kind_of_worker_difference_is_named(toy_root: Path, tmp_path: Path) -> None:
-    client = batch.fingerprint(None)
+    client = grading_cluster.fingerprint(None)
     changed = tmp_path / "changed"
     shutil.copytree(TOY, changed)
     (changed / "assignments" / "toy" / "toyutils.py").write_text("FACTOR = 4.0\n")
-    assert batch.fingerprint(TOY) == client
-    assert batch.differences(client, batch.fingerprint(changed)) == ["assignment toy differs"]
+    assert grading_cluster.fingerprint(TOY) == client
+    assert grading_cluster.differences(client, grading_cluster.fingerprint(changed)) == ["assignment toy differs"]
     (changed / "expected" / "toy.json").unlink()
-    assert batch.differences(client, batch.fingerprint(changed)) == ["assignment toy differs"]
+    assert grading_cluster.differences(client, grading_cluster.fingerprint(changed)) == ["assignment toy differs"]
     shutil.rmtree(changed / "assignments" / "toy")
-    assert batch.differences(client, batch.fingerprint(changed)) == ["assignment toy is missing here"]
+    assert grading_cluster.differences(client, grading_cluster.fingerprint(changed)) == ["assignment toy is missing here"]
     other = {**client, "assignment extra": "x", "the grader's version": "0.0.1"}
-    assert batch.differences(client, other) == [
+    assert grading_cluster.differences(client, other) == [
         "the grader's version differs",
         "assignment extra is here but not on the client",
     ]
@@ -222,7 +223,7 @@ def test_a_task_the_cluster_fails_is_an_internal_error_never_stored(
         raise RuntimeError("worker lost")  # as a KilledWorker or an unpicklable task comes back
 
     paths = _class(tmp_path / "class", deep=0)
-    monkeypatch.setattr(batch, "grade_one", lost)
+    monkeypatch.setattr(grading_cluster, "grade_one", lost)
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
         plan = batch.Plan(jobs=1, output=tmp_path / "out", scheduler=cluster.scheduler_address)
         outcome = batch.run_batch(paths, grade.Options(), plan)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from grader.course import batch
+from grader.course import batch, pool
 from grader.grading import grade
 from grader.sandbox import execute, isolation
 from grader.sandbox.limits import Limits
@@ -41,7 +41,7 @@ def test_resources_stay_flat_over_a_batch(
     toy_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
     samples: list[dict[str, int]] = []
-    run_notebook, grade_bytes = execute.run_notebook, batch.grade_bytes
+    run_notebook, grade_bytes = execute.run_notebook, pool.grade_bytes
 
     def sampled_run(*args: Any, **kw: Any) -> dict[str, Any]:
         out = run_notebook(*args, **kw)
@@ -56,7 +56,7 @@ def test_resources_stay_flat_over_a_batch(
 
     before = resources()  # other tests in this process may hold processes of their own
     monkeypatch.setattr(execute, "run_notebook", sampled_run)
-    monkeypatch.setattr(batch, "grade_bytes", sampled_grade)
+    monkeypatch.setattr(pool, "grade_bytes", sampled_grade)
     n = 14 if not fast else 60
     # distinct bytes, so each is graded (and, in full mode, run) on its own
     paths = [write(tmp_path / "class", f"s{i:03d}", toy(note=str(i))) for i in range(n)]

@@ -187,7 +187,9 @@ def _grade_one(
                 session.close(wait=not fast)  # --fast: the grader exits next, nothing to wait for
         if not fast and report.status == "graded":
             hide = options.hide
-            report = _with_execution(report, path, output, timeout, images=images, hide=hide, name=name)
+            report = grade.with_execution(
+                report, path, output, timeout or 60.0, images=images, hide=hide, name=name
+            )
         return report
     except Exception as exc:  # a grader bug: reported as such (exit 3), never the student's fault
         return grade.internal_error(str(path), options.assignment, exc)
@@ -224,14 +226,14 @@ def _run_batch(
     """Many submissions: reports, gradebook and summary under --output; same stdout contract."""
     import json
 
-    from grader.course import batch
+    from grader.course import batch, cluster
     from grader.reports import summary
     from grader.reports.text import to_text
     from grader.results import from_dict
 
     try:
         outcome = batch.run_batch(files, options, plan, refused=refused)
-    except batch.ClusterError as exc:  # nothing could be graded there: one line, exit 3 as for a grader error
+    except cluster.ClusterError as exc:  # nothing could be graded there: one line, exit 3 (a grader error)
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
     reports = outcome.reports
@@ -254,32 +256,6 @@ def _run_batch(
     click.echo(note, err=True)
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
     _exit([str(r.get("status")) for r in reports], percents, fail_under)
-
-
-def _with_execution(
-    report: Report,
-    path: Path,
-    output: Path | None,
-    timeout: float | None,
-    *,
-    images: bool = False,
-    hide: tuple[str, ...] = (),
-    name: str | None = None,
-) -> Report:
-    from dataclasses import replace
-
-    from grader.sandbox import execute
-
-    outcome = execute.run_notebook(
-        path,
-        report.assignment or "",
-        output=output,
-        cell_timeout=timeout or 60.0,
-        images=images,
-        hide=hide,
-        name=name,
-    )
-    return replace(report, extra={**report.extra, "execution": outcome})
 
 
 @main.command("export")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -269,3 +269,28 @@ def _not_runnable(f: Function, ans: notebook.Answer, prep: Prepared) -> Function
     if template and skeleton(d.unit.source) == template[0] and d.shape == template[1]:
         return zero(f, "failed", "not implemented yet: the template is unchanged", ans)
     return None
+
+
+def with_execution(
+    report: Report,
+    path: Path,
+    output: Path | None,
+    cell_timeout: float,
+    images: bool = False,
+    hide: tuple[str, ...] = (),
+    name: str | None = None,
+) -> Report:
+    """The report with the whole notebook's execution; the executed notebook, if written, is
+    `output/<name>.executed.ipynb` (`name`: the submission's, from `files.file_names`)."""
+    from grader.sandbox import execute
+
+    outcome = execute.run_notebook(
+        path,
+        report.assignment or "",
+        output=output,
+        cell_timeout=cell_timeout,
+        images=images,
+        hide=hide,
+        name=name,
+    )
+    return replace(report, extra={**report.extra, "execution": outcome})
