@@ -62,13 +62,13 @@ def test_answers_differing_in_a_constant_never_share_results(toy_root: Path, tmp
 
 
 def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
-    from grader.reading import notebook
+    from grader.reading import notebook, selection
 
     prep = grade.prepare("toy")
 
     def task(body: str) -> Task:
         parsed = notebook.parse(notebook.loads(json.dumps(toy(scale=body)).encode()))
-        ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit", "norm2"}))
+        ans = selection.answer(parsed, "scale", exclude=frozenset({"unit", "norm2"}))
         return task_for(ans, prep.given, [{"name": "c", "args": [], "setup": ""}], 10.0)
 
     limits = Limits()

@@ -15,7 +15,7 @@ import pytest
 
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.sandbox import isolation, jail, run
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch, sweep_scratch
@@ -118,7 +118,7 @@ def test_results_that_come_with_the_ready_line_are_kept(monkeypatch: pytest.Monk
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     tasks = [
         task_for(
-            notebook.answer(parsed, f.name, exclude=frozenset()),
+            selection.answer(parsed, f.name, exclude=frozenset()),
             prep.given,
             [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases],
             10.0,

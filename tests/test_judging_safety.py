@@ -14,7 +14,7 @@ import pytest
 from grader.grading import grade
 from grader.judging import judge
 from grader.judging.compare import judge as compare_judge
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.reading.assignment import Case
 from grader.results import FunctionResult
 from grader.sandbox import codec
@@ -88,10 +88,10 @@ def prep() -> grade.Prepared:
     return grade.prepare(GC)
 
 
-def _answer(prep: grade.Prepared, name: str) -> notebook.Answer:
+def _answer(prep: grade.Prepared, name: str) -> selection.Answer:
     parsed = notebook.parse(notebook.read(prep.assignment.reference_notebook))
     provided = frozenset(f.name for f in prep.assignment.functions) | frozenset(prep.assignment.given)
-    return notebook.answer(parsed, name, exclude=provided - {name})
+    return selection.answer(parsed, name, exclude=provided - {name})
 
 
 def _judged(prep: grade.Prepared, name: str, outputs: dict[str, Any]) -> FunctionResult:

@@ -10,7 +10,7 @@ import pytest
 
 from grader.errors import NotebookError
 from grader.judging import feedback
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from tests.conftest import make_notebook
 
 GRADED = frozenset({"scale", "unit"})
@@ -72,7 +72,7 @@ def test_only_the_def_runs_not_test_calls_in_the_graded_cell() -> None:
     parsed = parse(
         ["# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3\n\nprint(scale(1))\nraise SystemExit"]
     )
-    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    ans = selection.answer(parsed, "scale", exclude=frozenset({"unit"}))
     assert ans.units and "print(scale" not in ans.units[-1].source and "raise" not in ans.units[-1].source
 
 
@@ -88,7 +88,7 @@ def test_magics_are_neutralised_with_lines_kept() -> None:
 def test_duplicates_last_wins_with_a_warning_unless_graded_cell_identity() -> None:
     first = "# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3"
     second = "def scale(v):\n    return v * 4"
-    ans = notebook.answer(parse([first, second]), "scale", exclude=frozenset())
+    ans = selection.answer(parse([first, second]), "scale", exclude=frozenset())
     assert ans.definition is not None and ans.definition.cell.index == 2
     assert ans.warnings and "cell 1, cell 2" in ans.warnings[0]
     official = {
@@ -98,7 +98,7 @@ def test_duplicates_last_wins_with_a_warning_unless_graded_cell_identity() -> No
         "outputs": [],
         "execution_count": None,
     }
-    ans = notebook.answer(parse([official, second]), "scale", exclude=frozenset())
+    ans = selection.answer(parse([official, second]), "scale", exclude=frozenset())
     assert ans.definition is not None and ans.definition.cell.index == 1
 
 
@@ -112,7 +112,7 @@ def test_helpers_from_other_cells_and_needed_imports_only() -> None:
             "def unit(v):\n    return v",
         ]
     )
-    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    ans = selection.answer(parsed, "scale", exclude=frozenset({"unit"}))
     sources = "".join(u.source for u in ans.units)
     assert "import numpy" in sources and "matplotlib" not in sources and "import *" in sources
     assert "def helper" in sources and "def other" in sources and "def unit" not in sources
@@ -122,7 +122,7 @@ def test_provided_names_are_not_taken_from_the_student() -> None:
     parsed = parse(
         ["def unit(v):\n    return 'fake'", "# GRADED FUNCTION: scale\ndef scale(v):\n    return unit(v)"]
     )
-    ans = notebook.answer(parsed, "scale", exclude=frozenset({"unit"}))
+    ans = selection.answer(parsed, "scale", exclude=frozenset({"unit"}))
     assert all("fake" not in u.source for u in ans.units)
 
 
@@ -130,7 +130,7 @@ def test_syntax_error_elsewhere_in_the_cell_still_finds_the_def() -> None:
     parsed = parse(["# GRADED FUNCTION: scale\ndef scale(v):\n    return v * 3\n\nprint(scale(2)"])
     assert "scale" in parsed.definitions and 1 in parsed.syntax_errors
     broken = parse(["# GRADED FUNCTION: scale\ndef scale(v):\n    return v *\n"])
-    ans = notebook.answer(broken, "scale", exclude=frozenset())
+    ans = selection.answer(broken, "scale", exclude=frozenset())
     assert ans.definition is None and ans.syntax_error and "cell 1" in ans.syntax_error
 
 
@@ -138,7 +138,7 @@ def test_globals_the_function_reads_are_flagged() -> None:
     parsed = parse(
         ["layers_dims = [2, 3]", "# GRADED FUNCTION: scale\ndef scale(v):\n    return len(layers_dims)"]
     )
-    ans = notebook.answer(parsed, "scale", exclude=frozenset())
+    ans = selection.answer(parsed, "scale", exclude=frozenset())
     assert ans.global_names == {"layers_dims"}
 
 
@@ -153,7 +153,7 @@ def test_globals_the_function_reads_are_flagged() -> None:
 def test_placeholders_between_markers(start: str, end: str) -> None:
     src = f"def scale(v):\n    {start}\n    a = v\n    b = None\n    {end}\n    c = None\n    return b"
     parsed = parse([src])
-    assert notebook.placeholders(parsed.definitions["scale"][0]) == [4]
+    assert selection.placeholders(parsed.definitions["scale"][0]) == [4]
 
 
 def test_valid_python_is_never_rewritten() -> None:
@@ -186,9 +186,9 @@ def test_pathological_text_is_read_in_linear_time(tmp_path) -> None:
     path = tmp_path / "slow.ipynb"
     path.write_text(json.dumps(make_notebook([cell])))
     code = (
-        "import sys; from pathlib import Path; from grader.reading import notebook; "
+        "import sys; from pathlib import Path; from grader.reading import notebook, selection; "
         "p = notebook.parse(notebook.read(Path(sys.argv[1]))); "
-        "d = p.definitions['scale'][0]; print(sorted(p.markers), notebook.placeholders(d))"
+        "d = p.definitions['scale'][0]; print(sorted(p.markers), selection.placeholders(d))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -202,8 +202,8 @@ def test_empty_regions_between_markers() -> None:
     )
     parsed = parse([src])
     d = parsed.definitions["grad"][0]
-    assert notebook.empty_regions(d) == [2]  # the first region holds only a comment
-    ans = notebook.answer(parsed, "grad", exclude=frozenset())
+    assert selection.empty_regions(d) == [2]  # the first region holds only a comment
+    ans = selection.answer(parsed, "grad", exclude=frozenset())
     assert feedback.placeholder_hint(ans) == "the part between the code markers is empty (cell 1, line 2)"
 
 

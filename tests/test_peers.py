@@ -17,7 +17,7 @@ import pytest
 
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.sandbox.tasks import task_for
 from tests import scenarios
 
@@ -83,13 +83,13 @@ def test_the_reference_versions_come_from_expected_and_only_those_called(tmp_pat
     assert set(prep.peers) == {f.name for f in a.functions}  # shipped in expected/, not read from reference/
     parsed = notebook.parse(notebook.read(_submission(tmp_path, "newer", {})))
     provided = frozenset(f.name for f in a.functions) | frozenset(a.given)
-    ans = notebook.answer(parsed, "gradient_check", exclude=provided - {"gradient_check"})
+    ans = selection.answer(parsed, "gradient_check", exclude=provided - {"gradient_check"})
     assert ans.calls == {"forward_propagation", "backward_propagation"}
     task = task_for(ans, prep.given, [], 10.0, prep.peers)
     names = [u.filename for u in task.units]
     assert any(n.startswith("reference:forward_propagation") for n in names)
     assert not any(n.startswith("reference:gradient_check") for n in names)  # never its own reference
-    alone = notebook.answer(parsed, "forward_propagation", exclude=provided - {"forward_propagation"})
+    alone = selection.answer(parsed, "forward_propagation", exclude=provided - {"forward_propagation"})
     assert not any(u.filename.startswith("reference:") for u in task_for(alone, (), [], 1.0, prep.peers).units)
 
 

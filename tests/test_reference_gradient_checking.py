@@ -24,7 +24,7 @@ from grader.authoring import release
 from grader.authoring.reference import as_object, inside, load_module
 from grader.judging import compare
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.sandbox import codec, harness
 from grader.sandbox.tasks import task_for
 from tests.conftest import released_graded_sources
@@ -69,7 +69,7 @@ def given(a: spec.Assignment) -> tuple[notebook.Unit, ...]:
     raw = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
     student = release.released(raw, a.notebook)
     parsed = notebook.parse(notebook.loads(json.dumps(student).encode()))
-    return notebook.given_units(parsed, a.given)
+    return selection.given_units(parsed, a.given)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def _units(
     }
     parsed = notebook.parse(notebook.loads(json.dumps(nb).encode()))
     graded = frozenset(GRADED) | frozenset(a.given)
-    ans = notebook.answer(parsed, function, exclude=graded - {function})
+    ans = selection.answer(parsed, function, exclude=graded - {function})
     assert ans.definition is not None, function
     return task_for(ans, given, [], 10.0).to_job()["units"]
 

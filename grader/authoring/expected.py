@@ -19,7 +19,7 @@ from grader.errors import SpecError
 from grader.files import write_atomic
 from grader.judging import mistakes
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.reading.assignment import Assignment, Case
 from grader.sandbox import codec, harness, run
 from grader.sandbox.limits import Limits
@@ -53,12 +53,12 @@ def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
     """The whole expected document for an assignment."""
     inputs = build_inputs(a)
     parsed = notebook.parse(notebook.read(a.reference_notebook))
-    given = notebook.given_units(parsed, a.given)
+    given = selection.given_units(parsed, a.given)
     graded = frozenset(f.name for f in a.functions) | frozenset(a.given)
     peers = peers_of(parsed, frozenset(f.name for f in a.functions), graded)
     tasks = []
     for f in a.functions:
-        ans = notebook.answer(parsed, f.name, exclude=graded - {f.name})
+        ans = selection.answer(parsed, f.name, exclude=graded - {f.name})
         if ans.definition is None:
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]

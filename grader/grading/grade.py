@@ -13,7 +13,7 @@ from typing import Any
 from grader.errors import NotebookError
 from grader.judging.prepared import Prepared, prepare, skeleton, zero
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.reading.assignment import Function
 from grader.results import FunctionResult, Report
 from grader.sandbox import run
@@ -152,7 +152,7 @@ def grade_parsed(
     a = prep.assignment
     graded = frozenset(f.name for f in a.functions)
     provided = graded | frozenset(a.given)
-    answers = {f.name: notebook.answer(parsed, f.name, exclude=provided - {f.name}) for f in a.functions}
+    answers = {f.name: selection.answer(parsed, f.name, exclude=provided - {f.name}) for f in a.functions}
     done: dict[str, FunctionResult] = {}
     warnings: list[str] = []
     isolation: tuple[str, ...] = ()
@@ -181,7 +181,7 @@ def grade_parsed(
     return Report(label, a.name, "graded", "graded", functions, tuple(dict.fromkeys(warnings)), isolation)
 
 
-def _callees(f: Function, ans: notebook.Answer, graded: frozenset[str]) -> set[str]:
+def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> set[str]:
     """The other graded functions an answer calls that its cases do not supply themselves."""
     return set(ans.calls & graded) - {ans.name} - _supplied(tuple(c.setup for c in f.cases))
 
@@ -202,7 +202,7 @@ def _supplied(setups: tuple[str, ...]) -> frozenset[str]:
     return frozenset(common or ())
 
 
-def _waits_for(f: Function, ans: notebook.Answer, names: list[str]) -> FunctionResult:
+def _waits_for(f: Function, ans: selection.Answer, names: list[str]) -> FunctionResult:
     them = ", ".join(f"`{n}`" for n in names)
     message = (
         f"calls {them}, which does not earn full marks yet: a function that calls another graded "
@@ -213,7 +213,7 @@ def _waits_for(f: Function, ans: notebook.Answer, names: list[str]) -> FunctionR
 
 def _round(
     functions: list[Function],
-    answers: dict[str, notebook.Answer],
+    answers: dict[str, selection.Answer],
     prep: Prepared,
     options: Options,
     session: run.Session | None,
@@ -259,7 +259,7 @@ def _load_judge() -> None:
     import grader.judging.judge  # noqa: F401
 
 
-def _not_runnable(f: Function, ans: notebook.Answer, prep: Prepared) -> FunctionResult | None:
+def _not_runnable(f: Function, ans: selection.Answer, prep: Prepared) -> FunctionResult | None:
     if ans.definition is None:
         if ans.syntax_error:
             return zero(f, "error", f"syntax error in {ans.syntax_error}", ans)

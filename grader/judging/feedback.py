@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader.reading import notebook
+from grader.reading import selection
 from grader.reading.assignment import Assignment
 from grader.sandbox.worker import Limits
 
@@ -60,7 +60,7 @@ def _where(frames: list[Any]) -> str:
     return ""
 
 
-def case_error(r: dict[str, Any], ans: notebook.Answer, a: Assignment) -> str:
+def case_error(r: dict[str, Any], ans: selection.Answer, a: Assignment) -> str:
     """A message for a case whose call raised, or whose result was not plain data."""
     if "unencodable" in r:
         return f"returned {r['unencodable']}"
@@ -87,17 +87,17 @@ def case_error(r: dict[str, Any], ans: notebook.Answer, a: Assignment) -> str:
     return f"raised {qual}: {message}{where}".strip()
 
 
-def placeholder_hint(ans: notebook.Answer) -> str:
+def placeholder_hint(ans: selection.Answer) -> str:
     """'not finished' when `x = None` placeholders remain between the START/END markers, or
     nothing but comments is written between them."""
     if ans.definition is None:
         return ""
     label = ans.definition.cell.label
-    lines = notebook.placeholders(ans.definition)
+    lines = selection.placeholders(ans.definition)
     if lines:
         where = ", ".join(str(n) for n in lines[:5])
         return f"not implemented yet: `= None` placeholders remain ({label}, line {where})"
-    empty = notebook.empty_regions(ans.definition)
+    empty = selection.empty_regions(ans.definition)
     if empty:
         where = ", ".join(str(n) for n in empty[:5])
         return f"the part between the code markers is empty ({label}, line {where})"

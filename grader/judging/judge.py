@@ -11,7 +11,7 @@ from typing import Any
 from grader.judging import feedback, mistakes
 from grader.judging.compare import flags, judge
 from grader.judging.prepared import Prepared, zero
-from grader.reading import notebook
+from grader.reading import selection
 from grader.reading.assignment import Case, Function
 from grader.results import FunctionResult, TestResult
 from grader.sandbox import codec
@@ -24,7 +24,7 @@ UNREADABLE = "the returned value could not be read"
 
 
 def function(
-    f: Function, ans: notebook.Answer, raw: dict[str, Any], prep: Prepared, limits: Limits
+    f: Function, ans: selection.Answer, raw: dict[str, Any], prep: Prepared, limits: Limits
 ) -> FunctionResult:
     """One function's result from its raw per-case results."""
     outcome = feedback.process_outcome(raw, limits)
@@ -55,7 +55,7 @@ def function(
     return FunctionResult(f.name, score, f.max_score, status, message, tuple(tests), ans.warnings)
 
 
-def _case(f: Function, c: Case, ans: notebook.Answer, r: Any, prep: Prepared) -> TestResult:
+def _case(f: Function, c: Case, ans: selection.Answer, r: Any, prep: Prepared) -> TestResult:
     def result(passed: bool, message: str) -> TestResult:
         return TestResult(c.name, c.hidden, passed, message, c.points if passed else 0.0, c.points)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from grader.errors import SpecError
 from grader.judging.compare import compare, judge, select
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.reading.assignment import Assignment, Case, Function
 from grader.results import TestResult, mistake_message
 from grader.sandbox import codec, run
@@ -121,7 +121,7 @@ def mutant_source(m: Mistake, original: str) -> str:
 
 def mutant_cell(parsed: notebook.Parsed, m: Mistake) -> notebook.Cell:
     """The reference's cell defining the mistake's function, with the mutant in its place."""
-    d, _ = notebook.choose(parsed, m.function)
+    d, _ = selection.choose(parsed, m.function)
     if d is None:
         raise SpecError(f"mistake {m.id!r}: the reference does not define {m.function}")
     lines = d.cell.source.split("\n")
@@ -147,7 +147,7 @@ def _task(
 ) -> Task:
     f = a.function(m.function)
     graded = frozenset(g.name for g in a.functions) | frozenset(a.given)
-    ans = notebook.answer(mutant_parsed(parsed, m), f.name, exclude=graded - {f.name})
+    ans = selection.answer(mutant_parsed(parsed, m), f.name, exclude=graded - {f.name})
     if ans.definition is None:
         raise SpecError(f"mistake {m.id!r}: the mutant does not define {f.name} (a syntax error?)")
     cases = [{"name": c.name, "args": doc[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]

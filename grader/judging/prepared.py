@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, selection
 from grader.reading.assignment import Assignment, Function
 from grader.results import FunctionResult, TestResult
 from grader.sandbox.tasks import Peers
@@ -53,7 +53,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
     released = notebook.parse(notebook.read(a.student_notebook))
     templates = {}
     for f in a.functions:
-        d, _ = notebook.choose(released, f.name)
+        d, _ = selection.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
     expected = spec.current_expected(a)
@@ -61,7 +61,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
         name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
         for name, units in expected.get("peers", {}).items()
     }
-    return Prepared(a, expected, notebook.given_units(released, a.given), templates, peers)
+    return Prepared(a, expected, selection.given_units(released, a.given), templates, peers)
 
 
 def skeleton(source: str) -> str:
@@ -71,7 +71,7 @@ def skeleton(source: str) -> str:
 
 
 
-def zero(f: Function, status: str, message: str, ans: notebook.Answer) -> FunctionResult:
+def zero(f: Function, status: str, message: str, ans: selection.Answer) -> FunctionResult:
     """Every case failed for one reason: the function could not be run or did not return."""
     tests = tuple(TestResult(c.name, c.hidden, False, message, 0.0, c.points) for c in f.cases)
     return FunctionResult(f.name, 0.0, f.max_score, status, message, tests, ans.warnings)

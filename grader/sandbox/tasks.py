@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from grader.reading import notebook
-from grader.reading.notebook import Answer, Unit
+from grader.reading import notebook, selection
+from grader.reading.notebook import Unit
+from grader.reading.selection import Answer
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,6 @@ def peers_of(parsed: notebook.Parsed, graded: frozenset[str], provided: frozense
     the grader supplies itself (graded and given functions)."""
     out: Peers = {}
     for name in sorted(graded):
-        ans = notebook.answer(parsed, name, exclude=provided - {name})
+        ans = selection.answer(parsed, name, exclude=provided - {name})
         out[name] = tuple(Unit(f"reference:{name}:{i}", u.source) for i, u in enumerate(ans.units))
     return out
