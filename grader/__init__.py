@@ -1,3 +1,183 @@
-"""grader: an auto-grader for Jupyter notebook assignments."""
+"""grader: an auto-grader for Jupyter notebook assignments, function by function.
+
+The `grader` command is a thin layer over this API; a notebook, a pytest plugin or an LMS
+bridge can call it the same way:
+
+    import grader
+
+    report = grader.grade("submissions/alice.ipynb", fast=True)
+    print(report.status, report.score, report.max_score)
+    for f in report.functions:
+        print(f.name, f.status, f.message)
+
+    batch = grader.grade_many(["submissions/"], output="reports/", jobs=4)
+    print(batch.graded, batch.errors, [r.percent for r in batch.results()])
+
+Public: `grade` and `grade_many`; the result model, `Report` (one submission) made of
+`FunctionResult`s (one graded function) made of `TestResult`s (one case), and `Outcome` (what a
+batch did); the errors, `GraderError` and its `SpecError` and `NotebookError`. Nothing a
+submission does raises: a notebook that cannot be read, or that no assignment recognises, gets a
+report with status "invalid"; a problem of the grader's own met while grading it (a bug, an
+assignment's expected values out of step with its spec) gets status "error", never a grade.
+Everything else in the package is private by convention; docs/architecture.md shows its layout.
+
+Importing `grader` imports nothing else: each name is loaded on first use, so the console script
+can start the sandboxed worker before numpy and the rest load.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # not typing's: `import grader` imports nothing that its caller did not
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from os import PathLike
+    from typing import Any
+
+    from grader.course.plan import Outcome
+    from grader.errors import GraderError, NotebookError, SpecError
+    from grader.results import FunctionResult, Report, TestResult
 
 __version__ = "0.1.0"
+__all__ = [
+    "grade",
+    "grade_many",
+    "Report",
+    "FunctionResult",
+    "TestResult",
+    "Outcome",
+    "GraderError",
+    "SpecError",
+    "NotebookError",
+]
+
+_LAZY = {
+    "Report": "grader.results",
+    "FunctionResult": "grader.results",
+    "TestResult": "grader.results",
+    "Outcome": "grader.course.plan",
+    "GraderError": "grader.errors",
+    "SpecError": "grader.errors",
+    "NotebookError": "grader.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The public classes, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'grader' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def grade(
+    path: str | PathLike[str],
+    *,
+    assignment: str | None = None,
+    fast: bool = False,
+    timeout: float | None = None,
+    output: str | PathLike[str] | None = None,
+    images: bool = False,
+) -> Report:
+    """Grade one notebook file and return its `Report`, as `grader run NOTEBOOK` does.
+
+    - `assignment`: grade as this assignment (default: the one whose graded functions the
+      notebook marks or defines most).
+    - `fast`: grade the functions only; without it, the whole notebook also runs, confined, and
+      the report's `extra["execution"]` says how that went.
+    - `timeout`: seconds per graded function (default: the assignment's), and per notebook cell
+      in the full run (default 60).
+    - `output`: a folder the sandbox hides (where reports go), and where the full run writes the
+      executed notebook.
+    - `images`: keep the full run's figures in the report (for HTML reports).
+
+    Each graded function runs in a fresh child of a sandboxed worker (no network, no other
+    files, limited memory and time). Never raises for the notebook's sake, nor for a bug of the
+    grader's (that report's status is "error").
+    """
+    from pathlib import Path
+
+    from grader.grading import grade as grading
+    from grader.sandbox import run
+
+    notebook = Path(path)
+    hide = (str(Path(output).resolve()),) if output is not None else ()
+    # a worker the console script started early for this very notebook, or one started now
+    started = None if notebook.is_symlink() else run.prestart(notebook, assignment, hide)
+    options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)
+    session = started.session if started else None
+    try:
+        try:
+            parsed = started.parsed if started else None
+            report = grading.grade_path(notebook, options, session, parsed=parsed)
+        finally:
+            if session is not None:
+                session.close(wait=not fast)  # fast: the caller may exit next, nothing to wait for
+        if not fast and report.status == "graded":
+            folder = Path(output) if output is not None else None
+            cell_timeout = timeout or 60.0
+            report = grading.with_execution(report, notebook, folder, cell_timeout, images=images, hide=hide)
+        return report
+    except Exception as exc:  # a grader bug: reported as such, never the student's fault
+        return grading.internal_error(str(notebook), assignment, exc)
+
+
+def grade_many(
+    paths: Iterable[str | PathLike[str]],
+    *,
+    assignment: str | None = None,
+    fast: bool = False,
+    timeout: float | None = None,
+    jobs: int | None = None,
+    output: str | PathLike[str] | None = None,
+    gradebook: str | PathLike[str] | None = None,
+    regrade: bool = False,
+    scheduler: str | None = None,
+    progress: bool = False,
+    images: bool = False,
+) -> Outcome:
+    """Grade every notebook in `paths` (files, and folders searched for *.ipynb) as a batch, as
+    `grader run` does with several: warm sandboxed workers, `jobs` submissions at once (default:
+    the number of cores), identical answers run once.
+
+    - `output`: a folder for each submission's JSON report (and the full run's executed
+      notebooks) and the gradebook, `output/gradebook.sqlite` unless `gradebook` names another;
+      a rerun skips what the gradebook holds unless `regrade`.
+    - `scheduler`: a Dask scheduler's address, or "local" for a cluster of this machine's.
+    - `assignment`, `fast`, `timeout`, `images`: as for `grade`; `progress`: a bar on stderr.
+
+    A symbolic link, or a hard link to one of the grader's own files, is never read: its report
+    is "invalid" with the reason. Returns the `Outcome`: the reports in input order, counts, and
+    the files that are byte-identical copies. Raises `GraderError` when the batch cannot run at
+    all (a scheduler that cannot be reached, a gradebook that is not one).
+    """
+    import os
+    from pathlib import Path
+
+    from grader.course import batch
+    from grader.course.links import grader_links
+    from grader.grading import grade as grading
+
+    files, refused = grading.collect(Path(p) for p in paths)
+    refused.update(grader_links([f for f in files if f not in refused]))
+    folder = Path(output) if output is not None else None
+    hide = (str(folder.resolve()),) if folder is not None else ()
+    options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)
+    plan = batch.Plan(
+        jobs=jobs or os.cpu_count() or 1,
+        fast=fast,
+        output=folder,
+        gradebook=Path(gradebook) if gradebook is not None else None,
+        regrade=regrade,
+        scheduler=scheduler,
+        progress=progress,
+        cell_timeout=timeout or 60.0,
+        images=images,
+    )
+    return batch.run_batch(files, options, plan, refused=refused)

@@ -52,7 +52,9 @@ def mistake_message(mistake: dict[str, str], detail: str) -> str:
 
 @dataclass(frozen=True)
 class TestResult:
-    """One case of one function."""
+    """One case of one graded function: whether it `passed`, the `points` it earned of
+    `max_points`, and the `message` a student reads. A `hidden` case's values are never shown; a
+    failed case may name a recognised `mistake` ({"id", "description", "hint"})."""
 
     name: str
     hidden: bool
@@ -94,7 +96,9 @@ class TestResult:
 
 @dataclass(frozen=True)
 class FunctionResult:
-    """One graded function."""
+    """One graded function: its `score` of `max_score`, a `status` (passed, failed, error, timeout,
+    missing, killed), the first useful `message`, a `TestResult` per case, and `warnings` (a
+    function defined twice, say)."""
 
     name: str
     score: float
@@ -122,7 +126,11 @@ class FunctionResult:
 
 @dataclass(frozen=True)
 class Report:
-    """Everything about one submission."""
+    """Everything about one submission: its `status` ("graded", "invalid": not a notebook the
+    grader can grade, with the reason in `message`, or "error": the grader's own failure, never
+    stored as a grade), the assignment it was graded as, a `FunctionResult` per graded function
+    (`score`, `max_score` and `percent` add them up), warnings, the sandbox's missing isolation
+    layers, and `extra` (the full run's outcome under "execution")."""
 
     submission: str
     assignment: str | None

@@ -11,7 +11,7 @@ from typing import Any
 
 from grader.course.gradebook import FILENAME
 from grader.files import write_atomic
-from grader.results import printable
+from grader.results import Report, from_dict, printable
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class Submission:
 
 @dataclass
 class Outcome:
-    """What a batch did: reports in input order, and counts."""
+    """What a batch did: each submission's report in input order (as written: plain dicts; see
+    `results`), how many were graded, hit an internal error (never stored: a rerun retries them)
+    or were already in the gradebook, and the files that are byte-identical copies."""
 
     reports: list[dict[str, Any]]
     graded: int = 0
@@ -68,6 +70,10 @@ class Outcome:
     cache_misses: int = 0
     tasks_sent: int = 0
     copies: list[list[str]] = field(default_factory=list)  # byte-identical files, as labels
+
+    def results(self) -> list[Report]:
+        """The reports as `Report` objects (`reports` holds them as written: plain dicts)."""
+        return [from_dict(r) for r in self.reports]
 
 
 Written = list[tuple[dict[str, Any], str | None]]  # each path's report and its file

@@ -1,0 +1,163 @@
+"""The authors' commands: `gradescope-bundle`, `expected`, `release`, `validate`, `new`, `reproduce`.
+Each imports what it runs when it runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from grader.cli.common import assignment_names
+from grader.reading import assignment as spec
+
+
+@click.command("gradescope-bundle")
+@click.argument("name")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The zip to write [default: NAME-autograder.zip].",
+)
+def gradescope_bundle_cmd(name: str, output: Path | None) -> None:
+    """Write the Gradescope autograder zip (setup.sh, run_autograder, grader, the assignment).
+
+    Example: grader gradescope-bundle regularization --output regularization-autograder.zip
+    """
+    from grader.authoring import bundle
+
+    click.echo(f"wrote {bundle.write(spec.load(name), output or Path(f'{name}-autograder.zip'))}")
+
+
+@click.command("expected")
+@click.argument("names", nargs=-1)
+@click.option("--check", is_flag=True, help="Exit 1 and list the entries that changed, writing nothing.")
+def expected_cmd(names: tuple[str, ...], check: bool) -> None:
+    """Regenerate expected/<assignment>.json from the reference solutions.
+
+    Example: grader expected --check
+    """
+    from grader.authoring import expected as expected_mod
+
+    stale = False
+    for name in assignment_names(names):
+        a = spec.load(name)
+        doc = expected_mod.build(a)
+        if check:
+            old = expected_mod.load(a) if a.expected_path.exists() else {}
+            changes = expected_mod.diff(old, doc)
+            stale = stale or bool(changes)
+            click.echo(f"{name}: " + ("up to date" if not changes else f"{len(changes)} entries changed"))
+            for c in changes:
+                click.echo(f"  {c}")
+        else:
+            click.echo(f"wrote {expected_mod.write(a, doc)}")
+    if stale:
+        sys.exit(1)
+
+
+@click.command("release")
+@click.argument("names", nargs=-1)
+@click.option("--check", is_flag=True, help="Exit 1 when a student notebook is out of date.")
+def release_cmd(names: tuple[str, ...], check: bool) -> None:
+    """Write the student notebooks in assignments/ from reference/.
+
+    Example: grader release --check
+    """
+    from grader.authoring import release as release_mod
+
+    stale = []
+    for name in assignment_names(names):
+        a = spec.load(name)
+        if check:
+            if not release_mod.is_current(a):
+                stale.append(str(a.student_notebook))
+        else:
+            click.echo(f"wrote {release_mod.release(a)}")
+    if stale:
+        click.echo("out of date with reference/: " + ", ".join(stale) + " (run `grader release`)")
+        sys.exit(1)
+    if check:
+        click.echo("student notebooks are up to date")
+
+
+@click.command("validate")
+@click.argument("names", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "junit"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
+@click.option("--only", multiple=True, metavar="CHECK", help="Run only this check (repeatable).")
+@click.option("--skip", multiple=True, metavar="CHECK", help="Leave this check out (repeatable).")
+def validate_cmd(
+    names: tuple[str, ...], fmt: str, output: Path | None, only: tuple[str, ...], skip: tuple[str, ...]
+) -> None:
+    """Check assignments as a course's CI would: a line per check, exit 1 on any failure.
+
+    Checks: spec, release, agreement (spec vs expected/), finite, expected, reference-fast,
+    reference-full, blank, descriptions, mistakes, reproduce (when reference/NAME/reproduce.py
+    exists).
+
+    Example: grader validate --format junit --output validate.xml   (prints the lines too)
+    """
+    from grader.authoring import validate
+
+    unknown = sorted((set(only) | set(skip)) - set(validate.CHECKS))
+    if unknown:
+        raise click.UsageError(f"unknown checks {unknown}; known: {', '.join(validate.CHECKS)}")
+    if not assignment_names(names):
+        raise click.UsageError("no assignments found under assignments/")
+    checks = []
+    for name in assignment_names(names):
+        for c in validate.validate(name, only=only, skip=skip):
+            checks.append(c)
+            if fmt == "text" or output is not None:  # the lines, unless stdout carries the XML
+                click.echo(validate.to_text([c]))
+    if fmt == "junit":
+        text = validate.to_junit(checks)
+        if output is None:
+            click.echo(text, nl=False)
+    else:
+        text = validate.to_text(checks) + "\n"
+    if output is not None:
+        from grader.files import write_atomic
+
+        write_atomic(output, text)
+    failed = [f"{c.assignment}: {c.name}" for c in checks if c.passed is False]
+    summary = f"{len(failed)} of {len(checks)} checks failed" + (f": {', '.join(failed)}" if failed else "")
+    click.echo(summary, err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.command("new")
+@click.argument("name")
+@click.option("--notebook", help="The notebook's file name [default: from NAME, e.g. Optimization.ipynb].")
+def new_cmd(name: str, notebook: str | None) -> None:
+    """Scaffold a new assignment: its spec, cases, reference notebook and an empty mistake catalogue.
+
+    Example: grader new optimization
+    """
+    from grader.authoring import scaffold
+
+    for path in scaffold.new(name, root=spec.project_root(), notebook=notebook):
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: write the reference in reference/{name}/, its cases in assignments/{name}/, then\n"
+        f"  grader release {name} && grader expected {name} && grader validate {name}"
+    )
+
+
+@click.command("reproduce")
+@click.argument("name")
+@click.option(
+    "--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The course's data file."
+)
+def reproduce_cmd(name: str, data: Path | None) -> None:
+    """Train the course's models with the reference and check every figure the course prints.
+
+    Example: grader reproduce regularization --data ../shared/data/regularization_data.mat
+    """
+    from grader.authoring import reproduce
+
+    ok = reproduce.main(spec.load(name), data=data)
+    if not ok:
+        sys.exit(1)

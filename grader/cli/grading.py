@@ -1,0 +1,216 @@
+"""The grading commands: `run` (the instructor's, one notebook or a class) and `check` (the
+student's, on the visible cases). `run` grades through the public API, `grader.grade` and
+`grader.grade_many`; everything else is imported where it is used, so a cold run stays quick."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+import grader
+from grader.cli.common import FILE_FORMATS, known_assignment, require_expected
+
+if TYPE_CHECKING:
+    from grader.course.plan import Outcome
+    from grader.results import Report
+
+
+@click.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--assignment", help="Grade as this assignment instead of recognising it.")
+@click.option("--fast", is_flag=True, help="Skip the full-notebook run; grade functions only.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", *FILE_FORMATS]),
+    default="text",
+    show_default=True,
+    help="html, gradescope and junit write their files under --output.",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Directory for reports and executed notebooks."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per graded function (default: the assignment's).",
+)
+@click.option(
+    "--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when a submission scores below this percent."
+)
+@click.option("--require-isolation", is_flag=True, help="Refuse to grade without network and user isolation.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Submissions graded at once [default: cores].")
+@click.option("--regrade", is_flag=True, help="Grade again what the gradebook already holds.")
+@click.option("--scheduler", help="Dask scheduler address, or 'local' for an embedded LocalCluster.")
+@click.option(
+    "--gradebook", type=click.Path(dir_okay=False, path_type=Path), help="[default: OUTPUT/gradebook.sqlite]"
+)
+def run_cmd(
+    paths: tuple[Path, ...],
+    assignment: str | None,
+    fast: bool,
+    fmt: str,
+    output: Path | None,
+    timeout: float | None,
+    fail_under: float | None,
+    require_isolation: bool,
+    jobs: int | None,
+    regrade: bool,
+    scheduler: str | None,
+    gradebook: Path | None,
+) -> None:
+    """Grade notebooks headless and print a score per function.
+
+    Example: grader run submissions/alice.ipynb --format json --output reports/
+    """
+    from grader.sandbox import isolation
+
+    known_assignment(assignment)
+    require_expected(assignment)
+    if require_isolation and not isolation.available_isolation().complete:
+        raise click.UsageError(
+            "isolation is incomplete here: " + "; ".join(isolation.available_isolation().notes)
+        )
+    if fmt in FILE_FORMATS and output is None:
+        raise click.UsageError(f"--format {fmt} writes files: give --output DIR")
+    if output is not None:
+        try:  # now, not after grading: a report that cannot be written is a report lost
+            from grader.files import private_folder
+
+            private_folder(output)  # owner-only when we make it
+            if not output.is_dir():
+                raise NotADirectoryError(20, "Not a directory")
+        except OSError as exc:
+            why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
+            raise click.UsageError(why) from None
+    from grader.course.links import grader_links
+    from grader.grading import grade
+
+    files, refused = grade.collect(paths)
+    refused.update(grader_links([f for f in files if f not in refused]))
+    if not files:
+        raise click.UsageError("no notebooks found in the given paths")
+    if len(files) > 1 or jobs is not None or scheduler is not None:
+        from grader.course import cluster
+
+        try:
+            outcome = grader.grade_many(
+                paths,
+                assignment=assignment,
+                fast=fast,
+                timeout=timeout,
+                jobs=jobs,
+                output=output,
+                gradebook=gradebook,
+                regrade=regrade,
+                scheduler=scheduler,
+                progress=sys.stderr.isatty(),
+                images=fmt == "html",
+            )
+        except cluster.ClusterError as exc:  # nothing could be graded: one line, exit 3 (a grader error)
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(3)
+        _show_batch(outcome, output, fmt, single=len(paths) == 1 and len(files) == 1, fail_under=fail_under)
+        return
+    path = files[0]
+    if path in refused:
+        from grader.results import Report
+
+        report = Report(str(path), assignment, "invalid", refused[path])
+    else:  # the worker the console script started for this notebook is claimed by `grade`
+        report = grader.grade(
+            path, assignment=assignment, fast=fast, timeout=timeout, output=output, images=fmt == "html"
+        )
+    from grader.files import file_names, write_atomic
+    from grader.reports.text import to_json, to_text
+
+    if output is not None:
+        write_atomic(output / f"{file_names([str(path)])[0]}.json", to_json([report], single=True))
+    if fmt == "json":
+        click.echo(to_json([report], single=len(paths) == 1))
+    else:
+        click.echo(to_text(report, color=sys.stdout.isatty()))
+    if fmt in FILE_FORMATS and output is not None:
+        _write_format(fmt, [report], output)
+    _exit([report.status], [report.percent], fail_under)
+
+
+def _exit(statuses: list[str], percents: list[float], fail_under: float | None) -> None:
+    """Exit 3 when the grader failed on a submission, else 1 when one scores under --fail-under."""
+    if "error" in statuses:
+        click.echo(f"{statuses.count('error')} submission(s) hit an internal error of the grader", err=True)
+        sys.exit(3)
+    if fail_under is not None and any(p < fail_under for p in percents):
+        sys.exit(1)
+
+
+def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
+    """The file formats: an HTML page per submission, Gradescope's results.json, JUnit XML."""
+    from grader.reports import formats, html
+
+    writers = {"html": html.write, "gradescope": formats.write_gradescope, "junit": formats.write_junit}
+    for path in writers[fmt](reports, output):
+        click.echo(f"wrote {path}", err=True)
+
+
+def _show_batch(
+    outcome: Outcome, output: Path | None, fmt: str, *, single: bool, fail_under: float | None
+) -> None:
+    """Many submissions: reports, gradebook and summary under --output; same stdout contract."""
+    import json
+
+    from grader.reports import summary
+    from grader.reports.text import to_text
+
+    reports = outcome.reports
+    digest = summary.summarise(reports, copies=outcome.copies)
+    if output is not None:
+        summary.write(digest, output)
+        if fmt in FILE_FORMATS:
+            _write_format(fmt, outcome.results(), output)
+    if fmt == "json":
+        click.echo(json.dumps(reports[0] if single else reports, indent=2))
+        if sys.stderr.isatty():
+            click.echo(summary.to_text(digest), err=True)
+    else:
+        for r in outcome.results():
+            click.echo(to_text(r, color=sys.stdout.isatty()))
+        click.echo(summary.to_text(digest))
+    errors = f"internal errors {outcome.errors} (not stored: a rerun retries), " if outcome.errors else ""
+    note = f"graded {outcome.graded}, {errors}already in the gradebook {outcome.skipped}"
+    note += f", in {outcome.seconds:.1f} s"
+    click.echo(note, err=True)
+    percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
+    _exit([str(r.get("status")) for r in reports], percents, fail_under)
+
+
+@click.command("check")
+@click.argument(
+    "notebook_path", metavar="NOTEBOOK", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--assignment", help="Check as this assignment instead of recognising it.")
+def check_cmd(notebook_path: Path, assignment: str | None) -> None:
+    """Check your notebook on the visible cases, run exactly as the grader runs them.
+
+    Exits 0 when every visible check passes, 1 otherwise, 3 on an internal error of the grader.
+
+    Example: grader check Regularization.ipynb
+    """
+    from grader.grading import check, grade
+    from grader.reports.text import to_check_text
+    from grader.results import one_line
+
+    known_assignment(assignment)
+    require_expected(assignment)
+    try:
+        report = check.check_path(notebook_path, grade.Options(assignment=assignment))
+    except Exception as exc:  # a grader bug: said so (exit 3), never the notebook's fault
+        report = grade.internal_error(str(notebook_path), assignment, exc)
+        click.echo(one_line(f"Could not check {report.submission}: {report.message}"), err=True)
+        sys.exit(3)
+    click.echo(to_check_text(report))
+    if report.status != "graded" or any(f.status != "passed" for f in report.functions):
+        sys.exit(1)
