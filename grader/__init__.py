@@ -160,12 +160,10 @@ def grade_many(
     import os
     from pathlib import Path
 
-    from grader.course import batch
-    from grader.course.links import grader_links
+    from grader.course import batch, handins
     from grader.grading import grade as grading
 
-    files, refused = grading.collect(Path(p) for p in paths)
-    refused.update(grader_links([f for f in files if f not in refused]))
+    files, refused = handins.find(Path(p) for p in paths)
     folder = Path(output) if output is not None else None
     hide = (str(folder.resolve()),) if folder is not None else ()
     options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)

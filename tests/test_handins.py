@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.course import batch
+from grader.course import batch, handins
 from grader.grading import grade
 from grader.reading import notebook
 from tests.batchkit import toy, write
@@ -91,7 +91,7 @@ def test_grade_path_never_reads_a_link(toy_root: Path, tmp_path: Path, reads: li
 
 def test_collect_refuses_what_lies_behind_links(tmp_path: Path) -> None:
     folder = _class(tmp_path)
-    files, refused = grade.collect([folder])
+    files, refused = handins.collect([folder])
     assert [f.relative_to(folder).as_posix() for f in files] == [
         "alice/Toy.ipynb",
         "eve/Toy.ipynb",
@@ -101,7 +101,7 @@ def test_collect_refuses_what_lies_behind_links(tmp_path: Path) -> None:
     assert set(refused) == {folder / "eve" / "Toy.ipynb", folder / "mallory" / "Toy.ipynb", folder / "trudy"}
     linked = tmp_path / "linked-class"
     linked.symlink_to(folder)  # the folder named may itself be a link: the instructor chose it
-    files, refused = grade.collect([linked / "alice"])
+    files, refused = handins.collect([linked / "alice"])
     assert files == [linked / "alice" / "Toy.ipynb"] and refused == {}
 
 

@@ -86,11 +86,9 @@ def run_cmd(
         except OSError as exc:
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None
-    from grader.course.links import grader_links
-    from grader.grading import grade
+    from grader.course import handins
 
-    files, refused = grade.collect(paths)
-    refused.update(grader_links([f for f in files if f not in refused]))
+    files, refused = handins.find(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
     if len(files) > 1 or jobs is not None or scheduler is not None:

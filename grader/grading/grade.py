@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -22,46 +21,6 @@ from grader.sandbox.tasks import task_for
 
 # Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
 # `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
-
-
-def collect(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
-    """The notebooks to grade under `paths` (a file as named, a folder searched), and the reason
-    each refused one is never read: it is a symbolic link, or is reached through one.
-
-    A folder named on the command line may itself be reached through links (the instructor chose
-    it); below it, nothing is followed: a linked file or folder is refused, so a submission can
-    never be graded as another student's file, or as a file of the grader's.
-    """
-    files: list[Path] = []
-    refused: dict[Path, str] = {}
-    for p in paths:
-        if p.is_dir():
-            for found, reason in _walk(p):
-                files.append(found)
-                if reason:
-                    refused[found] = reason
-            continue
-        files.append(p)
-        base = Path(p.anchor) if p.is_absolute() else Path(".")
-        reason = through_link(p, base)
-        if reason:
-            refused[p] = reason
-    return files, refused
-
-
-def _walk(folder: Path) -> list[tuple[Path, str | None]]:
-    found: list[tuple[Path, str | None]] = []
-    for top, dirs, names in os.walk(folder, followlinks=False):
-        here = Path(top)
-        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
-        for d in list(dirs):
-            if (here / d).is_symlink():  # not followed; named, so its notebooks are not lost unseen
-                dirs.remove(d)
-                found.append((here / d, through_link(here / d, folder)))
-        for name in names:
-            if name.endswith(".ipynb"):
-                found.append((here / name, through_link(here / name, folder, inside=True)))
-    return sorted(found)
 
 
 def through_link(path: Path, base: Path, *, inside: bool = False) -> str | None:
