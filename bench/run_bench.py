@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import make_class  # noqa: E402
 
+from grader.judging import prepared  # noqa: E402
 from grader.reading import assignment as spec  # noqa: E402
 from grader.sandbox import codec  # noqa: E402
 
@@ -242,7 +243,7 @@ def memory(typical: Path, sizes: list[int], jobs: int) -> list[tuple[int, float,
     rows = []
     paths = notebooks(typical)
     for n in sizes:
-        grade.prepare.cache_clear()
+        prepared.prepare.cache_clear()
         with Sampler() as s:
             batch_mod.run_batch(paths[:n], grade.Options(), batch_mod.Plan(jobs=jobs, regrade=True))
         rows.append((n, s.peak.get(2, 0.0), s.peak.get(3, 0.0), psutil.Process().memory_info().rss / 2**20))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from grader.grading import grade
+from grader.judging import prepared
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).resolve().parent / "data" / "toy"
@@ -46,9 +46,9 @@ def write_notebook(path: Path, nb: dict[str, Any]) -> Path:
 def toy_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the grader at the toy assignment under tests/data/toy."""
     monkeypatch.setenv("GRADER_ROOT", str(TOY))
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
     yield TOY
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
 
 
 def reference_outputs(ns: dict[str, Any], a: Any) -> dict[str, dict[str, tuple[dict[str, Any], Any]]]:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.course import batch
 from grader.grading import grade
+from grader.judging import prepared
 from grader.reports import summary
 from grader.sandbox import cache as cache_mod
 from grader.sandbox import isolation
@@ -64,7 +65,7 @@ def test_answers_differing_in_a_constant_never_share_results(toy_root: Path, tmp
 def test_cache_keys_differ_for_one_character(toy_root: Path) -> None:
     from grader.reading import notebook, selection
 
-    prep = grade.prepare("toy")
+    prep = prepared.prepare("toy")
 
     def task(body: str) -> Task:
         parsed = notebook.parse(notebook.loads(json.dumps(toy(scale=body)).encode()))
@@ -194,7 +195,7 @@ def test_cache_keys_follow_the_released_files(toy_root: Path, tmp_path: Path) ->
 def test_a_very_long_file_name_is_graded_in_full_mode(toy_root: Path, tmp_path: Path) -> None:
     """Red team 2, finding 10: a 250-character notebook name made writing the executed notebook
     fail (ENAMETOOLONG): an internal error, exit 3, every rerun the same. Every file written for
-    a submission is named by `report.file_names`, bounded to MAX_NAME characters, single or batch."""
+    a submission is named by `files.file_names`, bounded to MAX_NAME characters, single or batch."""
     from grader.files import MAX_NAME
 
     folder = tmp_path / "class"
@@ -248,7 +249,7 @@ def test_a_hard_link_to_a_grader_file_is_refused(tmp_path: Path, monkeypatch: py
     root = tmp_path / "root"
     shutil.copytree(TOY, root)
     monkeypatch.setenv("GRADER_ROOT", str(root))
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
     folder = tmp_path / "class"
     folder.mkdir()
     (folder / "hardref.ipynb").hardlink_to(root / "reference" / "toy" / "Toy.ipynb")
@@ -268,4 +269,4 @@ def test_a_hard_link_to_a_grader_file_is_refused(tmp_path: Path, monkeypatch: py
         one = CliRunner().invoke(main, ["run", str(folder / "hardref.ipynb"), "--fast", "--format", "json"])
         assert json.loads(one.stdout)["status"] == "invalid", one.output
     finally:
-        grade.prepare.cache_clear()
+        prepared.prepare.cache_clear()

@@ -176,7 +176,7 @@ def test_html_escapes_what_the_notebook_wrote() -> None:
 def test_batch_index_links_every_page(mutant_report: Report, tmp_path: Path) -> None:
     other = Report("dir/alice.ipynb", None, "invalid", "no graded function")
     written = html.write([mutant_report, other], tmp_path)
-    # the same stem: each page is named with its folder (report.file_names, as every report is)
+    # the same stem: each page is named with its folder (files.file_names, as every report is)
     names = [p.name for p in written]
     assert names[0] == f"{Path(mutant_report.submission).parent.name}__alice.html"
     assert names[1:] == ["dir__alice.html", "index.html"]

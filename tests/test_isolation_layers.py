@@ -27,6 +27,7 @@ import pytest
 
 import grader
 from grader.grading import grade
+from grader.judging import prepared
 from grader.reading import assignment as spec
 from grader.sandbox import execute, isolation, jail, run
 from grader.sandbox.limits import Limits
@@ -197,9 +198,9 @@ def own_course(outside_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for folder in ("assignments/initialization", "expected"):
         shutil.copytree(ROOT / folder, course / folder)
     monkeypatch.setenv("GRADER_ROOT", str(course))
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
     yield course
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
 
 
 def test_student_code_cannot_change_the_grader(own_course: Path, tmp_path: Path) -> None:

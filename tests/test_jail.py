@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading import grade
+from grader.judging import prepared
 from grader.reading import assignment as spec
 from grader.reading import notebook, selection
 from grader.sandbox import isolation, jail, run
@@ -114,7 +114,7 @@ def test_results_that_come_with_the_ready_line_are_kept(monkeypatch: pytest.Monk
     # the grader is slow to look (it imports numpy meanwhile): the worker is ready and done by then
     _unprobed(monkeypatch)
     a = spec.load("initialization")
-    prep = grade.prepare("initialization")
+    prep = prepared.prepare("initialization")
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     tasks = [
         task_for(

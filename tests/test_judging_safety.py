@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from grader.grading import grade
-from grader.judging import judge
+from grader.judging import judge, prepared
 from grader.judging.compare import judge as compare_judge
 from grader.reading import notebook, selection
 from grader.reading.assignment import Case
@@ -84,27 +84,27 @@ def test_the_review_examples_are_judged_with_reasons() -> None:
 
 
 @pytest.fixture(scope="module")
-def prep() -> grade.Prepared:
-    return grade.prepare(GC)
+def prep() -> prepared.Prepared:
+    return prepared.prepare(GC)
 
 
-def _answer(prep: grade.Prepared, name: str) -> selection.Answer:
+def _answer(prep: prepared.Prepared, name: str) -> selection.Answer:
     parsed = notebook.parse(notebook.read(prep.assignment.reference_notebook))
     provided = frozenset(f.name for f in prep.assignment.functions) | frozenset(prep.assignment.given)
     return selection.answer(parsed, name, exclude=provided - {name})
 
 
-def _judged(prep: grade.Prepared, name: str, outputs: dict[str, Any]) -> FunctionResult:
+def _judged(prep: prepared.Prepared, name: str, outputs: dict[str, Any]) -> FunctionResult:
     raw = {"cases": {c: {"ok": True, "output": o} for c, o in outputs.items()}}
     judge._VERDICTS.clear()
     return judge.function(prep.assignment.function(name), _answer(prep, name), raw, prep, Limits())
 
 
-def _expected(prep: grade.Prepared, name: str) -> dict[str, Any]:
+def _expected(prep: prepared.Prepared, name: str) -> dict[str, Any]:
     return {c.name: prep.expected["functions"][name][c.name]["output"] for c in prep.assignment.function(name).cases}
 
 
-def test_a_forged_result_is_refused_not_a_crash(prep: grade.Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_forged_result_is_refused_not_a_crash(prep: prepared.Prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     outputs = _expected(prep, "gradient_check_n")
     outputs["course"] = FORGED
     outputs["other_draw"] = codec.encode(10**400 // 10**300)  # a plain huge integer comes back as such
@@ -123,14 +123,14 @@ def test_a_forged_result_is_refused_not_a_crash(prep: grade.Prepared, monkeypatc
 
 
 @pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
-def test_the_reference_outputs_earn_full_marks(prep: grade.Prepared, name: str) -> None:
+def test_the_reference_outputs_earn_full_marks(prep: prepared.Prepared, name: str) -> None:
     result = _judged(prep, name, _expected(prep, name))
     assert result.score == result.max_score and result.status == "passed", result
 
 
 @pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
 @pytest.mark.parametrize("constant", [0.0, -1.0, 1e-9, -1e-9])
-def test_a_constant_answer_earns_nothing(prep: grade.Prepared, name: str, constant: float) -> None:
+def test_a_constant_answer_earns_nothing(prep: prepared.Prepared, name: str, constant: float) -> None:
     cases = prep.assignment.function(name).cases
     result = _judged(prep, name, {c.name: constant for c in cases})
     assert result.score == 0, result
@@ -143,7 +143,7 @@ def test_a_constant_answer_earns_nothing(prep: grade.Prepared, name: str, consta
 
 
 @pytest.mark.parametrize("name", ["gradient_check", "gradient_check_n"])
-def test_a_constant_that_is_some_cases_right_answer_earns_nothing(prep: grade.Prepared, name: str) -> None:
+def test_a_constant_that_is_some_cases_right_answer_earns_nothing(prep: prepared.Prepared, name: str) -> None:
     """Red team 2, finding 8: `return 1.0` is sign_error's right answer (the gradients point in
     opposite directions: a ratio of exactly 1), `return 0.28509315678` the visible course value;
     each earned that case's points. A constant equal to any value-judged case's answer earns
@@ -160,7 +160,7 @@ def test_a_constant_that_is_some_cases_right_answer_earns_nothing(prep: grade.Pr
         assert "cannot tell these cases apart" in mine.message, mine
 
 
-def test_flagging_every_gradient_earns_nothing_on_the_wrong_ones(prep: grade.Prepared) -> None:
+def test_flagging_every_gradient_earns_nothing_on_the_wrong_ones(prep: prepared.Prepared) -> None:
     """The right values on the wrong gradients, but "not below" on every right one too: the wrong
     gradients' points need a "below" on at least one right gradient."""
     outputs = _expected(prep, "gradient_check_n")
@@ -179,7 +179,7 @@ def test_flagging_every_gradient_earns_nothing_on_the_wrong_ones(prep: grade.Pre
     assert all(t.passed for t in result.tests if t.name in ("course", "other_draw", "l2_cost_plain_gradients"))
 
 
-def test_one_wrong_case_costs_only_that_case(prep: grade.Prepared) -> None:
+def test_one_wrong_case_costs_only_that_case(prep: prepared.Prepared) -> None:
     """A check off on one case, by a value that is no other case's answer, keeps the rest."""
     for name in ("gradient_check", "gradient_check_n"):
         f = prep.assignment.function(name)
@@ -194,7 +194,7 @@ def test_one_wrong_case_costs_only_that_case(prep: grade.Prepared) -> None:
                 assert c.name in lost and result.score == f.max_score - c.points, (name, c.name, lost)
 
 
-def test_a_visible_case_does_not_name_hidden_ones(prep: grade.Prepared) -> None:
+def test_a_visible_case_does_not_name_hidden_ones(prep: prepared.Prepared) -> None:
     result = _judged(prep, "gradient_check", {c.name: 0.0 for c in prep.assignment.function("gradient_check").cases})
     course = next(t for t in result.tests if t.name == "course")
     assert "2 hidden case(s)" in course.message and "wrong_derivative" not in course.message
@@ -202,7 +202,7 @@ def test_a_visible_case_does_not_name_hidden_ones(prep: grade.Prepared) -> None:
     assert "wrong_derivative, sign_error" in cubic.message
 
 
-def test_a_check_that_flags_wrong_gradients_keeps_its_below_points(prep: grade.Prepared) -> None:
+def test_a_check_that_flags_wrong_gradients_keeps_its_below_points(prep: prepared.Prepared) -> None:
     """A check with a bug elsewhere (a value off on the wrong gradients) still tells right from
     wrong: its "below" cases count."""
     outputs = _expected(prep, "gradient_check")
@@ -214,7 +214,7 @@ def test_a_check_that_flags_wrong_gradients_keeps_its_below_points(prep: grade.P
     assert not by_name["wrong_derivative"].passed and not by_name["sign_error"].passed
 
 
-def test_a_negative_difference_fails_with_its_own_message(prep: grade.Prepared) -> None:
+def test_a_negative_difference_fails_with_its_own_message(prep: prepared.Prepared) -> None:
     outputs = _expected(prep, "gradient_check")
     outputs["course"] = -2.9e-10
     result = _judged(prep, "gradient_check", outputs)
@@ -223,7 +223,7 @@ def test_a_negative_difference_fails_with_its_own_message(prep: grade.Prepared) 
 
 
 def test_constant_checks_in_a_notebook_score_nothing_on_them(tmp_path: Path) -> None:
-    a = grade.prepare(GC).assignment
+    a = prepared.prepare(GC).assignment
     nb = json.loads(a.reference_notebook.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         src = "".join(cell["source"])

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import grade
+from grader.judging import prepared
 from grader.reading import assignment as spec
 from grader.reading import notebook, selection
 from grader.sandbox.tasks import task_for
@@ -79,7 +80,7 @@ def test_calling_another_graded_function_wrongly_still_loses_points(tmp_path: Pa
 
 def test_the_reference_versions_come_from_expected_and_only_those_called(tmp_path: Path) -> None:
     a = spec.load("gradient_checking")
-    prep = grade.prepare("gradient_checking")
+    prep = prepared.prepare("gradient_checking")
     assert set(prep.peers) == {f.name for f in a.functions}  # shipped in expected/, not read from reference/
     parsed = notebook.parse(notebook.read(_submission(tmp_path, "newer", {})))
     provided = frozenset(f.name for f in a.functions) | frozenset(a.given)

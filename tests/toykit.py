@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from grader.cli import main
-from grader.grading import grade
+from grader.judging import prepared
 from tests.conftest import TOY
 
 
@@ -20,14 +20,14 @@ def toy_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = tmp_path / "root"
     shutil.copytree(TOY, root)
     monkeypatch.setenv("GRADER_ROOT", str(root))
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
     yield root
-    grade.prepare.cache_clear()
+    prepared.prepare.cache_clear()
 
 
 def cli(*args: str) -> Result:
     """Run the grader's command line in-process."""
-    grade.prepare.cache_clear()  # the root's files change between calls
+    prepared.prepare.cache_clear()  # the root's files change between calls
     return CliRunner().invoke(main, list(args))
 
 

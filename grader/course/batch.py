@@ -36,7 +36,7 @@ def run_batch(
     paths: list[Path], options: grade.Options, plan: Plan, *, refused: dict[Path, str] | None = None
 ) -> Outcome:
     """Grade every notebook in `paths`, skipping contents the gradebook already holds; those in
-    `refused` (`grade.collect`: links) are reported invalid with the reason, never read."""
+    `refused` (`handins.find`: links) are reported invalid with the reason, never read."""
     started = time.perf_counter()
     refused = dict(refused or {})
     refused.update(grader_links([p for p in paths if p not in refused], options.root))
@@ -110,7 +110,7 @@ def _digest(path: Path) -> str:
 
 
 def unique_names(paths: list[Path]) -> list[str]:
-    """Report names, by the one scheme every writer uses (`report.file_names`)."""
+    """Report names, by the one scheme every writer uses (`files.file_names`)."""
     return file_names([str(p) for p in paths])
 
 

@@ -1,6 +1,6 @@
 """Submissions that are the grader's own files under another name (hard links).
 
-`grade.collect` refuses symbolic links; a hard link is the same file (st_dev, st_ino) with a name
+`handins.collect` refuses symbolic links; a hard link is the same file (st_dev, st_ino) with a name
 of its own, so only its inode says it is the reference notebook: a hard link to it was graded as
 the student's (30/30, not flagged). Hard links between submissions are left to the batch's
 possible copies (identical bytes, different names).

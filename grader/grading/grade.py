@@ -19,7 +19,7 @@ from grader.sandbox import run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import task_for
 
-# Judging needs numpy: `grader.judge` is imported while the worker runs the first job, so a cold
+# Judging needs numpy: `grader.judging.judge` is imported while the worker runs the first job, so a cold
 # `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
 
 

@@ -218,7 +218,7 @@ def index(reports: list[Report], links: list[str]) -> str:
 
 
 def page_names(reports: list[Report]) -> list[str]:
-    """A distinct file name per submission page (never index.html), by `report.file_names`."""
+    """A distinct file name per submission page (never index.html), by `files.file_names`."""
     return [f"{name}.html" for name in file_names([r.submission for r in reports])]
 
 

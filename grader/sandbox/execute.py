@@ -121,7 +121,7 @@ def run_notebook(
     """Execute a whole notebook; return what happened (never raises for the notebook's sake).
 
     The executed notebook is `output/<name>.executed.ipynb`: `name` is the submission's name from
-    `report.file_names`, the one scheme every writer uses (by default the name of `path` alone),
+    `files.file_names`, the one scheme every writer uses (by default the name of `path` alone),
     so its length is bounded whatever the notebook is called.
 
     With `images`, the result also holds the notebook's PNG figures (base64, capped) for reports.
