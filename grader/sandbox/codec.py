@@ -9,7 +9,7 @@
 
 `encode` refuses anything that is not plain data; `decode` is strict, safe on data that came out
 of a student's process. The grader imports this module; the sandbox receives its text inside
-the harness's (see `worker.harness_source`), in place of the harness's one import of it. So it
+the harness's (see `worker.harness_source`), in place of the harness's import of it. So it
 imports only the standard library and numpy, and has no `from __future__` import (which must
 open a file, and would not open the joined text).
 """

@@ -36,8 +36,11 @@ if sys.flags.no_site:  # the sandbox skips site's .pth hooks, names the site dir
 
 import numpy as np  # noqa: E402
 
-# joined: the sandbox gets codec.py's text in place of this line (see worker.harness_source)
+# joined: the sandbox gets these modules' text in place of their lines (see worker.harness_source)
 from grader.sandbox.codec import Unencodable, decode, encode  # noqa: E402
+from grader.sandbox.compat import restore_numpy1  # noqa: E402
+
+restore_numpy1(np)  # answers written for the course's numpy 1.x (np.float, np.sum(generator), ...)
 
 CONTROL_FD = int(os.environ.get("GRADER_CONTROL_FD", "3"))
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students

@@ -26,20 +26,22 @@ from grader.sandbox.isolation import hidden, jail_config, release_uid, site_dirs
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
 
-CODEC_IMPORT = "from grader.sandbox.codec import "
+JOINED = "from grader.sandbox."  # harness.py's imports of the texts joined into it
 
 
 def harness_source() -> str:
-    """The zygote's program as one self-contained text: harness.py with codec.py's text in place
-    of its one import of the codec (the sandbox has nothing of our package on its path). Read
-    without importing either: they import numpy, the grader need not yet."""
+    """The zygote's program as one self-contained text: harness.py with the text of each module
+    it imports from this package (codec.py, compat.py) in place of that import (the sandbox has
+    nothing of our package on its path). Read without importing any of them: they import numpy,
+    the grader need not yet."""
     here = Path(__file__).parent
-    harness = here.joinpath("harness.py").read_text(encoding="utf-8").split("\n")
-    joins = [i for i, line in enumerate(harness) if line.startswith(CODEC_IMPORT)]
-    if len(joins) != 1:
-        raise RuntimeError(f"harness.py must import the codec on exactly one line ({CODEC_IMPORT}...)")
-    codec = here.joinpath("codec.py").read_text(encoding="utf-8")
-    return "\n".join([*harness[: joins[0]], codec, *harness[joins[0] + 1 :]])
+    lines = []
+    for line in here.joinpath("harness.py").read_text(encoding="utf-8").split("\n"):
+        if line.startswith(JOINED):
+            module = line[len(JOINED) :].split(" ", 1)[0]
+            line = here.joinpath(f"{module}.py").read_text(encoding="utf-8")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 HARNESS_SOURCE = harness_source()
