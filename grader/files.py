@@ -25,9 +25,10 @@ def file_names(submissions: Sequence[str]) -> list[str]:
 
     A name is the notebook's stem, with its parent folders prefixed (`bob__Work`) while stems
     clash; every run of characters other than ASCII letters, digits, `_` and `-` (dots, slashes,
-    spaces) becomes `_`, so a name is never `.`, `..` or a path and never has an extension. Names
-    are compared ignoring case; a name still taken (the same file given twice, names that only
-    join alike, one of the grader's own file names) gets the first free `-2`, `-3`, ...
+    spaces) becomes `_`, and so does a leading `-`: a name is never `.`, `..`, a path or a
+    command's option, and never has an extension. Names are compared ignoring case; a name still
+    taken (the same file given twice, names that only join alike, one of the grader's own file
+    names) gets the first free `-2`, `-3`, ...
     """
     labels = [printable(s) for s in submissions]
     keys = [os.path.abspath(label) for label in labels] if labels else []
@@ -76,13 +77,18 @@ def _bounded(name: str) -> str:
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[-(MAX_NAME - 9):]}-{digest}"
+    return _leading(f"{name[-(MAX_NAME - 9):]}-{digest}")
+
+
+def _leading(name: str) -> str:
+    """No name starts with `-`: shell tools would read `-x.json` as an option."""
+    return "_" + name[1:] if name.startswith("-") else name
 
 
 def _parts(path: str) -> list[str]:
     pure = PurePath(path)
     folders = [p for p in pure.parent.parts if p != pure.anchor]
-    return [_UNSAFE.sub("_", p) for p in [*folders, pure.stem or "notebook"]]
+    return [_leading(_UNSAFE.sub("_", p)) for p in [*folders, pure.stem or "notebook"]]
 
 
 def private_folder(folder: Path) -> None:

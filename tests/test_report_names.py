@@ -20,7 +20,7 @@ from grader.reports import formats, html
 from grader.results import Report
 from tests.batchkit import toy, write
 
-SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # never a leading "-": shells read it as an option
 GRADER_FILES = {
     "gradebook.sqlite",
     "gradebook.csv",
@@ -33,6 +33,8 @@ GRADER_FILES = {
     "results.json",
 }
 PIECES = [
+    "-rf",
+    "--",
     "..",
     ".",
     "...",
@@ -112,6 +114,12 @@ def test_the_review_examples() -> None:
         "bob__Work",
         "Other",
         "Other-2",
+    ]
+    # a real repository's name began with "-": its reports did too
+    assert file_names(["/c/-Deep-Networks/Initialization.ipynb", "/c/x/Initialization.ipynb", "/c/-v.ipynb"]) == [
+        "_Deep-Networks__Initialization",
+        "x__Initialization",
+        "_v",
     ]
 
 
