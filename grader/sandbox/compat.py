@@ -59,8 +59,9 @@ def _sum_generators(np: Any) -> None:
     """numpy 1.x summed a generator with Python's sum (a deprecation warning from 1.15); numpy 2
     raises TypeError. Students wrote `np.sum(np.sum(W ** 2) for W in Ws)`."""
     array_sum = np.sum
+    nothing: list[int] = []
     try:
-        array_sum(x for x in ())
+        array_sum(x for x in nothing)
         return  # this numpy still sums generators
     except TypeError:
         pass
