@@ -238,3 +238,17 @@ def test_constant_checks_in_a_notebook_score_nothing_on_them(tmp_path: Path) -> 
     scores = {f.name: f.score for f in report.functions}
     assert scores["gradient_check"] == scores["gradient_check_n"] == 0, report.to_dict()
     assert scores["forward_propagation"] == 5 and scores["backward_propagation"] == 5
+
+
+def test_a_check_with_one_blind_spot_loses_only_that_case(prep: grade.Prepared) -> None:
+    """A real student's gradient_check took the absolute value of each gradient before comparing:
+    right everywhere but on sign_error, where it says "below". It tells right from wrong on the
+    other wrong gradient, so its "below" cases count (3/10 before: every contrast had to be
+    flagged); sign_error is lost by its value."""
+    f = prep.assignment.function("gradient_check")
+    outputs = _expected(prep, "gradient_check")
+    outputs["sign_error"] = codec.encode(1e-12)
+    result = _judged(prep, "gradient_check", outputs)
+    lost = {t.name for t in result.tests if not t.passed}
+    assert lost == {"sign_error"}, result
+    assert result.score == f.max_score - next(c.points for c in f.cases if c.name == "sign_error")

@@ -107,8 +107,10 @@ def _contrasted(
     """Points only for an answer that tells cases apart; three rules, each judged on the verdicts
     before any of them applies (a self-check that keeps only the visible cases judges those):
 
-    - a `below` case earns its points only when the output is not below the threshold on each of
-      its contrast cases: an answer that says "below" whatever it is given earns nothing;
+    - a `below` case earns its points only when the output is not below the threshold on at least
+      one of its contrast cases: an answer that says "below" whatever it is given earns nothing,
+      while a check with one blind spot (taking the gradients' absolute values hides a sign error)
+      keeps them and loses the case it misses;
     - a contrast case (a wrong gradient: right answer not below) earns its points only when the
       output is below the threshold on at least one `below` case naming it: an answer that says
       "not below" whatever it is given earns nothing there either;
@@ -131,7 +133,7 @@ def _contrasted(
         message = ""
         contrast = [o for o in c.contrast if o in present] if t.passed else []
         missed = [o for o in contrast if not _flagged(results.get(o), c.below)]
-        if missed:
+        if contrast and len(missed) == len(contrast):
             message = (
                 f"the output is below {c.below:g} here, but also on {where(c, missed)}, where the "
                 "right answer is not: an answer that cannot tell these cases apart earns no points"
