@@ -252,3 +252,18 @@ def test_a_check_with_one_blind_spot_loses_only_that_case(prep: grade.Prepared) 
     lost = {t.name for t in result.tests if not t.passed}
     assert lost == {"sign_error"}, result
     assert result.score == f.max_score - next(c.points for c in f.cases if c.name == "sign_error")
+
+
+def test_a_named_mistake_leads_the_functions_message(prep: grade.Prepared) -> None:
+    """Six real gradient checks hard-coded both J = theta * x and dtheta = x: the mistake was
+    named on the hidden cases, while the function's message was the visible case's generic "cannot
+    tell these cases apart". The catalogued mistake's own outputs (the reference's where it agrees)
+    are what such a check returns."""
+    entries = prep.expected["functions"]["gradient_check"]
+    outputs = {
+        name: entry.get("mistakes", {}).get("check-hardcoded-both", entry["output"]) for name, entry in entries.items()
+    }
+    result = _judged(prep, "gradient_check", outputs)
+    named = [t for t in result.tests if t.mistake and t.mistake["id"] == "check-hardcoded-both"]
+    assert named and result.score < result.max_score, result
+    assert result.message.startswith(f"{named[0].name}: looks like a gradient check that hard-codes"), result.message

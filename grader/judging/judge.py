@@ -44,7 +44,8 @@ def function(
         return FunctionResult(
             f.name, score, f.max_score, "passed", "all tests passed", tuple(tests), ans.warnings
         )
-    first = failing[0]
+    # a named mistake says more than any other case's message, wherever it was recognised
+    first = next((t for t in failing if t.mistake), failing[0])
     status = "error" if first.message.startswith(feedback.ERROR_PREFIXES) else "failed"
     if status == "error" and "out of memory" in first.message:
         status = "killed"
