@@ -331,6 +331,18 @@ def test_run_autograder_grades_a_submission_as_gradescope_would(
     doc = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     check_gradescope(doc)
     assert doc["score"] == 0 and "No notebook" in doc["output"]
+    # red team 3: a folder whose name holds a line break and a path made `find | sort | head` pick
+    # a solved notebook elsewhere in the container; a link to it is not followed either
+    elsewhere = tmp_path / "a-elsewhere"  # sorts before the upload: what the old `sort | head` took
+    elsewhere.mkdir()
+    shutil.copy(mutant_report.submission, elsewhere / "Initialization.ipynb")
+    trap = root / "submission" / f"x\n{elsewhere}"
+    trap.mkdir(parents=True)
+    shutil.copy(spec.load("initialization").student_notebook, trap / "Initialization.ipynb")
+    (root / "submission" / "a.ipynb").symlink_to(elsewhere / "Initialization.ipynb")
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, timeout=300)
+    doc = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert mutant_report.score > 0 and doc["score"] == 0, doc
 
 
 def test_gradescope_visible_output_reveals_no_hidden_result(mutant_report: Report) -> None:
@@ -356,3 +368,17 @@ def test_gradescope_visible_output_reveals_no_hidden_result(mutant_report: Repor
 
 def _fmt_score(r: Report) -> str:
     return f"{r.score:g} / {r.max_score:g}"
+
+
+def test_the_autograder_picks_a_regular_file_inside_the_upload(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.ipynb"
+    outside.write_text("{}", encoding="utf-8")
+    upload = tmp_path / "submission"
+    (upload / "deep" / "er").mkdir(parents=True)
+    (upload / "Initialization.ipynb").symlink_to(outside)  # a link is never picked
+    (upload / "linked").symlink_to(tmp_path, target_is_directory=True)  # nor a linked folder's files
+    assert bundle.pick(upload, "Initialization.ipynb") is None
+    (upload / "deep" / "er" / "Initialization.ipynb").write_text("{}", encoding="utf-8")
+    (upload / "deep" / "Other.ipynb").write_text("{}", encoding="utf-8")
+    assert bundle.pick(upload, "Initialization.ipynb") == upload / "deep" / "er" / "Initialization.ipynb"
+    assert bundle.pick(upload, "Missing.ipynb") == upload / "deep" / "Other.ipynb"  # the shallowest

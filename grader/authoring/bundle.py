@@ -10,6 +10,8 @@ into /autograder/results/results.json.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import zipfile
 from pathlib import Path
@@ -63,10 +65,9 @@ fail() {{
 user="$("$PYTHON" -m grader.authoring.bundle user)" || user=unknown
 [ "$user" = yes ] || fail "The autograder cannot run student code as a user of its own here and \
 will not run it as root: please tell the course staff."
-nb="$(find "$ROOT/submission" -name {notebook!r} -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)"
-if [ -z "$nb" ]; then
-  nb="$(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | head -n 1)"
-fi
+# the path ends in a NUL, not a line break: a folder named "x<newline>/elsewhere" picks nothing else
+nb=""
+IFS= read -r -d '' nb < <("$PYTHON" -m grader.authoring.bundle pick "$ROOT/submission" {notebook!r})
 [ -n "$nb" ] || fail "No notebook (.ipynb) in the submission: upload {notebook}."
 rm -f "$RESULTS/results.json"
 "$GRADER" run "$nb" --assignment {name} --fast --format gradescope --output "$RESULTS"
@@ -121,6 +122,22 @@ def _user() -> str:
     return "yes" if isolation.available_isolation().user else "no"
 
 
+def pick(submission: Path, notebook: str) -> Path | None:
+    """The notebook to grade in an upload: a regular file inside `submission` (links are not
+    followed, checkpoints skipped), named `notebook` if one is, else any `.ipynb`; the shallowest,
+    then the first by path."""
+    named: list[Path] = []
+    others: list[Path] = []
+    for folder, dirs, files in os.walk(submission):  # does not follow linked folders
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        for f in files:
+            path = Path(folder) / f
+            if f.endswith(".ipynb") and stat.S_ISREG(path.lstat().st_mode):
+                (named if f == notebook else others).append(path)
+    found = named or others
+    return min(found, key=lambda p: (len(p.relative_to(submission).parts), str(p))) if found else None
+
+
 def _note(results: Path) -> None:
     """Add the sandbox's missing layers to results.json's `output`, which students see."""
     from grader.sandbox import isolation
@@ -133,8 +150,12 @@ def _note(results: Path) -> None:
         results.write_text(json.dumps(data), encoding="utf-8")
 
 
-if __name__ == "__main__":  # run_autograder's helpers: `user`, `note RESULTS_JSON`
+if __name__ == "__main__":  # run_autograder's helpers: `user`, `pick FOLDER NAME`, `note RESULTS_JSON`
     if sys.argv[1] == "user":
         print(_user())
+    elif sys.argv[1] == "pick":
+        chosen = pick(Path(sys.argv[2]), sys.argv[3])
+        if chosen is not None:
+            sys.stdout.write(f"{chosen}\0")
     else:
         _note(Path(sys.argv[2]))
