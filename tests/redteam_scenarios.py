@@ -292,8 +292,17 @@ RETURNS = [
         """    # many arrays, each under the element limit, 100 MB together: more than a result may carry
     return {"W%d" % i: np.ones(1_250_000) for i in range(10)}
 """,
-        r"more than \d+ MB of results|out of memory",
+        r"more than \d+ [MK]B of results|out of memory",
         id="huge-return-total",
+    ),
+    zero(
+        ZEROS,
+        """    # red team 3: plain floats (50 MB of them, far under the sandbox's cap, held ~4x that in the
+    # grader's own process once decoded: 3 such students took 1.1 GB and 14 minutes); 3 MB here
+    return {"W1": [float(i) for i in range(300_000)]}
+""",
+        r"returned more than 1 MB of results, far more than the right answers",
+        id="plain-list-flood",
     ),
     zero(
         ZEROS,

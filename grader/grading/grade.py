@@ -191,7 +191,8 @@ def _round(
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
         # the reference's versions of exactly the callees that earned full marks (see grade_parsed)
         peers = {n: prep.peers[n] for n in _callees(f, ans, graded) if n in prep.peers}
-        tasks.append(task_for(ans, prep.given, cases, options.timeout or f.timeout, peers))
+        task = task_for(ans, prep.given, cases, options.timeout or f.timeout, peers)
+        tasks.append(replace(task, max_bytes=prep.result_bytes(f.name)))
     raw, isolation, _ = (
         run.execute(prep.assignment, tasks, limits=options.limits, session=session, meanwhile=meanwhile)
         if tasks

@@ -30,7 +30,8 @@ def process_outcome(raw: dict[str, Any], limits: Limits) -> tuple[str, str] | No
             f"did not finish within {raw['timeout']:g} s (an infinite loop, or a very slow loop?)",
         )
     if "too_big" in raw:
-        return "killed", f"produced more than {limits.result_bytes >> 20} MB of results"
+        cap = raw["too_big"] if isinstance(raw["too_big"], int) else limits.result_bytes
+        return "killed", f"returned more than {_weight(cap)} of results, far more than the right answers"
     if raw.get("worker_died"):
         return "killed", "the grading process was killed while this function ran (did it kill its parent?)"
     died = raw.get("died")
@@ -138,3 +139,7 @@ def gives_away(description: str, expected: Any) -> list[str]:
         for t in _NUMBER.findall(description)
         if any(abs(float(t) - v) <= min(_half_unit(t), 1e-2 * abs(v)) for v in values)
     ]
+
+
+def _weight(n: int) -> str:
+    return f"{n >> 20} MB" if n >= 1 << 20 else f"{max(n >> 10, 1)} KB"

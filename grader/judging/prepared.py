@@ -9,6 +9,7 @@ sandboxed worker boots.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,6 +21,9 @@ from grader.reading import notebook, selection
 from grader.reading.assignment import Assignment, Function
 from grader.results import FunctionResult, TestResult
 from grader.sandbox.tasks import Peers
+
+RESULT_FLOOR = 1 << 20  # bytes of results any function may return, whatever its answers weigh
+RESULT_SLACK = 64  # times the right answers' size (as JSON)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,15 @@ class Prepared:
 
     def args(self, function: str, case: str) -> Any:
         return self.expected["functions"][function][case]["args"]
+
+    def result_bytes(self, function: str) -> int:
+        """How much a function's results may weigh when they come back: far more than the right
+        answers' (RESULT_SLACK times, at least RESULT_FLOOR), far less than the sandbox's cap. A
+        result is decoded into Python objects (a float in a list costs about 32 bytes) and judged
+        in the grader's own process: 50 MB lists from each of three students held 1.1 GB there."""
+        cases = self.expected["functions"][function].values()
+        right = sum(len(json.dumps(c["output"])) for c in cases)
+        return max(RESULT_FLOOR, RESULT_SLACK * right)
 
 
 @cache

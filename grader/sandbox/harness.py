@@ -43,6 +43,7 @@ from grader.sandbox.compat import restore_numpy1  # noqa: E402
 restore_numpy1(np)  # answers written for the course's numpy 1.x (np.float, np.sum(generator), ...)
 
 CONTROL_FD = int(os.environ.get("GRADER_CONTROL_FD", "3"))
+MAX_FRAMES = 50  # of a student's traceback sent back (the grader keeps no more)
 RNG_SEED = 0  # every call starts from np.random.seed(RNG_SEED), for the reference and students
 BUILTINS = dict(vars(builtins))  # as the worker started, before any student code
 
@@ -57,7 +58,9 @@ def _student_frames(tb: Any) -> list[dict[str, Any]]:
             frames.append(
                 {"cell": fs.filename, "line": fs.lineno, "function": fs.name, "code": (fs.line or "")[:200]}
             )
-    return frames
+    # the outermost and the innermost (where it raised): a RecursionError's thousand frames would
+    # outweigh what a function's results may weigh, and say no more
+    return frames if len(frames) <= MAX_FRAMES else frames[: MAX_FRAMES // 2] + frames[-MAX_FRAMES // 2 :]
 
 
 def _error(exc: BaseException) -> dict[str, Any]:

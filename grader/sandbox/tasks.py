@@ -23,14 +23,16 @@ class Task:
     units: tuple[Unit, ...]
     cases: tuple[dict[str, Any], ...]  # {"name", "args", "setup"}
     timeout: float
+    max_bytes: int = 0  # the most its results may weigh; 0: the sandbox's cap (Limits.result_bytes)
 
     def to_job(self) -> dict[str, Any]:
-        return {
+        job = {
             "function": self.function,
             "units": [{"filename": u.filename, "source": u.source, "kind": kind(u)} for u in self.units],
             "cases": list(self.cases),
             "timeout": self.timeout,
         }
+        return {**job, "max_bytes": self.max_bytes} if self.max_bytes else job
 
 
 def kind(unit: Unit) -> str:

@@ -214,7 +214,7 @@ def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[s
         if worker.greeted is None or time.monotonic() > deadline:
             break
         call = call or channel.Call(worker, channel.anonymous(task))
-        got = call.finish(limits.result_bytes)
+        got = call.finish(min(int(task.get("max_bytes") or limits.result_bytes), limits.result_bytes))
         call = None
         if got is None:
             break
