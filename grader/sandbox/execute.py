@@ -30,6 +30,8 @@ from grader.sandbox.worker import adopt_orphans, reap_orphans
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook
+MESSAGE_BYTES = OUTPUT_CAP + 64 * 1024  # the largest kernel message read (more would not be kept)
+MESSAGE_QUEUE = 256  # kernel messages waiting to be read, per channel
 IMAGE_COUNT, IMAGE_BYTES = 12, 400_000  # figures kept for reports: how many, how large (base64)
 SOURCE_CAP = 4000  # characters of a failing cell's source kept for reports
 BUDGET_CELLS = 10  # the whole run may take at most this many cell timeouts
@@ -55,6 +57,14 @@ def _client_classes() -> tuple[Any, Any]:
             hb: bool = True,
             control: bool = True,
         ) -> None:
+            # Bound what the kernel can make this process hold before the output cap sees it: a
+            # cell sent 16 messages of 200 MB down its own iopub socket and the grader held 2.1 GB.
+            # A bigger message drops the kernel's connection (ZMQ reconnects; the run may end
+            # incomplete, scores come from the functions); at most MESSAGE_QUEUE wait to be read.
+            import zmq
+
+            self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)
+            self.context.setsockopt(zmq.RCVHWM, MESSAGE_QUEUE)
             super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
 
     # Async, as nbclient expects: with a blocking client, its wait for output blocks the event
