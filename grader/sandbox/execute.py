@@ -1,8 +1,13 @@
 """The full-notebook run: nbclient, headless, in the same jail as the grading worker.
 
 The only module that imports nbclient. The kernel is started through `jail.py` (confined, then
-exec'd), talks to us over ZMQ's ipc transport (unix sockets in the scratch directory) so that it
-can live in a network namespace of its own, and its outputs are capped while they stream in.
+exec'd), talks to us over ZMQ's ipc transport (unix sockets) so that it can live in a network
+namespace of its own, and its outputs are capped while they stream in.
+
+Nothing the kernel can write lies on the host's disk: it binds its sockets in the scratch's tmp/,
+which the jail replaces with the sandbox's private, size-limited tmpfs (we reach them through
+/proc/<pid>/root, the sandbox's own view of the file system), and its connection file lies in a
+folder of the scratch that is mounted read-only for it (and, as root, not its own once read).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from grader.errors import GraderError
 from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
@@ -81,6 +87,12 @@ def _client_classes() -> tuple[Any, Any]:
                 os.chown(self.connection_file, self.jail_config["uid"], jail.NOBODY)
             cmd[0] = sys.executable if os.path.basename(cmd[0]).startswith("python") else cmd[0]
             return [sys.executable, "-I", "-c", JAIL_SOURCE, json.dumps(self.jail_config), "--", *cmd]
+
+        def client(self, **kwargs: Any) -> Any:
+            """A client that reaches the sockets where the kernel bound them: in the sandbox's
+            own tmpfs when it has a mount namespace (see `socket_prefix`)."""
+            ip = socket_prefix(self.ip, self.jail_config, getattr(self.provisioner, "pid", None))
+            return super().client(**{"ip": ip, **kwargs})
 
     class CappedClient(NotebookClient):
         """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them, and
@@ -145,6 +157,11 @@ def run_notebook(
         return {"status": "unreadable", "message": str(exc)[:300], "errors": [], "seconds": 0.0}
     a = spec.load(assignment)
     scratch = prepare_scratch(a.folder, a.files)
+    if not fits_a_socket(str(scratch / "tmp")):
+        remove_scratch(scratch)
+        raise GraderError(
+            f"the temporary folder {scratch.parent} is too deep for the kernel's sockets: set TMPDIR"
+        )
     limits = limits or Limits()
     iso = isolation.available_isolation()
     cfg = isolation.jail_config(scratch, limits, iso, isolation.hidden((*hide, str(path.resolve().parent))))
@@ -152,15 +169,15 @@ def run_notebook(
     cfg["env"] = {k: v for k, v in scrubbed_env(scratch).items() if k != "MPLBACKEND"}
     adopt_orphans()
     km_cls, client_cls = _client_classes()
-    ipc = _ipc_dir(scratch, cfg["uid"] if iso.user else None)
-    km = km_cls(kernel_name="python3", transport="ipc", ip=str(ipc / "kernel"))
+    ipc = _ipc_dir(scratch, iso.user)
+    km = km_cls(kernel_name="python3", transport="ipc", ip=cfg["tmp"] + "/kernel")
     km.jail_config = cfg
     km.connection_file = str(ipc / "kernel.json")
     client = client_cls(
         nb, km=km, timeout=max(1, math.ceil(cell_timeout)), allow_errors=True, kernel_name="python3",
         resources={"metadata": {"path": str(scratch)}}, startup_timeout=60,
     )  # fmt: skip
-    client.on_notebook_start = lambda notebook: _lock(ipc, iso.user)
+    client.on_notebook_start = lambda notebook: _lock(km, iso.user)
     budget = BUDGET_CELLS * cell_timeout
     client.deadline = time.monotonic() + budget
     watchdog = threading.Timer(budget + KILL_GRACE, _kill_group, args=(km,))
@@ -198,24 +215,51 @@ def run_notebook(
     return result
 
 
-def _ipc_dir(scratch: Path, uid: int | None) -> Path:
-    """Where the kernel's sockets and connection file live: not in tmp/, which the jail replaces
-    with a private, size-limited tmpfs the grader cannot see."""
+def _ipc_dir(scratch: Path, user: bool) -> Path:
+    """The folder of the kernel's connection file: in the scratch, which the jail mounts
+    read-only (only the scratch's tmp/ is writable, a tmpfs of the sandbox's own). As root it
+    stays ours and the kernel only passes through it to the file it is lent (see `_lock`)."""
     ipc = scratch / ".ipc"
     scratch.chmod(0o755)
-    ipc.mkdir(mode=0o700)
+    ipc.mkdir(mode=0o711 if user else 0o700)
     scratch.chmod(0o555)
-    if uid is not None:  # the kernel's own user
-        os.chown(ipc, uid, jail.NOBODY)
     return ipc
 
 
-def _lock(ipc: Path, user: bool) -> None:
-    """Once the kernel has bound its sockets, take the folder back: student code must not use it
-    to write files outside the jail's size limits."""
-    if user:
-        os.chown(ipc, os.getuid(), os.getgid())
-    ipc.chmod(0o711 if user else 0o500)
+SOCKET_PATH_MAX = 107  # bytes of a unix socket's path (sun_path, with its terminating NUL)
+PID_MAX_DIGITS = 7  # /proc/sys/kernel/pid_max is at most 2**22
+
+
+def fits_a_socket(tmp: str) -> bool:
+    """Whether the kernel's sockets in `tmp` have paths short enough, from both sides."""
+    longest = f"/proc/{'9' * PID_MAX_DIGITS}/root{tmp}/kernel-65535"
+    return len(os.fsencode(longest)) <= SOCKET_PATH_MAX
+
+
+def socket_prefix(ip: str, cfg: dict[str, Any], pid: int | None) -> str:
+    """Where we find the kernel's sockets, `ip` being where it binds them (`<tmp>/kernel`, each
+    socket `<ip>-<port>`). With a mount namespace its tmp/ is the sandbox's private tmpfs, which
+    only the sandbox's processes see: we go through the root of the jail's launcher (the kernel
+    or its waiting parent, in the same mount namespace). A path resolved afresh on each connect:
+    ZMQ retries until the jail has mounted it and the kernel has bound."""
+    return f"/proc/{pid}/root{ip}" if cfg.get("mounts") and pid is not None else ip
+
+
+def _lock(km: Any, user: bool) -> None:
+    """Once the kernel has read its connection file and bound its sockets (before any cell
+    runs), take back what the sandbox user was lent: the connection file, and the sockets,
+    which in the sticky tmp/ it can then neither remove nor replace (a symlink there would send
+    our reconnects wherever it points). Without root the kernel is our own user, and the
+    read-only mount is what keeps the connection file's folder closed to it."""
+    if not user:
+        return
+    prefix = socket_prefix(km.ip, km.jail_config, getattr(km.provisioner, "pid", None))
+    owned = [km.connection_file, *(f"{prefix}-{port}" for port in km.ports)]
+    for path in owned:
+        try:
+            os.chown(path, os.getuid(), os.getgid(), follow_symlinks=False)
+        except OSError:  # the kernel died meanwhile: nothing is left to take back
+            pass
 
 
 def _kill_group(km: Any) -> None:

@@ -158,8 +158,7 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "mounts": iso.mounts,
         "pids": iso.pids,
         "proc": iso.proc,
-        "readonly": iso.readonly,  # every mount but the private tmpfs and these
-        "writable": [str(scratch / ".ipc")],  # the full run's kernel sockets (see execute.py)
+        "readonly": iso.readonly,  # every mount but the private tmpfs mounts
         "user": iso.user,
         "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
         "hide": list(hide),
