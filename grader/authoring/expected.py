@@ -9,6 +9,7 @@ catalogued mistakes' mutants (`mistakes.py`) run the same way; their outputs are
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,13 @@ load = spec.load_expected
 
 
 def write(a: Assignment, doc: dict[str, Any]) -> Path:
-    """Write the expected document atomically."""
-    write_atomic(a.expected_path, dumps(doc), private=False)
+    """Write the expected document atomically, owner-only (0600) in an owner-only folder (0700):
+    it is the answer key, and where the sandbox has no mount namespace to hide it (a container
+    without CAP_SYS_ADMIN), permissions are all that keep it from student code."""
+    write_atomic(a.expected_path, dumps(doc))
+    folder = a.expected_path.parent
+    if folder.stat().st_uid == os.geteuid():  # someone else's folder: grading names it if it is open
+        folder.chmod(0o700)
     return a.expected_path
 
 

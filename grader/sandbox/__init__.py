@@ -1,7 +1,8 @@
 """The sandbox: students' code runs here, where it can do no harm, and only plain data crosses.
 
 In the grader's process: limits.py (what a sandbox may use, which layers it got), isolation.py
-(what it hides, the user it runs as, the probe of what this machine allows), scratch.py (the
+(what it hides, the user it runs as, the probe of what this machine allows), exposure.py (which
+of our private files permissions alone leave readable to the sandbox user), scratch.py (the
 folder it runs in), worker.py (start the zygote, hand it jobs, collect results), channel.py (the
 protocol, and the check of every result read back), tasks.py (what is asked: code units and
 encoded inputs), run.py (warm sessions that survive a worker dying), cache.py (identical answers

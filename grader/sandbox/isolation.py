@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reading.assignment import project_root
-from grader.sandbox import jail
+from grader.sandbox import exposure, jail
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
 
@@ -244,6 +244,8 @@ def _noted(iso: Isolation) -> Isolation:
             "the machine's files are not mounted read-only"
             + ("" if iso.user else ": student code runs as the grader's user and could change the grader")
         )
+    if iso.user and not iso.mounts:  # only permissions keep our private files from student code
+        notes.extend(exposure.notes(project_root()))
     if not iso.user:
         unprivileged = os.geteuid() != 0 and iso.mounts
         notes.append(
