@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from grader.grading import grade
-from grader.sandbox import isolation
+from grader.sandbox import isolation, scratch
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import BODY, IMPORTS, RANDOM, ZEROS, graded
 
@@ -108,3 +112,99 @@ def test_emptying_the_temporary_folders_spares_what_the_jail_binds_back(
     finally:
         path.unlink(missing_ok=True)
         shutil.rmtree(keep, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- numerics settings
+
+# What OpenBLAS chose, and the numerics settings student code was given, raised as its error.
+BLAS = """    import json, os, numpy, threadpoolctl
+    seen = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")}
+    seen["arch"] = [i.get("architecture") for i in threadpoolctl.threadpool_info() if i.get("internal_api") == "openblas"]
+"""
+
+
+def _openblas_core(coretype: str | None) -> list[str]:
+    """The kernels OpenBLAS uses in a fresh interpreter with OPENBLAS_CORETYPE set to `coretype`."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env.update({"OPENBLAS_CORETYPE": coretype} if coretype else {})
+    code = "import json, numpy, threadpoolctl; print(json.dumps([i.get('architecture') for i in "
+    code += "threadpoolctl.threadpool_info() if i.get('internal_api') == 'openblas']))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def other_core() -> tuple[str, list[str]]:
+    """An OPENBLAS_CORETYPE that makes OpenBLAS use other kernels than it detects here, and those."""
+    pytest.importorskip("threadpoolctl")
+    detected = _openblas_core(None)
+    if not detected:
+        pytest.skip("numpy does not use OpenBLAS here")
+    for core in ("Prescott", "Nehalem", "Sandybridge", "Haswell", "ARMV8", "NEOVERSEN1"):
+        chosen = _openblas_core(core)
+        if chosen != detected:
+            return core, chosen
+    pytest.skip("no core type tried changes OpenBLAS's choice here")
+
+
+def _blas_seen(message: str) -> dict[str, object]:
+    found = re.search(r"BLAS(\{.*?\})SALB", message)
+    assert found, message
+    return dict(json.loads(found.group(1)))
+
+
+def test_a_graded_function_computes_with_the_graders_openblas_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_core: tuple[str, list[str]]
+) -> None:
+    core, chosen = other_core  # as if the grader had been started with them: a machine needs them
+    monkeypatch.setenv("OPENBLAS_CORETYPE", core)
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1024")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # ours stays: one thread per sandbox
+    body = BLAS + '    raise RuntimeError("BLAS" + json.dumps(seen) + "SALB")\n'
+    path = write_notebook(tmp_path / "blas.ipynb", make_notebook([IMPORTS, graded(ZEROS, body)]))
+    report = grade.grade_path(path, grade.Options(assignment="initialization"))
+    seen = _blas_seen(report.functions[0].message)
+    assert seen == {
+        "OPENBLAS_CORETYPE": core,
+        "OPENBLAS_L2_SIZE": "1024",
+        "OPENBLAS_NUM_THREADS": "1",
+        "arch": chosen,
+    }
+
+
+def test_the_full_run_computes_with_the_graders_openblas_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_core: tuple[str, list[str]]
+) -> None:
+    from grader.sandbox import execute
+
+    core, chosen = other_core
+    monkeypatch.setenv("OPENBLAS_CORETYPE", core)
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1024")
+    cell = textwrap.dedent(BLAS) + 'raise RuntimeError("BLAS" + json.dumps(seen) + "SALB")\n'
+    path = write_notebook(tmp_path / "blas.ipynb", make_notebook([cell]))
+    result = execute.run_notebook(path, "initialization", output=None, cell_timeout=60)
+    assert result["errors"], result
+    seen = _blas_seen(result["errors"][0]["evalue"])
+    assert seen == {
+        "OPENBLAS_CORETYPE": core,
+        "OPENBLAS_L2_SIZE": "1024",
+        "OPENBLAS_NUM_THREADS": "1",
+        "arch": chosen,
+    }
+
+
+def test_only_numerics_settings_pass_and_our_thread_counts_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in scratch.NUMERICS_ENV:
+        monkeypatch.setenv(name, f"value-of-{name}")
+    for name in (
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_VERBOSE",
+        "GOTOBLAS_MAIN_FREE",
+        "SECRET",
+    ):
+        monkeypatch.setenv(name, "8")
+    env = scratch.scrubbed_env(Path("/nonexistent"))
+    assert {k: env.get(k) for k in scratch.NUMERICS_ENV} == {k: f"value-of-{k}" for k in scratch.NUMERICS_ENV}
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert not {"OPENBLAS_VERBOSE", "GOTOBLAS_MAIN_FREE", "SECRET"} & set(env)

@@ -62,10 +62,29 @@ def remove_scratch(scratch: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+# Settings a machine may need (and whoever runs the grader then sets) that decide which code
+# computes, and so the last bits of results: student code must compute as the grader does. From
+# OpenBLAS's runtime variables: the kernels it uses (CORETYPE, instead of what it detects), the
+# cache size its blocking assumes (L2_SIZE, which virtual machines misreport), its GEMM block
+# scale (BLOCK_FACTOR); numpy's SIMD dispatch; MKL's code path and reproducibility mode. Not
+# passed: thread counts (ours, set below), CPU affinity (OPENBLAS_MAIN_FREE and its old name
+# GOTOBLAS_MAIN_FREE), thread timeouts and OPENBLAS_VERBOSE, which change no number.
+NUMERICS_ENV = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_BLOCK_FACTOR",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NPY_ENABLE_CPU_FEATURES",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
+
+
 def scrubbed_env(scratch: Path) -> dict[str, str]:
-    """The only environment student code sees."""
+    """The only environment student code sees: ours, and the grader's numerics settings."""
     tmp = str(scratch / "tmp")
     return {
+        **{k: os.environ[k] for k in NUMERICS_ENV if k in os.environ},
         "PATH": "/usr/bin:/bin",
         "HOME": tmp,
         "TMPDIR": tmp,
