@@ -107,16 +107,17 @@ def private_folder(folder: Path) -> None:
         os.chmod(made, 0o700)
 
 
-def write_atomic(path: Path, text: str, *, private: bool = True) -> None:
+def write_atomic(path: Path, text: str | bytes, *, private: bool = True) -> None:
     """Write via a temporary file and rename, so a reader never sees half a report. The file is
-    owner-only (0600) unless not `private` (a released notebook, expected values in the
-    assignment's repository): a report or gradebook names students and their scores, and as
-    root, a sandbox user could read anything world-readable outside the covers."""
+    owner-only (0600) unless not `private` (a released notebook): a report or gradebook names
+    students and their scores, and as root, a sandbox user could read anything world-readable
+    outside the covers. `text` is UTF-8 text, or the bytes of a figure."""
     private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         if not private:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -148,9 +149,12 @@ def plot(s: Summary, path: Path) -> Path:
     right.barh(names, [100 * f.rate for f in s.functions])
     right.invert_yaxis()
     right.set(xlabel="passed (%)", title="Pass rate per function", xlim=(0, 100))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    png = io.BytesIO()  # rendered whole first: written like every other report (owner-only, atomic)
+    try:
+        fig.savefig(png, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    write_atomic(path, png.getvalue())
     return path
 
 
