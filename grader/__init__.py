@@ -33,6 +33,7 @@ TYPE_CHECKING = False  # not typing's: `import grader` imports nothing that its 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from os import PathLike
+    from pathlib import Path
     from typing import Any
 
     from grader.course.plan import Outcome
@@ -141,6 +142,7 @@ def grade_many(
     scheduler: str | None = None,
     progress: bool = False,
     images: bool = False,
+    found: tuple[list[Path], dict[Path, str]] | None = None,
 ) -> Outcome:
     """Grade every notebook in `paths` (files, and folders searched for *.ipynb) as a batch, as
     `grader run` does with several: warm sandboxed workers, `jobs` submissions at once (default:
@@ -151,6 +153,8 @@ def grade_many(
       a rerun skips what the gradebook holds unless `regrade`.
     - `scheduler`: a Dask scheduler's address, or "local" for a cluster of this machine's.
     - `assignment`, `fast`, `timeout`, `images`: as for `grade`; `progress`: a bar on stderr.
+    - `found`: the files to grade and the refused ones' reasons, when the caller read `paths`
+      already (an LMS download: `grader.course.intake`); `paths` is then not searched.
 
     A symbolic link, or a hard link to one of the grader's own files, is never read: its report
     is "invalid" with the reason. Returns the `Outcome`: the reports in input order, counts, and
@@ -163,7 +167,11 @@ def grade_many(
     from grader.course import batch, handins
     from grader.grading import grade as grading
 
-    files, refused = handins.find(Path(p) for p in paths)
+    files, refused = handins.find(Path(p) for p in paths) if found is None else found
+    if found is not None:
+        from grader.course.links import grader_links
+
+        refused = {**refused, **grader_links([f for f in files if f not in refused])}
     folder = Path(output) if output is not None else None
     hide = (str(folder.resolve()),) if folder is not None else ()
     options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)

@@ -1,9 +1,10 @@
 """The `grader` command: a thin layer over the library, one module per group of commands.
 
-grading.py (`run`, `check`), course.py (`export`), authoring.py (`gradescope-bundle`, `expected`,
-`release`, `validate`, `new`, `reproduce`), common.py (what they share). The commands may import
-anything below them: the public API (`grader.grade`, `grader.grade_many`) and every stage; nothing
-imports the command line but the console script (grader/launch.py).
+grading.py (`run`, `check`), course.py (`export`, `adjust`, `feedback`), authoring.py
+(`gradescope-bundle`, `expected`, `release`, `validate`, `new`, `reproduce`), common.py (what
+they share). The commands may import anything below them: the public API (`grader.grade`,
+`grader.grade_many`) and every stage; nothing imports the command line but the console script
+(grader/launch.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ for command in (
     grading.run_cmd,
     grading.check_cmd,
     course.export_cmd,
+    course.adjust_cmd,
+    course.feedback_cmd,
     authoring.gradescope_bundle_cmd,
     authoring.expected_cmd,
     authoring.release_cmd,

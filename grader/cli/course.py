@@ -1,4 +1,5 @@
-"""The course's command: `export` (a batch's gradebook as CSV or JSON)."""
+"""The course's commands: `export` (a gradebook per file, or per student as Canvas, Moodle,
+CSV or JSON), `adjust` (an instructor's override) and `feedback` (a folder per student)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,111 @@ import click
 
 @click.command("export")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["canvas", "moodle", "csv", "json"]),
+    help="A row per student, as Canvas or Moodle import it, or as CSV/JSON.",
+)
+@click.option("--file", "file_path", type=click.Path(dir_okay=False, path_type=Path), help="Write it here.")
+@click.option(
+    "--policy",
+    type=click.Choice(["latest", "best"]),
+    default="latest",
+    show_default=True,
+    help="Which hand-in counts.",
+)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="CSV to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="JSON to write.")
-def export_cmd(source: Path, csv_path: Path | None, json_path: Path | None) -> None:
-    """Write a gradebook (its file, or the --output folder of a batch) as CSV and/or JSON: only
-    the files named, or gradebook.csv and gradebook.json beside it when none is.
+def export_cmd(
+    source: Path,
+    target: str | None,
+    file_path: Path | None,
+    policy: str,
+    csv_path: Path | None,
+    json_path: Path | None,
+) -> None:
+    """Write a gradebook (its file, or the --output folder of a batch) for an LMS: --to canvas,
+    moodle, csv or json, a row per student (gradebook-canvas.csv ... beside it unless --file).
 
-    Example: grader export reports/ --csv grades.csv
+    Without --to: a row per notebook file, as CSV and/or JSON (--csv, --json: only the files
+    named, or gradebook.csv and gradebook.json beside it).
+
+    Example: grader export reports/ --to canvas --file canvas-import.csv
     """
+    if target is not None:
+        if csv_path or json_path:
+            raise click.UsageError("--to writes one file (--file); --csv/--json are the per-file exports")
+        from grader.course import exports
+
+        click.echo(f"wrote {exports.export(source, to=target, path=file_path, policy=policy)}")
+        return
+    if file_path is not None:
+        raise click.UsageError("--file goes with --to")
     from grader.course import gradebook
 
     for path in gradebook.export(source, csv_path=csv_path, json_path=json_path):
         click.echo(f"wrote {path}")
+
+
+@click.command("adjust")
+@click.argument("student", required=False)
+@click.argument("assignment", required=False)
+@click.argument("function", required=False)
+@click.option("--points", type=float, help="The function's points from now on.")
+@click.option("--comment", help="Why (shown to the student with their feedback).")
+@click.option(
+    "--gradebook",
+    "book",
+    envvar="GRADER_GRADEBOOK",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The gradebook, or the --output folder holding it [env: GRADER_GRADEBOOK].",
+)
+@click.option("--by", "who", default="", help="Who adjusts [default: your login name].")
+@click.option("--list", "list_", is_flag=True, help="List every adjustment recorded.")
+def adjust_cmd(
+    student: str | None,
+    assignment: str | None,
+    function: str | None,
+    points: float | None,
+    comment: str | None,
+    book: Path,
+    who: str,
+    list_: bool,
+) -> None:
+    """Override one graded function's points for a student; kept through regrades, shown in
+    exports and feedback.
+
+    Example: grader adjust 1001 regularization compute_cost --points 2 --comment "sign" --gradebook out/
+    """
+    from grader.course import adjust
+
+    if list_:
+        click.echo(adjust.listing(book))
+        return
+    if not (student and assignment and function) or points is None or comment is None:
+        raise click.UsageError("give STUDENT ASSIGNMENT FUNCTION --points N --comment TEXT (or --list)")
+    click.echo(adjust.add(book, student, assignment, function, points=points, comment=comment, who=who))
+
+
+@click.command("feedback")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder.")
+@click.option(
+    "--policy",
+    type=click.Choice(["latest", "best"]),
+    default="latest",
+    show_default=True,
+    help="Which hand-in counts.",
+)
+def feedback_cmd(source: Path, to: Path, policy: str) -> None:
+    """Write one folder per student: their reports (HTML with --format html), feedback notebooks
+    and grades.json; nbgrader hand-ins go to feedback/<student>/<assignment>/.
+
+    Example: grader feedback reports/ --to returned/
+    """
+    from grader.course import feedback
+
+    folders = feedback.write(source, to, policy=policy)
+    click.echo(f"wrote {len(folders)} student folders under {to}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -48,6 +48,19 @@ if TYPE_CHECKING:
 @click.option(
     "--gradebook", type=click.Path(dir_okay=False, path_type=Path), help="[default: OUTPUT/gradebook.sqlite]"
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "plain", "nbgrader", "canvas", "moodle", "gradescope", "classroom"]),
+    default="auto",
+    show_default=True,
+    help="How the hand-ins are laid out (docs/handins.md); auto recognises it.",
+)
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV: id, name, email, section.",
+)
+@click.option("--due", help="Deadline (ISO 8601, e.g. 2024-10-01T23:59): later hand-ins are late.")
 def run_cmd(
     paths: tuple[Path, ...],
     assignment: str | None,
@@ -61,10 +74,17 @@ def run_cmd(
     regrade: bool,
     scheduler: str | None,
     gradebook: Path | None,
+    layout: str = "auto",
+    roster: Path | None = None,
+    due: str | None = None,
 ) -> None:
     """Grade notebooks headless and print a score per function.
 
+    PATHS are notebooks, folders or LMS downloads (zips): nbgrader, Canvas, Moodle, Gradescope,
+    GitHub Classroom or plain folders (docs/handins.md).
+
     Example: grader run submissions/alice.ipynb --format json --output reports/
+    Example: grader run submissions.zip --roster class.csv --output reports/
     """
     from grader.sandbox import isolation
 
@@ -86,12 +106,17 @@ def run_cmd(
         except OSError as exc:
             why = f"--output {output}: not a folder reports can go in ({exc.strerror})"
             raise click.UsageError(why) from None
-    from grader.course import handins
+    from grader.course import handins, intake
 
-    files, refused = handins.find(paths)
+    taken = intake.take(list(paths), layout=layout, output=output, roster=roster, due=intake.parse_due(due))
+    students = roster is not None or layout != "auto" or not taken.collection.plain
+    if students:  # the layout's hand-ins (unpacked zips among them)
+        files, refused = taken.files, dict(taken.refused)
+    else:  # as ever: the notebooks under the paths, each its own student
+        files, refused = handins.find(paths)
     if not files:
         raise click.UsageError("no notebooks found in the given paths")
-    if len(files) > 1 or jobs is not None or scheduler is not None:
+    if students or len(files) > 1 or jobs is not None or scheduler is not None:
         from grader.course import cluster
 
         try:
@@ -107,11 +132,15 @@ def run_cmd(
                 scheduler=scheduler,
                 progress=sys.stderr.isatty(),
                 images=fmt == "html",
+                found=(files, refused) if students else None,
             )
         except cluster.ClusterError as exc:  # nothing could be graded: one line, exit 3 (a grader error)
             click.echo(f"error: {exc}", err=True)
             sys.exit(3)
-        _show_batch(outcome, output, fmt, single=len(paths) == 1 and len(files) == 1, fail_under=fail_under)
+        book = gradebook or (output / "gradebook.sqlite" if output is not None else None)
+        who = intake.students(taken, book, files, outcome) if students or book is not None else None
+        single = len(paths) == 1 and len(files) == 1 and not students
+        _show_batch(outcome, output, fmt, single=single, fail_under=fail_under, students=who)
         return
     path = files[0]
     if path in refused:
@@ -155,9 +184,16 @@ def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
 
 
 def _show_batch(
-    outcome: Outcome, output: Path | None, fmt: str, *, single: bool, fail_under: float | None
+    outcome: Outcome,
+    output: Path | None,
+    fmt: str,
+    *,
+    single: bool,
+    fail_under: float | None,
+    students: dict[str, Any] | None = None,
 ) -> None:
-    """Many submissions: reports, gradebook and summary under --output; same stdout contract."""
+    """Many submissions: reports, gradebook and summary under --output; same stdout contract;
+    `students` (intake.summary): who handed in, late, unknown, missing, added to the summary."""
     import json
 
     from grader.reports import summary
@@ -167,6 +203,10 @@ def _show_batch(
     digest = summary.summarise(reports, copies=outcome.copies)
     if output is not None:
         summary.write(digest, output)
+        if students is not None:
+            from grader.course import intake
+
+            intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
             _write_format(fmt, outcome.results(), output)
     if fmt == "json":
@@ -178,6 +218,10 @@ def _show_batch(
             click.echo(to_text(r, color=sys.stdout.isatty()))
         click.echo(summary.to_text(digest))
     errors = f"internal errors {outcome.errors} (not stored: a rerun retries), " if outcome.errors else ""
+    if students is not None and (students["unknown"] or students["missing"] or students["skipped"]):
+        from grader.course import intake
+
+        click.echo(intake.to_text(students), err=True)
     note = f"graded {outcome.graded}, {errors}already in the gradebook {outcome.skipped}"
     note += f", in {outcome.seconds:.1f} s"
     click.echo(note, err=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grader.course.cluster import DaskPool
+from grader.course.cluster import DaskPool, fingerprint
 from grader.course.gradebook import Gradebook
 from grader.course.links import grader_links
 from grader.course.plan import Outcome, Plan, Submission, Written, materialise, write_report
@@ -45,8 +45,9 @@ def run_batch(
         _sweep(plan.output)
     book = Gradebook(plan.book_path) if plan.book_path is not None else None
     try:
-        outcome = Outcome([{} for _ in subs], copies=copies(subs))
-        todo = _reuse(subs, book, options, plan, outcome)
+        outcome = Outcome([{} for _ in subs], copies=copies(subs), digests=[s.digest for s in subs])
+        basis = graded_against(options) if book is not None else {}
+        todo = _reuse(subs, book, options, plan, outcome, basis)
         groups: dict[str, list[Submission]] = defaultdict(list)
         for s in todo:
             groups[s.digest].append(s)
@@ -55,7 +56,7 @@ def run_batch(
             engine = _engine(options, plan, _hide_dirs(paths, plan))
             try:
                 for digest, report, ok, written in engine.map(groups):
-                    _finish(groups[digest], report, ok, written, book, plan, run_id, outcome)
+                    _finish(groups[digest], report, ok, written, book, plan, run_id, outcome, basis)
                     advance(len(groups[digest]))
             finally:
                 engine.close(outcome)
@@ -138,13 +139,26 @@ def _hide_dirs(paths: list[Path], plan: Plan) -> tuple[str, ...]:
     return tuple(str(d) for d in kept)
 
 
+def graded_against(options: grade.Options) -> dict[str, str]:
+    """Each assignment's digest of what a grade depends on (spec, expected/, released files): a
+    grade recorded against another is graded again, its old grade kept as history."""
+    found = fingerprint(options.root, options.assignment)
+    return {k.removeprefix("assignment "): v for k, v in found.items() if k.startswith("assignment ")}
+
+
 def _reuse(
-    subs: list[Submission], book: Gradebook | None, options: grade.Options, plan: Plan, outcome: Outcome
+    subs: list[Submission],
+    book: Gradebook | None,
+    options: grade.Options,
+    plan: Plan,
+    outcome: Outcome,
+    basis: dict[str, str],
 ) -> list[Submission]:
-    """Fill in the submissions the gradebook already holds; return the others."""
+    """Fill in the submissions the gradebook already holds (graded against today's expected
+    values); return the others."""
     if book is None or plan.regrade:
         return subs
-    done = book.graded({s.digest for s in subs}, plan.mode, options.assignment)
+    done = book.graded({s.digest for s in subs}, plan.mode, options.assignment, basis)
     todo = []
     for s in subs:
         if s.digest not in done:
@@ -167,6 +181,7 @@ def _finish(
     plan: Plan,
     run_id: str,
     outcome: Outcome,
+    basis: dict[str, str] | None = None,
 ) -> None:
     """Reports first (written by the pool thread, or here), then the grade in one transaction."""
     written = written if written is not None else materialise(group, report, plan)
@@ -179,7 +194,8 @@ def _finish(
         outcome.graded += len(group)
     if not failed and book is not None:
         files = [(s.label, f) for s, (_, f) in zip(group, written, strict=True)]
-        book.record(group[0].digest, report, mode=plan.mode, run=run_id, files=files)
+        against = (basis or {}).get(str(report.get("assignment")))
+        book.record(group[0].digest, report, mode=plan.mode, run=run_id, files=files, basis=against)
 
 
 def _engine(options: grade.Options, plan: Plan, hide: tuple[str, ...]) -> LocalPool | DaskPool:

@@ -1,11 +1,15 @@
-"""The gradebook: an embedded SQLite file, one grade per submission's content hash.
+"""The gradebook: an embedded SQLite file, one grade per submission's content hash, and the
+students who handed each content in.
 
 Tables: `grades` (one row per content hash: totals, mode, the batch run that graded it and the
 full report as JSON), `function_scores` (per graded function: score, status, message) and
 `submissions` (which file path holds which content). A grade and its function scores go in one
 transaction, after the report file is written, so a batch killed at any instant leaves each
-submission either fully recorded or not at all, and a rerun grades exactly the rest. Every
-table, column and key is described in docs/gradebook.md.
+submission either fully recorded or not at all, and a rerun grades exactly the rest. A grade
+replaced (by --regrade, or because the assignment's spec or expected/ changed since: `basis`)
+goes to `grade_history` first. `handins` says which student handed in which content when (and
+late or not), `students` holds the roster, `adjustments` the instructor's overrides. Every table,
+column and key is described in docs/gradebook.md; `SCHEMA_VERSION` is SQLite's user_version.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from grader.errors import GraderError
 from grader.files import private_folder, write_atomic
 
 FILENAME = "gradebook.sqlite"
+SCHEMA_VERSION = 2  # 1 (no user_version set): grades, function_scores, submissions only
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grades (
     hash TEXT PRIMARY KEY,
@@ -53,6 +58,52 @@ CREATE TABLE IF NOT EXISTS submissions (
     report_file TEXT,
     seen_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS grade_history (
+    hash TEXT NOT NULL,
+    assignment TEXT,
+    status TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    mode TEXT NOT NULL,
+    run TEXT NOT NULL,
+    graded_at REAL NOT NULL,
+    basis TEXT,
+    report TEXT NOT NULL,
+    replaced_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS handins (
+    student TEXT NOT NULL,
+    path TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    assignment TEXT NOT NULL,
+    label TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    handed_at REAL,
+    late INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    layout TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (student, path, hash)
+);
+CREATE TABLE IF NOT EXISTS students (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    section TEXT NOT NULL,
+    sis_id TEXT NOT NULL,
+    login TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS adjustments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    student TEXT NOT NULL,
+    assignment TEXT NOT NULL,
+    function TEXT NOT NULL,
+    points REAL NOT NULL,
+    comment TEXT NOT NULL,
+    who TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 MODES = ("fast", "full")  # a full-mode grade also answers a fast-mode run
 
@@ -72,9 +123,29 @@ class Gradebook:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise GraderError(f"{path} is not a usable gradebook: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Bring a version-1 gradebook (or a new file) to this version; refuse a newer one."""
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise GraderError(
+                f"{self.path} was written by a newer grader (gradebook version {version}, this grader "
+                f"reads up to {SCHEMA_VERSION}): upgrade grader, or grade into a new --gradebook"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._transaction():  # additive: a version-1 file keeps every grade it holds
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(grades)")}
+            if "basis" not in columns:  # NULL: graded against unknown expected values
+                self.db.execute("ALTER TABLE grades ADD COLUMN basis TEXT")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -95,14 +166,27 @@ class Gradebook:
             raise
         self.db.execute("COMMIT")
 
-    def graded(self, hashes: Iterable[str], mode: str, assignment: str | None = None) -> set[str]:
-        """The hashes already graded in `mode` (or a mode that covers it), for `assignment` if given."""
+    def graded(
+        self,
+        hashes: Iterable[str],
+        mode: str,
+        assignment: str | None = None,
+        basis: dict[str, str] | None = None,
+    ) -> set[str]:
+        """The hashes already graded in `mode` (or a mode that covers it), for `assignment` if given,
+        and (given `basis`, assignment -> digest of its spec and expected values) against the
+        assignment as it is now: a grade made against an older expected/ is graded again."""
         ok_modes = MODES[MODES.index(mode) :]
         wanted = set(hashes)
         # an internal error is never a grade (the batch does not record one): a rerun retries it
-        rows = self.db.execute("SELECT hash, mode, assignment FROM grades WHERE status != 'error'").fetchall()
+        query = "SELECT hash, mode, assignment, basis FROM grades WHERE status != 'error'"
         return {
-            h for h, m, a in rows if h in wanted and m in ok_modes and (assignment is None or a == assignment)
+            h
+            for h, m, a, b in self.db.execute(query)
+            if h in wanted
+            and m in ok_modes
+            and (assignment is None or a == assignment)
+            and (basis is None or a is None or b == basis.get(a))
         }
 
     def report(self, digest: str) -> dict[str, Any]:
@@ -114,14 +198,28 @@ class Gradebook:
         return data
 
     def record(
-        self, digest: str, report: dict[str, Any], *, mode: str, run: str, files: list[tuple[str, str | None]]
+        self,
+        digest: str,
+        report: dict[str, Any],
+        *,
+        mode: str,
+        run: str,
+        files: list[tuple[str, str | None]],
+        basis: str | None = None,
     ) -> None:
-        """Store one submission's grade, its function scores and its paths, atomically."""
+        """Store one submission's grade, its function scores and its paths, atomically; the grade
+        it replaces goes to grade_history."""
         now = time.time()
         with self._transaction():
+            self.db.execute(
+                "INSERT INTO grade_history SELECT hash, assignment, status, score, max_score, mode, run, "
+                "graded_at, basis, report, ? FROM grades WHERE hash = ?",
+                (now, digest),
+            )
             self.db.execute("DELETE FROM grades WHERE hash = ?", (digest,))
             self.db.execute(
-                "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO grades (hash, assignment, status, message, score, max_score, mode, run, "
+                "graded_at, report, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     digest,
                     report.get("assignment"),
@@ -133,6 +231,7 @@ class Gradebook:
                     run,
                     now,
                     json.dumps(report),
+                    basis,
                 ),
             )
             self.db.executemany(
@@ -154,6 +253,86 @@ class Gradebook:
             "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?)",
             [(_key(path), digest, _key(f) if f else None, now) for path, f in files],
         )
+
+    # ------------------------------------------------------------------------- students
+
+    def record_handins(self, entries: list[dict[str, Any]]) -> None:
+        """Store who handed in which content (keys as the `handins` columns, `path` as given);
+        a hand-in seen before keeps its row."""
+        now = time.time()
+        cols = ["student", "path", "hash", "assignment", "label", "name", "email", "handed_at", "late"]
+        cols += ["attempt", "layout"]
+        rows = [(*(e[c] if c != "path" else _key(e[c]) for c in cols), now) for e in entries]
+        with self._transaction():
+            self.db.executemany(
+                f"INSERT OR IGNORE INTO handins ({', '.join(cols)}, recorded_at) VALUES "
+                f"({', '.join('?' * (len(cols) + 1))})",
+                rows,
+            )
+            # the assignment a content was graded as may be known only now: keep them in step
+            self.db.executemany(
+                "UPDATE handins SET assignment = ? WHERE hash = ? AND path = ? AND student = ?",
+                [(e["assignment"], e["hash"], _key(e["path"]), e["student"]) for e in entries],
+            )
+
+    def set_roster(self, students: Iterable[dict[str, str]]) -> None:
+        """Replace the roster (id, name, email, section, sis_id, login)."""
+        cols = ("id", "name", "email", "section", "sis_id", "login")
+        with self._transaction():
+            self.db.execute("DELETE FROM students")
+            self.db.executemany(
+                "INSERT INTO students VALUES (?, ?, ?, ?, ?, ?)",
+                [tuple(s.get(c, "") for c in cols) for s in students],
+            )
+
+    def roster(self) -> dict[str, dict[str, str]]:
+        cols = ("id", "name", "email", "section", "sis_id", "login")
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in self.db.execute("SELECT * FROM students")}
+
+    def handins(self) -> list[dict[str, Any]]:
+        """Every hand-in joined with its grade (and its report file), oldest first."""
+        query = (
+            "SELECT h.student, h.name, h.email, h.assignment, h.label, h.path, h.hash, h.handed_at, h.late, "
+            "h.attempt, h.layout, h.recorded_at, g.status, g.message, g.score, g.max_score, g.report, "
+            "s.report_file FROM handins h JOIN grades g ON g.hash = h.hash "
+            "LEFT JOIN submissions s ON s.path = h.path ORDER BY h.recorded_at, h.rowid"
+        )
+        keys = ["student", "name", "email", "assignment", "label", "path", "hash", "handed_at", "late"]
+        keys += ["attempt", "layout", "recorded_at", "status", "message", "score", "max_score", "report"]
+        keys += ["report_file"]
+        out = []
+        for row in self.db.execute(query):
+            entry = dict(zip(keys, row, strict=True))
+            entry["late"] = bool(entry["late"])
+            entry["report"] = json.loads(entry["report"])
+            out.append(entry)
+        return out
+
+    def history(self, digest: str) -> list[dict[str, Any]]:
+        """Earlier grades of one content, oldest first (what --regrade or a new expected/ replaced)."""
+        query = (
+            "SELECT assignment, status, score, max_score, mode, run, graded_at, replaced_at "
+            "FROM grade_history WHERE hash = ? ORDER BY replaced_at"
+        )
+        keys = ("assignment", "status", "score", "max_score", "mode", "run", "graded_at", "replaced_at")
+        return [dict(zip(keys, r, strict=True)) for r in self.db.execute(query, (digest,))]
+
+    def adjust(
+        self, student: str, assignment: str, function: str, points: float, comment: str, who: str
+    ) -> None:
+        """Record an instructor's override of one function's points (the newest one counts)."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO adjustments (student, assignment, function, points, comment, who, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (student, assignment, function, float(points), comment, who, time.time()),
+            )
+
+    def adjustments(self) -> list[dict[str, Any]]:
+        """Every override ever recorded, oldest first."""
+        keys = ("id", "student", "assignment", "function", "points", "comment", "who", "at")
+        query = f"SELECT {', '.join(keys)} FROM adjustments ORDER BY at, id"
+        return [dict(zip(keys, r, strict=True)) for r in self.db.execute(query)]
 
     def rows(self) -> list[dict[str, Any]]:
         """One entry per submission path, joined with its grade and function scores."""

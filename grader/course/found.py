@@ -2,8 +2,8 @@
 searched), and for each one that is never read, the reason: a symbolic link, or reached through
 one (`grade.through_link`), or a hard link to one of the grader's own files (links.py).
 
-A new hand-in layout (an LMS's export folder, a zip per student) starts here: it decides which
-files are submissions and under which names.
+The layouts (handins/layouts.py: an LMS's download, nbgrader's folders) walk folders with
+`collect`, so a link inside a download is refused exactly as in any folder.
 """
 
 from __future__ import annotations

@@ -1,0 +1,303 @@
+"""The download layouts: from a notebook's place (and the layout's metadata) to its student.
+
+Each layout maps the notebooks `found.collect` finds under a folder (links refused there, as for
+any folder) to hand-ins; a notebook the layout cannot place is listed as skipped, never guessed.
+What each vendor's layout is, and which documentation it follows: docs/handins.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from grader.course import found as walk
+from grader.course.handins.model import Handin
+
+NAMES = ("plain", "nbgrader", "canvas", "moodle", "gradescope", "classroom")
+METADATA_BYTES = 16 << 20  # submission_metadata.yml of a class of thousands is a few MB
+
+CANVAS = re.compile(r"^(?P<name>[^_]+)(?P<late>_late)?_(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.I)
+RESUBMITTED = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.ipynb)$", re.I)  # Canvas: Work-1.ipynb
+MOODLE_DIR = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_?$")
+MOODLE_FILE = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_(?P<file>.+)$")
+
+
+class LayoutError(Exception):
+    """The folder is not in the layout named (said in one line)."""
+
+
+@dataclass
+class Found:
+    handins: list[Handin] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: dict[Path, str] = field(default_factory=dict)
+
+
+def detect(root: Path) -> str:
+    """The layout of the folder `root`: the first whose marks it carries, else plain."""
+    if _gradescope_base(root) is not None:
+        return "gradescope"
+    if _nbgrader_base(root) is not None:
+        return "nbgrader"
+    names = [p.name for p in _children(root)]
+    if any(MOODLE_DIR.match(n) or MOODLE_FILE.match(n) for n in names):
+        return "moodle"
+    files, _ = walk.collect([root])
+    if any(CANVAS.match(f.name) for f in files):
+        return "canvas"
+    dirs = [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
+    if len(dirs) >= 2 and _classroom_prefix(dirs) and any((d / ".git").is_dir() for d in dirs):
+        return "classroom"
+    return "plain"
+
+
+def read(name: str, root: Path) -> Found:
+    """The hand-ins under `root` read as layout `name`."""
+    readers: dict[str, Callable[[Path], Found]] = {
+        "plain": _plain,
+        "nbgrader": _nbgrader,
+        "canvas": _canvas,
+        "moodle": _moodle,
+        "gradescope": _gradescope,
+        "classroom": _classroom,
+    }
+    if name not in readers:
+        raise LayoutError(f"unknown layout {name!r}; known: {', '.join(NAMES)}")
+    return readers[name](root)
+
+
+def read_one(path: Path) -> Found:
+    """A notebook named directly: its own student (the file's stem)."""
+    files, refused = walk.collect([path])
+    return Found([Handin(path.stem, path, str(path), time=_mtime(path))], [], refused)
+
+
+# ----------------------------------------------------------------------------- the layouts
+
+
+def _walk(root: Path) -> tuple[list[tuple[Path, PurePosixPath]], dict[Path, str]]:
+    files, refused = walk.collect([root])
+    rel = [(f, PurePosixPath(f.relative_to(root).as_posix())) for f in files]
+    return [(f, r) for f, r in rel if ".git" not in r.parts], refused
+
+
+def _plain(root: Path) -> Found:
+    """Student = the first folder below `root`, or the file's stem for a file at the top."""
+    files, refused = _walk(root)
+    out = Found(refused=refused)
+    for f, rel in files:
+        student = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        out.handins.append(Handin(student, f, str(rel), time=_mtime(f)))
+    return out
+
+
+def _nbgrader_base(root: Path) -> tuple[str, Path] | None:
+    for kind in ("submitted", "inbound"):
+        if root.name == kind:
+            return kind, root
+        if (root / kind).is_dir() and not (root / kind).is_symlink():
+            return kind, root / kind
+    return None
+
+
+def _nbgrader(root: Path) -> Found:
+    """submitted/<student>/<assignment>/<notebook>.ipynb (timestamp.txt beside it), or the
+    exchange's inbound/<student>+<assignment>+<timestamp>[+<random>]/<notebook>.ipynb."""
+    found = _nbgrader_base(root)
+    if found is None:
+        raise LayoutError("no submitted/ or inbound/ folder (nbgrader's course layout)")
+    kind, base = found
+    files, refused = _walk(base)
+    out = Found(refused=refused)
+    for f, rel in files:
+        if kind == "submitted" and len(rel.parts) >= 3:
+            student, assignment = rel.parts[0], rel.parts[1]
+            stamp = _read_small(base / student / assignment / "timestamp.txt")
+            when = _parse_time(stamp.strip()) if stamp else None
+        elif kind == "inbound" and len(rel.parts) >= 2 and rel.parts[0].count("+") >= 2:
+            student, assignment, stamp = rel.parts[0].split("+")[:3]
+            when = _parse_time(stamp)
+        else:
+            out.skipped.append((str(f), f"not where nbgrader puts a hand-in ({kind}/...)"))
+            continue
+        out.handins.append(Handin(student, f, f"{kind}/{rel}", assignment=assignment, time=when))
+    return out
+
+
+def _canvas(root: Path) -> Found:
+    """<lastfirst>[_LATE]_<user id>_<submission id>_<file name>, the file name with Canvas's
+    `-N` suffix when the student handed in a file of that name before."""
+    files, refused = _walk(root)
+    out = Found(refused=refused)
+    for f, rel in files:
+        m = CANVAS.match(f.name)
+        if m is None:
+            out.skipped.append(
+                (str(f), "not named as Canvas names a hand-in (name_userid_submissionid_file)")
+            )
+            continue
+        again = RESUBMITTED.match(m["file"])
+        attempt = int(m["sub"]) * 1000 + (int(again["n"]) if again else 0)
+        out.handins.append(
+            Handin(
+                m["uid"], f, str(rel), name=m["name"], time=_mtime(f), late=bool(m["late"]), attempt=attempt
+            )
+        )
+    return out
+
+
+def _moodle(root: Path) -> Found:
+    """A folder per participant, `Full Name_<id>_assignsubmission_file_/`, or (an older
+    download) the same prefix on each file."""
+    files, refused = _walk(root)
+    out = Found(refused=refused)
+    for f, rel in files:
+        m = MOODLE_DIR.match(rel.parts[0]) if len(rel.parts) > 1 else MOODLE_FILE.match(rel.parts[0])
+        if m is None:
+            out.skipped.append(
+                (str(f), "not in a Moodle participant folder (Full Name_id_assignsubmission_file_)")
+            )
+            continue
+        out.handins.append(Handin(m["id"], f, str(rel), name=m["name"], time=_mtime(f)))
+    return out
+
+
+def _gradescope_base(root: Path) -> Path | None:
+    if (root / "submission_metadata.yml").is_file():
+        return root
+    inner = [d for d in _children(root) if d.is_dir() and (d / "submission_metadata.yml").is_file()]
+    return inner[0] if len(inner) == 1 else None
+
+
+def _gradescope(root: Path) -> Found:
+    """A folder per submission and submission_metadata.yml naming each one's submitters."""
+    base = _gradescope_base(root)
+    if base is None:
+        raise LayoutError("no submission_metadata.yml (Gradescope's export)")
+    meta = _gradescope_metadata(base / "submission_metadata.yml")
+    files, refused = _walk(base)
+    out = Found(refused=refused)
+    for f, rel in files:
+        entry = meta.get(rel.parts[0]) if len(rel.parts) > 1 else None
+        people = entry.get("submitters") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(people, list) or not people:
+            out.skipped.append((str(f), "its folder has no submitters in submission_metadata.yml"))
+            continue
+        when = _parse_time(entry.get("created_at"))
+        number = re.sub(r"\D", "", rel.parts[0])
+        for who in people:
+            who = _plain_keys(who) if isinstance(who, dict) else {}
+            sid = str(who.get("sid") or who.get("email") or who.get("name") or "").strip()
+            if not sid:
+                out.skipped.append((str(f), "a submitter without sid, email or name"))
+                continue
+            name, email = str(who.get("name") or ""), str(who.get("email") or "")
+            out.handins.append(
+                Handin(sid, f, str(rel), name=name, email=email, time=when, attempt=int(number or 0))
+            )
+    return out
+
+
+def _gradescope_metadata(path: Path) -> dict[str, Any]:
+    import yaml
+
+    text = _read_small(path)
+    if text is None:
+        raise LayoutError(f"{path.name} cannot be read (a link, not a file, or over {METADATA_BYTES} bytes)")
+    try:
+        data = yaml.safe_load(text)  # plain data only: no tags, no objects
+    except yaml.YAMLError as exc:
+        raise LayoutError(f"{path.name} is not YAML: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(data, dict):
+        raise LayoutError(f"{path.name} does not map submission folders to their metadata")
+    return {str(k): _plain_keys(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def _plain_keys(d: dict[Any, Any]) -> dict[str, Any]:
+    """Gradescope writes Ruby symbols as keys (`:submitters:` is the key ':submitters')."""
+    return {str(k).lstrip(":"): v for k, v in d.items()}
+
+
+def _classroom_prefix(dirs: list[Path]) -> str:
+    prefix = os.path.commonprefix([d.name for d in dirs])
+    return prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
+
+
+def _classroom(root: Path) -> Found:
+    """GitHub Classroom clones: a folder `<assignment>-<username>` per student."""
+    dirs = [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
+    prefix = _classroom_prefix(dirs) if len(dirs) > 1 else ""
+    files, refused = _walk(root)
+    out = Found(refused=refused)
+    for f, rel in files:
+        top = rel.parts[0]
+        cut = len(prefix) if prefix else top.rfind("-") + 1
+        if len(rel.parts) < 2 or cut <= 0 or cut >= len(top):
+            out.skipped.append((str(f), "not in a clone folder named <assignment>-<username>"))
+            continue
+        when = _last_commit(root / top) or _mtime(f)
+        out.handins.append(Handin(top[cut:], f, str(rel), assignment=top[: cut - 1], time=when))
+    return out
+
+
+def _last_commit(clone: Path) -> float | None:
+    """When the clone's HEAD last moved (.git/logs/HEAD's last line), without running git."""
+    text = _read_small(clone / ".git" / "logs" / "HEAD")
+    lines = text.strip().splitlines() if text else []
+    m = re.search(r"> (\d+) [-+]\d{4}\t", lines[-1]) if lines else None
+    return float(m.group(1)) if m else None
+
+
+# ----------------------------------------------------------------------------- small readers
+
+
+def _children(root: Path) -> list[Path]:
+    try:
+        return sorted(root.iterdir())
+    except OSError:
+        return []
+
+
+def _read_small(path: Path, limit: int = METADATA_BYTES) -> str | None:
+    """A small metadata file's text; never through a link, never a FIFO, never unbounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = f.read(limit + 1)
+    return data.decode("utf-8", "replace") if len(data) <= limit else None
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _parse_time(value: Any) -> float | None:
+    """A time from metadata: a datetime (YAML), or text in ISO form ('UTC' or an offset)."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str) and value.strip():
+        text = re.sub(r"\s*(UTC|Z)$", "+00:00", value.strip())
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text)  # more than microseconds
+        text = re.sub(r" ([-+]\d\d:?\d\d)$", r"\1", text)
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

@@ -1,0 +1,161 @@
+"""From a download to the gradebook's students: read the hand-ins, match them to the roster,
+and after the batch record who handed in which content, when, and whether late."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from grader.course import handins as handins_mod
+from grader.course.handins import roster as roster_mod
+from grader.errors import GraderError
+from grader.files import write_atomic
+
+
+@dataclass
+class Intake:
+    """The hand-ins of one `grader run`, in grading order, and what the roster said of them."""
+
+    collection: handins_mod.Collection
+    roster: dict[str, roster_mod.Student] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    _keep: Any = None  # the temporary folder zips were unpacked into, without --output
+
+    @property
+    def files(self) -> list[Path]:
+        return list(dict.fromkeys(h.path for h in self.collection.handins))
+
+    @property
+    def refused(self) -> dict[Path, str]:
+        return self.collection.refused
+
+
+def parse_due(text: str | None) -> float | None:
+    """--due as seconds since the epoch: ISO 8601, local time unless it names its zone."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise GraderError(
+            f"--due {text!r}: not a date and time (e.g. 2024-10-01T23:59 or ...+02:00)"
+        ) from None
+    return when.timestamp()
+
+
+def take(
+    paths: list[Path], *, layout: str, output: Path | None, roster: Path | None, due: float | None
+) -> Intake:
+    """Read every hand-in under `paths`; zips unpack under OUTPUT/handins/ (a temporary folder
+    without --output)."""
+    keep = None
+    if output is not None:
+        unpack = output / "handins"
+    else:
+        keep = tempfile.TemporaryDirectory(prefix="grader-handins-")
+        unpack = Path(keep.name)
+    found = handins_mod.read(paths, layout=layout, unpack_to=unpack, due=due)
+    intake = Intake(found, _keep=keep)
+    if roster is not None:
+        intake.roster = roster_mod.load(roster)
+        matched = roster_mod.match(found.handins, intake.roster)
+        found.handins, intake.unknown, intake.missing = matched.handins, matched.unknown, matched.missing
+    return intake
+
+
+def record(
+    intake: Intake, book_path: Path, files: list[Path], digests: list[str], reports: list[dict[str, Any]]
+) -> None:
+    """Store each hand-in against the content it was graded as (internal errors are not grades:
+    a rerun records them), and the roster."""
+    from grader.course.gradebook import Gradebook
+
+    digest_of = dict(zip(files, digests, strict=True))
+    report_of = dict(zip(files, reports, strict=True))
+    usual = _assignment_per_source(intake, report_of)
+    entries = []
+    for h in intake.collection.handins:
+        report = report_of.get(h.path, {})
+        if h.path not in digest_of or report.get("status") in (None, "error"):
+            continue
+        assignment = report.get("assignment") or h.assignment or usual.get(h.source, "")
+        entries.append(
+            {
+                "student": h.student,
+                "path": str(h.path),
+                "hash": digest_of[h.path],
+                "assignment": assignment,
+                "label": h.label,
+                "name": h.name,
+                "email": h.email,
+                "handed_at": h.time,
+                "late": int(h.late),
+                "attempt": h.attempt,
+                "layout": h.layout,
+            }
+        )
+    with Gradebook(book_path) as book:
+        book.record_handins(entries)
+        if intake.roster:
+            book.set_roster([vars(s) for s in intake.roster.values()])
+
+
+def students(intake: Intake, book: Path | None, files: list[Path], outcome: Any) -> dict[str, Any]:
+    """After the batch: record who handed in what (with a gradebook); the students' summary."""
+    if book is not None:
+        record(intake, book, files, outcome.digests, outcome.reports)
+    return summary(intake)
+
+
+def _assignment_per_source(intake: Intake, report_of: dict[Path, dict[str, Any]]) -> dict[str, str]:
+    """A download is one assignment: an unreadable hand-in counts against the one its download's
+    readable notebooks were graded as, when they agree."""
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for h in intake.collection.handins:
+        a = report_of.get(h.path, {}).get("assignment") or h.assignment
+        if a:
+            seen[h.source][a] += 1
+    return {src: next(iter(c)) for src, c in seen.items() if len(c) == 1}
+
+
+def summary(intake: Intake) -> dict[str, Any]:
+    """Who handed in, who is unknown to the roster or missing, and what is no hand-in."""
+    students = sorted({h.student for h in intake.collection.handins})
+    return {
+        "layouts": intake.collection.layouts,
+        "students": students,
+        "late": sorted({h.student for h in intake.collection.handins if h.late}),
+        "unknown": intake.unknown,
+        "missing": intake.missing,
+        "skipped": [{"file": f, "why": why} for f, why in intake.collection.skipped],
+    }
+
+
+def to_text(data: dict[str, Any]) -> str:
+    layouts = ", ".join(f"{src} ({name})" for src, name in data["layouts"].items())
+    lines = [f"Students: {len(data['students'])} handed in, from {layouts}"]
+    if data["late"]:
+        lines.append(f"  late: {', '.join(data['late'])}")
+    if data["unknown"]:
+        lines.append(f"  not on the roster: {', '.join(data['unknown'])}")
+    if data["missing"]:
+        lines.append(f"  on the roster, no hand-in: {', '.join(data['missing'])}")
+    for s in data["skipped"]:
+        lines.append(f"  skipped {s['file']}: {s['why']}")
+    return "\n".join(lines)
+
+
+def add_to_summary(data: dict[str, Any], output: Path) -> None:
+    """The students' section at the end of summary.txt and under "students" in summary.json."""
+    text_path, json_path = output / "summary.txt", output / "summary.json"
+    text = text_path.read_text(encoding="utf-8") if text_path.is_file() else ""
+    write_atomic(text_path, text.rstrip("\n") + ("\n\n" if text else "") + to_text(data) + "\n")
+    doc = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else {}
+    doc["students"] = data
+    write_atomic(json_path, json.dumps(doc, indent=2))
