@@ -20,6 +20,7 @@ import pytest
 
 from grader.sandbox import isolation, jail
 from grader.sandbox.limits import Limits
+from grader.sandbox.root import SYSTEM
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
@@ -182,12 +183,24 @@ def test_home_folders_are_covered_in_both_modes(in_home: Path, tmp_path: Path) -
     assert _cell(code, tmp_path / "nb") == {"read": [], "listed": False}
 
 
-def test_the_home_folders_are_on_the_one_list() -> None:
-    hidden = isolation.hidden(())
-    if ROOTLESS:
-        assert str(Path.home().resolve()) in hidden
-    else:
-        assert {"/home", "/root"} <= set(hidden) or not Path("/home").is_dir()
+def test_no_home_folder_is_on_the_allow_list() -> None:
+    # the sandbox's root shows of the host only what this list names: no home folder, nor a
+    # folder holding one, nor anything in one but the interpreter's own paths
+    scratch = prepare_scratch(Path("."), ())
+    try:
+        cfg = isolation.jail_config(scratch, Limits(), isolation.strongest(), isolation.hidden(()))
+        isolation.release_uid(cfg["uid"])
+    finally:
+        remove_scratch(scratch)
+    homes = [Path.home().resolve()] if ROOTLESS else [Path("/home"), Path("/root")]
+    for shown in map(Path, cfg["system"] + cfg["needed"]):
+        for home in homes:
+            assert not home.is_relative_to(shown), shown
+            assert not shown.is_relative_to(home) or str(shown) in isolation._needed(), shown
+
+
+# the top-level folders the sandbox's root has of its own, besides the system's it shows
+SYSTEM_TOPS = {Path(p).parts[1] for p in SYSTEM} | {"dev", "proc", "tmp", "var"}
 
 
 PEEK_ELSEWHERE = """
@@ -210,12 +223,12 @@ for d in sorted(set(os.listdir("/")) - set(SYSTEM)):
 def test_other_top_level_folders_are_covered_in_both_modes(tmp_path: Path) -> None:
     # a checkout, last week's batch in /srv or /work: world-readable, outside any home folder
     _mounts_or_skip()
-    if ROOT.parts[1] in isolation.SYSTEM_DIRS:
+    if ROOT.parts[1] in SYSTEM_TOPS:
         pytest.skip("the checkout is in one of the system's folders here")
     names = [str(ROOT / "README.md"), str(ROOT / "pyproject.toml")]
-    code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(isolation.SYSTEM_DIRS)))
+    code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(SYSTEM_TOPS)))
     for seen in (_graded(code, tmp_path / "fn"), _cell(code, tmp_path / "nb")):
         assert seen["read"] == [], seen
         # what is left in the covered folders is the way to the interpreter, nothing else
-        tops = {Path(p).parts[1] for p in isolation._needed() if Path(p).parts[1] not in isolation.SYSTEM_DIRS}
+        tops = {Path(p).parts[1] for p in isolation._needed() if Path(p).parts[1] not in SYSTEM_TOPS}
         assert set(seen["listed"]) <= tops, seen

@@ -22,53 +22,19 @@ from typing import Any
 from grader.reading.assignment import project_root
 from grader.sandbox import exposure, jail
 from grader.sandbox.limits import Isolation, Limits
+from grader.sandbox.root import SYSTEM, users
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
-
-SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: replaced in the jail
 
 
 def secrets() -> list[str]:
     """Folders student code must never see: expected values, the reference, the tests, the
-    assignments (it gets the released files as a scratch copy), our own code."""
+    assignments (it gets the released files as a scratch copy), our own code. The sandbox's root
+    shows nothing of the host but the system's folders and what `binds` names; these are covered
+    where they lie inside that (an installation whose site-packages hold our code)."""
     root = project_root()
     here = Path(__file__).resolve().parents[1]  # the whole grader package
     folders = ("expected", "reference", "tests", "assignments", ".git")
-    return [str(p) for p in (*(root / f for f in folders), here)] + homes() + elsewhere()
-
-
-# the system's top-level folders, left visible: the interpreter and the libraries it loads, the
-# machine's configuration, the kernel's file systems, the shared folders (covered on their own)
-SYSTEM_DIRS = frozenset(
-    "bin sbin lib lib32 lib64 libx32 usr etc dev proc sys run tmp var".split()
-    + ["nix", "gnu"]  # stores whose programs load libraries from all over them
-)
-
-
-def elsewhere() -> list[str]:
-    """Every other top-level folder, covered whole the same way (the paths the interpreter needs
-    in one bound back): /home and /root, /srv, /opt, /mnt, a /work or /data of the machine's,
-    where other batches, reports and gradebooks may lie world-readable."""
-    try:
-        names = os.listdir("/")
-    except OSError:
-        return []
-    tops = (os.path.join("/", n) for n in names if n not in SYSTEM_DIRS)
-    return sorted(t for t in tops if os.path.isdir(t) and not os.path.islink(t))
-
-
-def homes() -> list[str]:
-    """Home folders, covered whole (the paths the interpreter needs in one are bound back): as
-    root, /home and /root, whatever a sandbox user could read there (a home folder at 755);
-    without root, the grader's user's own home, which student code running as that user could
-    read all of (last week's submissions, its reports, ~/.ssh). Never "/" (a user without a home)."""
-    if os.geteuid() == 0:
-        found = ["/home", "/root"]
-    else:
-        import pwd
-
-        found = [os.path.expanduser("~"), pwd.getpwuid(os.geteuid()).pw_dir]
-    real = {os.path.realpath(h) for h in found}
-    return sorted(h for h in real if h != "/" and os.path.isdir(h))
+    return [str(p) for p in (*(root / f for f in folders), here)]
 
 
 def hidden(hide: list[str] | tuple[str, ...]) -> list[str]:
@@ -78,9 +44,15 @@ def hidden(hide: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def _needed() -> list[str]:
-    """Paths the interpreter needs, for re-exposing them to an unprivileged user."""
+    """Paths the interpreter needs: the installation, its base and its packages."""
     paths = {sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent), *site.getsitepackages()}
     return sorted(p for p in paths if Path(p).exists())
+
+
+def binds(scratch: Path, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The host's paths the sandbox shows besides the system's (the one list: a caller with a
+    folder of its own for the sandbox adds it as `extra`): the interpreter's and the scratch."""
+    return _needed() + [str(scratch), *extra]
 
 
 def site_dirs() -> list[str]:
@@ -143,14 +115,18 @@ def release_uid(uid: int) -> None:
         os.close(fd)
 
 
-def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) -> dict[str, Any]:
-    """What `jail.apply` needs, as plain data (it may cross an exec)."""
-    needed = _needed() + [str(scratch)]
-    # a folder to hide around a needed path (a course folder holding the grader's virtualenv, a
-    # home folder) is covered all the same, the needed paths bound back in it (`jail._cover_hidden`)
+def jail_config(
+    scratch: Path, limits: Limits, iso: Isolation, hide: list[str], *, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """What `jail.apply` needs, as plain data (it may cross an exec). `extra`: more of the host
+    to show the sandbox, read-only (see `binds`)."""
+    needed = binds(scratch, extra)
+    # covering one would hide the interpreter, and binding it would show the folder to hide
     unhidable = sorted(set(hide) & set(needed))
-    if unhidable:  # covering one would hide the interpreter, and binding it back would hide nothing
+    if unhidable:
         raise ValueError(f"cannot hide {', '.join(unhidable)}: student code's interpreter needs it")
+    uid = sandbox_uid() if iso.user else jail.NOBODY
+    runs_as = (uid, jail.NOBODY) if iso.user else (os.getuid(), os.getgid())
     return {
         **asdict(limits),
         "network": iso.network,
@@ -161,12 +137,13 @@ def jail_config(scratch: Path, limits: Limits, iso: Isolation, hide: list[str]) 
         "readonly": iso.readonly,  # every mount but the private tmpfs mounts
         "user": iso.user,
         "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
-        "hide": list(hide),
+        "system": [p for p in SYSTEM if os.path.lexists(p)],
         "needed": needed,
-        "staging": str(scratch / ".jail"),
+        "hide": list(hide),
+        "files": users(*runs_as, str(scratch / "tmp")),
+        "staging": str(scratch / ".jail"),  # where the sandbox's root is built
         "cwd": str(scratch),
-        "shared": list(SHARED_DIRS),
-        "uid": sandbox_uid() if iso.user else jail.NOBODY,
+        "uid": uid,
         "tmp": str(scratch / "tmp"),
     }
 

@@ -7,13 +7,14 @@ kernel for full-notebook runs. Standard library only, for that second use.
 Layers, each applied when the machine allows it (the parent probes and reports which):
 a session of its own; rlimits on memory, CPU, file size, open files and processes; a network
 namespace with no interfaces up; an IPC namespace (SysV shared memory, semaphores and message
-queues, POSIX message queues die with the sandbox); a mount namespace where the grader's secrets
-(expected values, reference, tests, other submissions, reports) are covered by empty read-only
-tmpfs mounts and the grader's own installation is read-only; a PID namespace with a /proc of its
-own; and, when root, an unprivileged user of its own (group `nogroup`), with private directories
-on the interpreter's path re-exposed read-only through bind mounts so that it can still run
-Python. The user switch needs no namespace: with root but no mount namespace (a container without
-CAP_SYS_ADMIN) student code still runs as a user of its own.
+queues, POSIX message queues die with the sandbox); a mount namespace whose root is a fresh
+tmpfs holding only what student code needs, the host's root detached (an allow-list: the
+system's folders, the interpreter and its packages and the scratch, read-only, a /dev and
+/tmp, /var/tmp, /dev/shm of its own; the expected values, other submissions, reports, /var,
+/run and the home folders are not there at all); a PID namespace with a /proc of its own; and,
+when root, an unprivileged user of its own (group `nogroup`). The user switch needs no
+namespace: with root but no mount namespace (a container without CAP_SYS_ADMIN) student code
+still runs as a user of its own.
 """
 
 from __future__ import annotations
@@ -84,42 +85,9 @@ def _limit_files(cfg: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (cfg["open_files"], cfg["open_files"]))
 
 
-def _reexpose(needed: list[str], staging: str) -> None:
-    """Make each needed path traversable by `nobody`: cover its first private ancestor with a
-    tmpfs (mode 755) and bind the needed children back into it."""
-    plan: dict[str, set[str]] = {}
-    for path in needed:
-        parts = os.path.abspath(path).split(os.sep)[1:]
-        for i in range(1, len(parts)):
-            ancestor = os.sep + os.sep.join(parts[:i])
-            if not os.stat(ancestor).st_mode & 0o001:
-                plan.setdefault(ancestor, set()).add(parts[i])
-                break
-    for n, (ancestor, children) in enumerate(sorted(plan.items())):
-        holds = []
-        for child in sorted(children):
-            src, hold = os.path.join(ancestor, child), os.path.join(staging, f"{n}-{child}")
-            os.mkdir(hold)
-            _mount(src, hold, None, MS_BIND | MS_REC)
-            holds.append((hold, src))
-        _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        for hold, src in holds:
-            os.mkdir(src)
-            _mount(hold, src, None, MS_BIND | MS_REC)
-
-
 def _inside(path: str, top: str) -> bool:
-    return path != top and os.path.commonpath([path, top]) == top
-
-
-def shared_to_cover(shared: list[str], needed: list[str]) -> list[str]:
-    """The world-writable directories that get a private tmpfs (not one a needed path is, or is
-    inside of: covering it would hide the interpreter)."""
-    def coverable(top: str) -> bool:
-        real_dir = os.path.isdir(top) and not os.path.islink(top)
-        return real_dir and not any(n == top or _inside(top, n) for n in needed)
-
-    return [top for top in shared if coverable(top)]
+    """Whether `path` lies strictly inside `top` (both absolute and normalized)."""
+    return path != top and path.startswith(top.rstrip("/") + "/")
 
 
 def _outermost(paths: list[str]) -> list[str]:
@@ -139,53 +107,139 @@ def _makedirs(path: str) -> None:
         os.chmod(path, 0o755)
 
 
-def _cover_shared(shared: list[str], needed: list[str], size_mb: int) -> None:
-    """Give each world-writable directory (/tmp, /dev/shm, ...) a fresh, size-limited tmpfs, so
-    student code can neither fill the host's disk nor leave files for anyone, nor read what
-    others left there. Needed paths inside one (the scratch directory, a venv in /tmp) are bound
-    back in, through file descriptors opened before the cover hides them: exactly those paths,
-    never the folder around them (a venv in /tmp/course/main/.venv must not bring back
-    /tmp/course, with whatever else lies there). The folders leading to a nested one are a small
-    read-only tmpfs of their own, a mount point that the worker's cleaning leaves alone."""
-    for top in shared_to_cover(shared, needed):
-        keep = _outermost([n for n in needed if _inside(n, top)])
-        fds = [os.open(k, os.O_PATH) for k in keep]
-        opts = f"size={size_mb}m,nr_inodes={TMP_INODES},mode=1777"
-        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, opts)
-        firsts = {os.path.join(top, os.path.relpath(k, top).split(os.sep)[0]) for k in keep}
-        holders = sorted(firsts - set(keep))
-        for holder in holders:
-            _makedirs(holder)
-            _mount("tmpfs", holder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        for k, fd in zip(keep, fds, strict=True):
-            _makedirs(k)
-            _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
-            os.close(fd)
-        for holder in holders:
-            _mount("none", holder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+# the sandbox's writable tmpfs, besides the scratch's tmp: fresh, private, size-limited
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+DEVICES = ("null", "zero", "full", "random", "urandom")  # bound from the host's /dev, nothing else
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2"}  # fmt: skip
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
 
 
-def _cover_hidden(hide: list[str], needed: list[str]) -> None:
-    """Cover each folder to hide with an empty read-only tmpfs. A needed path inside one (the
-    grader's virtualenv in the course folder beside the notebooks, an interpreter in a home
-    folder) is bound back in, exactly that path, through a descriptor opened before the cover
-    hides it, on a chain of empty folders: its siblings (the other notebooks, the reports, the
-    gradebook) stay hidden. Never drop a cover for it. Outer folders first: a folder to hide
-    inside a path bound back (our own source in a site-packages) is covered there after."""
-    for top in sorted(set(hide)):
-        if not os.path.isdir(top):  # absent, or already under a cover
-            continue
-        keep = _outermost([n for n in needed if _inside(n, top)])
-        if not keep:
-            _mount("tmpfs", top, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
-            continue
-        fds = [os.open(k, os.O_PATH) for k in keep]
-        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        for k, fd in zip(keep, fds, strict=True):
-            _makedirs(k)
-            _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
-            os.close(fd)
-        _mount("none", top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+class _Root:
+    """The sandbox's root while it is built: a fresh tmpfs at `top` on which only what student
+    code needs is mounted. Everything else of the host (/var, /run, /home, other submissions,
+    the reports, a folder made at the top level tomorrow) does not exist in it."""
+
+    def __init__(self, top: str, private: list[str]) -> None:
+        self.top, self.private = top, private
+        self.mounted: set[str] = set()  # paths inside the root that are mount points
+        self.ours: list[tuple[str, int]] = []  # our own tmpfs mounts, made read-only once filled
+        self._tmpfs("/", "size=1m,nr_inodes=4096,mode=755", frozen=True)
+
+    def at(self, path: str) -> str:
+        return self.top + path if path != "/" else self.top
+
+    def _tmpfs(self, path: str, opts: str, *, frozen: bool, flags: int = MS_NOSUID | MS_NODEV) -> None:
+        _makedirs(self.at(path))
+        _mount("tmpfs", self.at(path), "tmpfs", flags, opts)
+        self.mounted.add(path)
+        if frozen:
+            self.ours.append((self.at(path), flags))
+
+    def _way_to(self, path: str) -> None:
+        """The folders leading to `path` inside a private tmpfs (a venv in /tmp/course/.venv) are
+        a small tmpfs of their own, read-only once filled: a mount point that emptying the
+        private tmpfs leaves alone, and that student code cannot rename the venv away with."""
+        for top in self.private:
+            if _inside(path, top) and top in self.mounted:
+                first = os.path.join(top, os.path.relpath(path, top).split(os.sep)[0])
+                if first != path and first not in self.mounted:
+                    self._tmpfs(first, "size=64k,mode=755", frozen=True)
+
+    def bind(self, src: str, *, rec: bool = True) -> None:
+        """Show the host's `src` at the same path (a symlink as the same symlink)."""
+        if not os.path.lexists(src):
+            return
+        self._way_to(src)
+        dst = self.at(src)
+        _makedirs(os.path.dirname(dst))
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+            return
+        if os.path.isdir(src):
+            _makedirs(dst)
+        else:
+            os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(src, dst, None, MS_BIND | (MS_REC if rec else 0))
+        self.mounted.add(src)
+
+    def private_tmp(self, path: str, size_mb: int) -> None:
+        self._way_to(path)
+        self._tmpfs(path, f"size={size_mb}m,nr_inodes={TMP_INODES},mode=1777", frozen=False)
+
+    def cover(self, path: str) -> None:
+        """An empty read-only folder over `path` (a secret inside a folder we bind)."""
+        if os.path.isdir(self.at(path)):
+            self._tmpfs(path, "size=64k,mode=755", frozen=True)
+
+    def dev(self) -> None:
+        """A /dev of the sandbox's own: the harmless devices, and links into /proc/self/fd."""
+        self._tmpfs("/dev", "size=64k,mode=755", frozen=True, flags=MS_NOSUID | MS_NOEXEC)
+        for name in DEVICES:
+            self.bind(f"/dev/{name}", rec=False)
+        for name, target in DEV_LINKS.items():
+            os.symlink(target, self.at(f"/dev/{name}"))
+
+    def write(self, path: str, text: str) -> None:
+        _makedirs(os.path.dirname(self.at(path)))
+        with open(self.at(path), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def seal(self) -> None:
+        """Make our own tmpfs mounts read-only (the private tmpfs stay writable)."""
+        for where, flags in reversed(self.ours):  # the root last: the others are mounted in it
+            _mount("none", where, None, MS_REMOUNT | MS_RDONLY | flags)
+
+
+def _plan(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the root holds, as (path, kind), outer paths first: a folder must exist before
+    anything is mounted inside it."""
+    scratch = cfg["cwd"]
+    binds = _outermost([*cfg.get("system", []), *cfg.get("needed", [])])
+    plan = [(p, "bind" if p != scratch else "scratch") for p in binds]
+    plan += [(p, "tmp") for p in _private(cfg)]
+    plan += [(h, "cover") for h in cfg.get("hide", []) if any(_inside(h, b) for b in binds)]
+    plan += [("/dev", "dev"), ("/proc", "proc")]
+    return sorted(plan, key=lambda item: (item[0].strip("/").split("/"), item[1] != "bind"))
+
+
+def _private(cfg: dict[str, Any]) -> list[str]:
+    """The sandbox's writable tmpfs: /tmp, /var/tmp, /dev/shm and the scratch's tmp (a disk
+    bomb fills these only)."""
+    return [*PRIVATE_TMP, *([cfg["tmp"]] if cfg.get("tmp") else [])]
+
+
+def _build_root(cfg: dict[str, Any]) -> None:
+    """Build the sandbox's root in `cfg["staging"]`, then make it our root (see `_Root`)."""
+    root = _Root(cfg["staging"], _private(cfg))
+    for path, kind in _plan(cfg):
+        if kind == "bind":
+            root.bind(path)
+        elif kind == "scratch":  # not recursively: the root being built is mounted inside it
+            root.bind(path, rec=False)
+        elif kind == "tmp":
+            root.private_tmp(path, cfg["tmp_mb"])
+        elif kind == "cover":
+            root.cover(path)
+        elif kind == "dev":
+            root.dev()
+        else:  # the host's /proc until the sandbox's own is mounted over it (see _init_with_proc):
+            root.bind(path)  # without root, a proc may be mounted only where one is visible already
+    for path, text in cfg.get("files", {}).items():
+        root.write(path, text)
+    root.seal()
+    _pivot(root.top)
+    os.chdir(cfg["cwd"])  # the scratch, as seen from the new root
+
+
+def _pivot(top: str) -> None:
+    """Make `top` our root and detach the host's: nothing outside it is reachable any more."""
+    libc = _libc()
+    os.chdir(top)
+    _check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", MNT_DETACH), "umount the host's root")
+    os.chdir("/")
 
 
 IPC_LIMITS = {  # in a new IPC namespace: no SysV shared memory, queues or semaphores, no POSIX queues
@@ -287,16 +341,9 @@ def apply(cfg: dict[str, Any]) -> None:
     inside = False
     if cfg.get("mounts"):
         _mount("none", "/", None, MS_REC | MS_PRIVATE)
-        _cover_hidden(cfg.get("hide", []), cfg.get("needed", []))
-        _cover_shared(cfg.get("shared", []), cfg.get("needed", []), cfg["tmp_mb"])
-        if cfg.get("tmp"):  # the writable scratch folder, bounded too: a disk bomb fills this only
-            opts = f"size={cfg['tmp_mb']}m,nr_inodes={TMP_INODES},mode=1777"
-            _mount("tmpfs", cfg["tmp"], "tmpfs", MS_NOSUID | MS_NODEV, opts)
-        if cfg.get("user"):
-            _reexpose(cfg.get("needed", []), cfg["staging"])
-        if cfg.get("readonly"):
-            covers = shared_to_cover(cfg.get("shared", []), cfg.get("needed", []))
-            _freeze([*covers, *([cfg["tmp"]] if cfg.get("tmp") else []), *cfg.get("writable", [])])
+        _build_root(cfg)
+        if cfg.get("readonly"):  # the binds, and whatever mounts they brought along
+            _freeze([*_private(cfg), *cfg.get("writable", [])])
         if cfg.get("pids") and cfg.get("proc"):
             inside = _init_with_proc()
     if userns:  # and give those rights up: a nested namespace where we are our plain user again,

@@ -172,9 +172,7 @@ def _spawn(
                 "GRADER_SITE": os.pathsep.join(site_dirs()),
                 # the jail's private copies of the shared folders (never the host's), emptied
                 # between functions
-                "GRADER_CLEAN": os.pathsep.join(jail.shared_to_cover(cfg["shared"], cfg["needed"]))
-                if iso.mounts
-                else "",
+                "GRADER_CLEAN": os.pathsep.join(jail.PRIVATE_TMP) if iso.mounts else "",
             },
             stdin=subprocess.DEVNULL,  # jobs never reach the zygote: see channel.py
             stdout=subprocess.PIPE,
