@@ -63,7 +63,7 @@ def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
         if ans.definition is None:
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
-        tasks.append(task_for(ans, given, cases, f.timeout * 3, peers))
+        tasks.append(task_for(ans, given, cases, f.timeout * 3, peers, trusted=True))
     results, _, output = run.execute(a, tasks, limits=limits or Limits())
     functions: dict[str, Any] = {}
     for f in a.functions:
@@ -76,8 +76,9 @@ def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
             entry["output"] = codec.encode(codec.decode(r["output"]))
             functions.setdefault(f.name, {})[c.name] = entry
     doc = {"assignment": a.name, "format": FORMAT, "rng_seed": harness.RNG_SEED, "functions": functions}
-    # the reference's code of each graded function, run beside a student's other functions that
-    # call it: grading then needs no reference/ (a Gradescope bundle has none)
+    # the reference's code of each graded function, which the oracle runs for a student's function
+    # that calls it: grading then needs no reference/ (a Gradescope bundle has none). Here, with
+    # no student code about, the reference's callers get it in their own process (task_for)
     doc["peers"] = {name: [[u.filename, u.source] for u in units] for name, units in peers.items()}
     words = mistakes.record(a, parsed, given, functions, limits=limits or Limits(), peers=peers)
     if words:

@@ -103,46 +103,50 @@ def grade_parsed(
     """Grade an already parsed notebook against a prepared assignment.
 
     A graded function that calls other graded functions runs with the reference's versions of
-    them, and only once the student's own versions earn full marks: it then learns nothing it
-    has not shown it knows (the reference's code is readable to it), and two functions defined
-    through each other's reference earn nothing. Most notebooks need one round in the sandbox;
-    a function that calls another waits for the round that judges it.
+    them, whether the student's own are right or not, in an oracle process apart from the
+    student's code (see harness.py): it learns their answers, never their code. Functions that
+    reach each other through calls (a circle) cannot be judged apart, since each one's answer
+    would lean on the reference's version of the others: a circle earns nothing.
     """
     a = prep.assignment
     graded = frozenset(f.name for f in a.functions)
     provided = graded | frozenset(a.given)
     answers = {f.name: selection.answer(parsed, f.name, exclude=provided - {f.name}) for f in a.functions}
+    calls = {f.name: _callees(f, answers[f.name], graded) for f in a.functions}
     done: dict[str, FunctionResult] = {}
+    for f in a.functions:
+        others = circle(f.name, calls)
+        if others:
+            done[f.name] = _in_circle(f, answers[f.name], others)
+    ready = [f for f in a.functions if f.name not in done]
+    got, isolation = _round(ready, answers, calls, prep, options, session, _load_judge)
     warnings: list[str] = []
-    isolation: tuple[str, ...] = ()
-    pending = list(a.functions)
-    meanwhile: Any = _load_judge
-    while pending:
-        right = {n for n, r in done.items() if r.score == r.max_score}
-        ready = [f for f in pending if _callees(f, answers[f.name], graded) <= right]
-        blocked = [f for f in pending if _callees(f, answers[f.name], graded) & (set(done) - right)]
-        for f in blocked:
-            waits = sorted(_callees(f, answers[f.name], graded) - right)
-            done[f.name] = _waits_for(f, answers[f.name], waits)
-        if not ready:  # calls that go round in a circle: none of them can be right first
-            for f in pending:
-                callees = sorted(_callees(f, answers[f.name], graded))
-                done.setdefault(f.name, _waits_for(f, answers[f.name], callees))
-            break
-        got, notes = _round(ready, answers, prep, options, session, meanwhile)
-        isolation = notes or isolation
-        meanwhile = None
-        for f in ready:
-            done[f.name], more = got[f.name]
-            warnings.extend(more)
-        pending = [f for f in pending if f.name not in done]
+    for f in ready:
+        done[f.name], more = got[f.name]
+        warnings.extend(more)
     functions = tuple(done[f.name] for f in a.functions)
     return Report(label, a.name, "graded", "graded", functions, tuple(dict.fromkeys(warnings)), isolation)
 
 
-def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> set[str]:
+def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> frozenset[str]:
     """The other graded functions an answer calls that its cases do not supply themselves."""
-    return set(ans.calls & graded) - {ans.name} - _supplied(tuple(c.setup for c in f.cases))
+    return frozenset(ans.calls & graded) - {ans.name} - _supplied(tuple(c.setup for c in f.cases))
+
+
+def circle(name: str, calls: dict[str, frozenset[str]]) -> list[str]:
+    """The other functions `name` reaches through calls and that reach it back (its strongly
+    connected component in the call graph, without itself), sorted."""
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(calls.get(start, ()))
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(calls.get(n, ()))
+        return seen
+
+    return sorted(n for n in reach(name) if n != name and name in reach(n))
 
 
 @cache
@@ -161,11 +165,14 @@ def _supplied(setups: tuple[str, ...]) -> frozenset[str]:
     return frozenset(common or ())
 
 
-def _waits_for(f: Function, ans: selection.Answer, names: list[str]) -> FunctionResult:
-    them = ", ".join(f"`{n}`" for n in names)
+def _in_circle(f: Function, ans: selection.Answer, others: list[str]) -> FunctionResult:
+    """Zero for a function in a circle: none of them can be right first (each one's answer would
+    rest on the course's version of the others, which then answer for it)."""
+    them = ", ".join(f"`{n}`" for n in others)
     message = (
-        f"calls {them}, which does not earn full marks yet: a function that calls another graded "
-        f"function is graded (with the course's version of it) once yours is right; fix {them} first"
+        f"`{f.name}` and {them} call each other: functions written through one another cannot be "
+        f"judged apart (the course's version of each would answer for the other), so none earns "
+        f"points; write each without calling the other"
     )
     return zero(f, "failed", message, ans)
 
@@ -173,13 +180,13 @@ def _waits_for(f: Function, ans: selection.Answer, names: list[str]) -> Function
 def _round(
     functions: list[Function],
     answers: dict[str, selection.Answer],
+    calls: dict[str, frozenset[str]],
     prep: Prepared,
     options: Options,
     session: run.Session | None,
     meanwhile: Any,
 ) -> tuple[dict[str, tuple[FunctionResult, list[str]]], tuple[str, ...]]:
     """Run and judge some functions: each one's result and import notes, and the isolation notes."""
-    graded = frozenset(g.name for g in prep.assignment.functions)
     early: dict[str, FunctionResult] = {}
     tasks = []
     for f in functions:
@@ -189,9 +196,9 @@ def _round(
             early[f.name] = result
             continue
         cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
-        # the reference's versions of exactly the callees that earned full marks (see grade_parsed)
-        peers = {n: prep.peers[n] for n in _callees(f, ans, graded) if n in prep.peers}
-        task = task_for(ans, prep.given, cases, options.timeout or f.timeout, peers)
+        # the reference's versions of the graded functions it calls, run by an oracle (see grade_parsed)
+        timeout = options.timeout or f.timeout
+        task = task_for(ans, prep.given, cases, timeout, prep.peers, calls=calls[f.name])
         tasks.append(replace(task, max_bytes=prep.result_bytes(f.name)))
     raw, isolation, _ = (
         run.execute(prep.assignment, tasks, limits=options.limits, session=session, meanwhile=meanwhile)

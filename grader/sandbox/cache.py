@@ -3,10 +3,10 @@
 A key is the SHA-256 of everything that determines a function's raw result: the assignment and
 the bytes of its released files (helper modules, data), the function, its units exactly as the
 sandbox runs them (the normalised code: magics neutralised, line ends LF, only the cells the
-function needs, given functions included), the cases with their encoded inputs, the timeout and
-the limits. Two answers that differ in a single
-character never share a key. Results that say the worker died are never stored: they describe
-the worker, not the answer.
+function needs, given functions included), the reference's code its oracle runs for the graded
+functions it calls, the cases with their encoded inputs, the timeout and the limits. Two answers
+that differ in a single character never share a key. Results that say the worker died are never
+stored: they describe the worker, not the answer.
 
 The cache is bounded in bytes (the size of the raw results as JSON, `MAX_BYTES` by default): the
 least recently used results are dropped to make room, and a result larger than an eighth of the

@@ -9,8 +9,16 @@ straight to that child, and its result straight back; the zygote only forks, kil
 So nothing one submission's code could leave in memory is in the process the next one is forked
 from.
 
+A function that calls other graded functions (its task has an "oracle": the reference's units
+of those functions) also gets an oracle: a second child, forked first, that reads the reference's
+units from a pipe of its own and answers the function child's calls over a socket pair (see
+harness.py). The function child's job names those functions only; the reference's code goes
+from here straight to the oracle.
+
 Control messages are JSON, one per SOCK_SEQPACKET packet, over a socket pair:
     grader -> zygote  {"fork": n} + [job read end, result write end]   zygote -> {"forked": n}
+    grader -> zygote  {"fork": n} + [job read end, result write end, oracle's job read end,
+                                     the child's socket, the oracle's socket]
     grader -> zygote  {"end": n, "wait": bool}                          zygote -> {"ended": n, status}
 The zygote's first packet is {"ready": true, "ok": <helpers imported>}.
 """
@@ -101,42 +109,54 @@ class Call:
 
     def __init__(self, link: Link, task: dict[str, Any]) -> None:
         self.link, self.task, self.id = link, task, next(link.calls)
-        job_r, self.job_w = os.pipe()
+        oracle = task.get("oracle")
+        job = {k: v for k, v in task.items() if k != "oracle"}  # the reference's code: never the child's
+        job_r, job_w = os.pipe()
         self.result_r, result_w = os.pipe()
+        theirs = [job_r, result_w]
+        self.jobs: dict[int, memoryview] = {job_w: memoryview(json.dumps(job).encode())}
+        if oracle:
+            oracle_r, oracle_w = os.pipe()
+            child_end, oracle_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            theirs += [oracle_r, child_end.detach(), oracle_end.detach()]
+            self.jobs[oracle_w] = memoryview(json.dumps(oracle).encode())
         try:
-            socket.send_fds(link.control, [json.dumps({"fork": self.id}).encode()], [job_r, result_w])
+            socket.send_fds(link.control, [json.dumps({"fork": self.id}).encode()], theirs)
             self.sent = True
         except OSError:  # the zygote is gone
             self.sent = False
         finally:
-            os.close(job_r)
-            os.close(result_w)
-        os.set_blocking(self.job_w, False)
-        self.job = memoryview(json.dumps(task).encode())
+            for fd in theirs:
+                os.close(fd)
+        for fd in self.jobs:
+            os.set_blocking(fd, False)
         self._push()
 
     def _push(self) -> None:
-        """Write what the job pipe takes now; close it once the whole job is in."""
-        try:
-            while self.job:
-                self.job = self.job[os.write(self.job_w, self.job) :]
-        except BlockingIOError:
-            return
-        except OSError:  # the child is gone: its result (none) tells
-            self.job = memoryview(b"")
-        self._close_job()
+        """Write what each job pipe takes now; close one once its whole job is in."""
+        for fd, left in list(self.jobs.items()):
+            try:
+                while left:
+                    left = left[os.write(fd, left) :]
+            except BlockingIOError:
+                self.jobs[fd] = left
+                continue
+            except OSError:  # the child is gone: its result (none) tells
+                pass
+            os.close(fd)
+            del self.jobs[fd]
 
     def abandon(self) -> None:
         """Give the call up unread (its worker is being closed)."""
-        self._close_job()
+        self._close_jobs()
         if self.result_r >= 0:
             os.close(self.result_r)
             self.result_r = -1
 
-    def _close_job(self) -> None:
-        if self.job_w >= 0:
-            os.close(self.job_w)
-            self.job_w = -1
+    def _close_jobs(self) -> None:
+        for fd in self.jobs:
+            os.close(fd)
+        self.jobs.clear()
 
     def finish(self, max_bytes: int) -> dict[str, Any] | None:
         """The function's result as the grader may see it; None when the zygote died."""
@@ -181,7 +201,7 @@ class Call:
             left = deadline - time.monotonic()
             if left <= 0:
                 return b"", "timeout"
-            writing = [self.job_w] if self.job_w >= 0 else []
+            writing = list(self.jobs)
             reading = [self.result_r] + ([out_fd] if out_fd >= 0 else [])
             readable, writable, _ = select.select(reading, writing, [], min(left, 1.0))
             if writable:

@@ -5,7 +5,9 @@
     tuple                            {"$": "tuple", "items": [...]}
     dict (string keys)               {"$": "dict", "items": {...}}
     numpy array or scalar            {"$": "ndarray", "dtype": "float64", "shape": [...],
-                                      "data": nested list  |  "b64": raw little-endian bytes}
+                                      "data": nested list  |  "b64": raw little-endian bytes,
+                                      "scalar": true only for a numpy scalar sent to or from
+                                      the oracle, see `encode`}
 
 `encode` refuses anything that is not plain data; `decode` is strict, safe on data that came out
 of a student's process. The grader imports this module; the sandbox receives its text inside
@@ -44,8 +46,10 @@ class Unencodable(Exception):
     """A value that is not plain data."""
 
 
-def encode(value: Any, *, binary: bool = False, _depth: int = 0) -> Any:
-    """Turn plain data into JSON-ready structures; refuse anything else."""
+def encode(value: Any, *, binary: bool = False, scalars: bool = False, _depth: int = 0) -> Any:
+    """Turn plain data into JSON-ready structures; refuse anything else. With `scalars`, a numpy
+    scalar is marked as one, so that `decode` gives it back as a scalar, not a 0-d array (a call
+    to the oracle must look like a call in the same process)."""
     if _depth > MAX_DEPTH:
         raise Unencodable("the value is nested too deeply")
     t = type(value)
@@ -59,19 +63,21 @@ def encode(value: Any, *, binary: bool = False, _depth: int = 0) -> Any:
         raise Unencodable("an integer too large for any number type numpy has")
     if t is float:
         return value
+    depth = _depth + 1
     if t is list:
-        return [encode(v, binary=binary, _depth=_depth + 1) for v in value]
+        return [encode(v, binary=binary, scalars=scalars, _depth=depth) for v in value]
     if t is tuple:
-        return {"$": "tuple", "items": [encode(v, binary=binary, _depth=_depth + 1) for v in value]}
+        items = [encode(v, binary=binary, scalars=scalars, _depth=depth) for v in value]
+        return {"$": "tuple", "items": items}
     if t is dict:
         if not all(type(k) is str for k in value):
             raise Unencodable("a dict with keys that are not strings")
         return {
             "$": "dict",
-            "items": {k: encode(v, binary=binary, _depth=_depth + 1) for k, v in value.items()},
+            "items": {k: encode(v, binary=binary, scalars=scalars, _depth=depth) for k, v in value.items()},
         }
     if isinstance(value, np.generic) and type(value).__module__ == "numpy":
-        return _array(np.asarray(value), binary)
+        return {**_array(np.asarray(value), binary), **({"scalar": True} if scalars else {})}
     if t is np.ndarray:
         return _array(value, binary)
     if isinstance(value, np.ndarray):
@@ -111,7 +117,8 @@ def decode(value: Any, *, _depth: int = 0) -> Any:
     if tag == "dict" and type(value.get("items")) is dict:
         return {str(k): decode(v, _depth=_depth + 1) for k, v in value["items"].items()}
     if tag == "ndarray":
-        return _decode_array(value)
+        arr = _decode_array(value)
+        return arr[()] if value.get("scalar") is True and arr.ndim == 0 else arr
     raise ValueError("unknown tagged value")
 
 
