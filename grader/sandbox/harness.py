@@ -12,12 +12,8 @@ case inputs) on a pipe of its own, straight from the grader, and writes its resu
 the zygote never reads either, so no submission's code or data is ever in the memory the next
 submission's children are forked from. The grader checks every result it reads (channel.py):
 student code can write anything to its own result pipe.
-
-A function that calls other graded functions gets, for each, a stub (`_stub`) that sends the
-call's arguments as plain data to an ORACLE: a second child forked from the same zygote, not
-dumpable, that holds the reference's code of those functions and nothing of the student's
-(`_oracle`). The student's process never holds a byte of the reference's code; it sees only the
-answers, decoded as its own results are.
+A function that calls other graded functions gets stubs for them, and an oracle beside it that
+runs the reference's code of those functions (oracle.py).
 """
 
 from __future__ import annotations
@@ -42,9 +38,11 @@ if sys.flags.no_site:  # the sandbox skips site's .pth hooks, names the site dir
 
 import numpy as np  # noqa: E402
 
-# joined: the sandbox gets these modules' text in place of their lines (see worker.harness_source)
+# joined: the sandbox gets codec.py's, compat.py's and oracle.py's text in place of these lines
+# (see worker.harness_source), in this order
 from grader.sandbox.codec import Unencodable, decode, encode  # noqa: E402
 from grader.sandbox.compat import restore_numpy1  # noqa: E402
+from grader.sandbox.oracle import ORACLE, fork_oracle, stub  # noqa: E402
 
 restore_numpy1(np)  # answers written for the course's numpy 1.x (np.float, np.sum(generator), ...)
 
@@ -89,7 +87,7 @@ def _load_units(units: list[dict[str, str]], ns: dict[str, Any]) -> list[str]:
     notes = []
     for u in units:
         if u.get("kind") == "oracle":
-            ns[u["filename"].partition(":")[2]] = _stub(u["filename"].partition(":")[2])
+            ns[u["filename"].partition(":")[2]] = stub(u["filename"].partition(":")[2])
             continue
         linecache.cache[u["filename"]] = (len(u["source"]), None, u["source"].splitlines(True), u["filename"])
         code = compile(u["source"], u["filename"], "exec", dont_inherit=True)
@@ -147,148 +145,6 @@ def run_function(task: dict[str, Any]) -> dict[str, Any]:
     return {"function": task["function"], "cases": results}
 
 
-# ----------------------------------------------------------------------------- the oracle
-#
-# A call crosses as one message each way, its length first: the stub sends
-#     {"call": name, "args": [...], "kwargs": {...}, "rng": numpy's global random state}
-# and the oracle answers {"ok": true, "output": ..., "rng": ...}, {"ok": false, "raised": type},
-# or {"ok": false, "unencodable": reason}. Only plain data crosses (`encode`), the random state
-# both ways, so a call draws from numpy's generator as it would in the caller's own process.
-
-ORACLE: list[Any] = []  # the function child's socket to its oracle, when it has one
-MAX_MESSAGE = 1 << 28  # bytes of one call or answer: far more than any course value
-
-
-def _send(sock: Any, msg: dict[str, Any]) -> None:
-    payload = json.dumps(msg).encode()
-    sock.sendall(b"%d\n" % len(payload) + payload)
-
-
-def _receive(sock: Any) -> Any:
-    """The next message on `sock`, decoded as JSON; None at its end or on anything malformed."""
-    head = b""
-    while not head.endswith(b"\n"):
-        byte = sock.recv(1)
-        if not byte or len(head) > 12:
-            return None
-        head += byte
-    if not head[:-1].isdigit() or int(head) > MAX_MESSAGE:
-        return None
-    size, chunks = int(head), []
-    while size > 0:
-        data = sock.recv(min(size, 1 << 20))
-        if not data:
-            return None
-        chunks.append(data)
-        size -= len(data)
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError):
-        return None
-
-
-def _builtin_error(name: Any) -> type[Exception]:
-    """The builtin exception class called `name`, else RuntimeError (never an exit or interrupt)."""
-    found = BUILTINS.get(name) if type(name) is str else None
-    ok = isinstance(found, type) and issubclass(found, Exception)
-    return found if ok else RuntimeError  # type: ignore[return-value]
-
-
-def _stub(name: str) -> Any:
-    """A stand-in for the graded function `name` in the student's process: it asks the oracle."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            request = {
-                "call": name,
-                "args": encode(list(args), binary=True, scalars=True),
-                "kwargs": encode(kwargs, binary=True, scalars=True),
-                "rng": encode(np.random.get_state(), binary=True),
-            }
-        except (Unencodable, RecursionError) as exc:
-            given = str(exc) if isinstance(exc, Unencodable) else "a value nested too deeply"
-            raise TypeError(
-                f"`{name}` is the course's own version, run by the grader apart from your code: it takes "
-                f"plain data only (numbers, strings, booleans, None, lists, tuples, dicts with string "
-                f"keys, numeric numpy arrays), and was given {given}"
-            ) from None
-        if not ORACLE:
-            raise RuntimeError(f"the course's `{name}` is not available here")
-        try:
-            _send(ORACLE[0], request)
-            answer = _receive(ORACLE[0])
-        except OSError:
-            answer = None
-        if type(answer) is not dict:
-            raise RuntimeError(f"the course's `{name}` did not answer (its process ended)")
-        if answer.get("ok") is not True:
-            if "unencodable" in answer:
-                what = str(answer["unencodable"])[:200]
-                raise TypeError(f"the course's `{name}` returned {what} for these arguments")
-            kind = _builtin_error(answer.get("raised"))
-            raise kind(f"the course's `{name}` raised {kind.__name__} on these arguments")
-        np.random.set_state(decode(answer["rng"]))
-        return decode(answer["output"])
-
-    call.__name__ = call.__qualname__ = name
-    return call
-
-
-def _answer(ns: dict[str, Any], names: set[str], req: Any) -> dict[str, Any]:
-    """Run one call the function child asked for, as plain data in and out."""
-    if type(req) is not dict or req.get("call") not in names:
-        return {"ok": False, "raised": "NameError"}
-    try:
-        args, kwargs = decode(req.get("args")), decode(req.get("kwargs"))
-        np.random.set_state(decode(req.get("rng")))
-        if type(args) is not list or type(kwargs) is not dict:
-            raise ValueError("bad call")
-    except Exception:  # the student's process can send anything
-        return {"ok": False, "raised": "ValueError"}
-    vars(builtins).update(BUILTINS)
-    try:
-        out = ns[req["call"]](*args, **kwargs)
-    except BaseException as exc:  # its type only: a message could carry the reference's text
-        return {"ok": False, "raised": _error(exc)["type"]}
-    try:
-        output = encode(out, binary=True, scalars=True)
-        return {"ok": True, "output": output, "rng": encode(np.random.get_state(), binary=True)}
-    except (Unencodable, RecursionError) as exc:
-        return {"ok": False, "unencodable": str(exc) or "a value nested too deeply"}
-
-
-def _oracle(job_fd: int, sock_fd: int) -> None:
-    """The oracle: not dumpable before anything of the reference arrives (a process of the same
-    user can then neither trace it nor read its memory, maps, environment or descriptors through
-    /proc), it reads the reference's units from its own pipe and answers calls until the
-    function child's end of the socket closes."""
-    import ctypes
-    import socket
-
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, as inherited, and said again here
-    os.setpgid(0, 0)
-    os.close(CONTROL_FD)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the oracle exits
-    sys.stderr = sys.stdout
-    try:
-        job = json.loads(_read_all(job_fd))
-        os.close(job_fd)
-        ns: dict[str, Any] = {"__name__": "__main__"}
-        _load_units(job["units"], ns)
-        names = {n for n in job["names"] if callable(ns.get(n))}
-        sock = socket.socket(fileno=sock_fd)
-        while True:
-            req = _receive(sock)
-            if req is None:
-                break
-            _send(sock, _answer(ns, names, req))
-    finally:
-        os._exit(0)
-
-
 # ----------------------------------------------------------------------------- the zygote
 
 
@@ -298,17 +154,11 @@ def _child(job_fd: int, result_fd: int, oracle_fd: int = -1) -> None:
 
     Everything of the submission (its code, its inputs, what it prints, its result) lives only in
     this process, which dies after one function: the zygote it was forked from never holds any."""
-    os.setpgid(0, 0)  # its own group, so everything it starts dies with it
-    os.close(CONTROL_FD)  # student code can neither ask for forks nor end other children
+    _detach()
     if oracle_fd >= 0:
         import socket
 
         ORACLE.append(socket.socket(fileno=oracle_fd))
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
-    sys.stderr = sys.stdout
     try:
         task: dict[str, Any] = {"function": ""}
         try:
@@ -325,6 +175,19 @@ def _child(job_fd: int, result_fd: int, oracle_fd: int = -1) -> None:
         os.close(result_fd)
     finally:
         os._exit(0)  # never return into the zygote's code, whatever the student's code left behind
+
+
+def _detach() -> None:
+    """A child of the zygote on its own: its own process group (everything it starts dies with
+    it), no control socket (its code can neither ask for forks nor end other children), and
+    its output to /dev/null."""
+    os.setpgid(0, 0)
+    os.close(CONTROL_FD)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the child exits
+    sys.stderr = sys.stdout
 
 
 def _read_all(fd: int) -> bytes:
@@ -534,25 +397,10 @@ def serve(control: Any) -> None:
 
 
 def _fork(fds: list[int]) -> tuple[int, ...]:
-    """Fork a function child on [job, result] (and, with [job, result, oracle's job, child's socket,
-    oracle's socket], its oracle first): the process ids, the child's first. Each gets only its
-    own descriptors: the oracle's job (the reference's code) never reaches the function child.
-    The oracle's are closed here (marked -1 in `fds`) before the function child is forked."""
-    oracle: tuple[int, ...] = ()
-    if len(fds) == 5:
-        pid = os.fork()
-        if pid == 0:
-            for fd in fds[:2] + fds[3:4]:
-                os.close(fd)
-            _oracle(fds[2], fds[4])
-        try:
-            os.setpgid(pid, pid)  # here too: an end that comes before the oracle's own call kills it
-        except OSError:
-            pass
-        oracle = (pid,)
-        for i in (2, 4):
-            os.close(fds[i])
-            fds[i] = -1
+    """Fork a function child on [job, result], and with [job, result, oracle's job, child's
+    socket, oracle's socket] its oracle first (see oracle.fork_oracle): the process ids, the
+    child's first. The oracle's descriptors are closed (-1 in `fds`) before the child is forked."""
+    oracle = (fork_oracle(fds, _load_units, _detach),) if len(fds) == 5 else ()
     pid = os.fork()
     if pid == 0:
         _child(fds[0], fds[1], fds[3] if oracle else -1)

@@ -26,21 +26,24 @@ from grader.sandbox.isolation import hidden, jail_config, release_uid, site_dirs
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
 
-JOINED = "from grader.sandbox."  # harness.py's imports of the texts joined into it
+JOINED = ("codec", "compat", "oracle")  # joined into the harness's text, in this order
 
 
 def harness_source() -> str:
     """The zygote's program as one self-contained text: harness.py with the text of each module
-    it imports from this package (codec.py, compat.py) in place of that import (the sandbox has
-    nothing of our package on its path). Read without importing any of them: they import numpy,
-    the grader need not yet."""
+    of JOINED in place of its import of it (the sandbox has nothing of our package on its path;
+    each joined file's own import of an earlier one is dropped). Read without importing any: they
+    import numpy, the grader need not yet."""
     here = Path(__file__).parent
-    lines = []
-    for line in here.joinpath("harness.py").read_text(encoding="utf-8").split("\n"):
-        if line.startswith(JOINED):
-            module = line[len(JOINED) :].split(" ", 1)[0]
-            line = here.joinpath(f"{module}.py").read_text(encoding="utf-8")
-        lines.append(line)
+    lines = here.joinpath("harness.py").read_text(encoding="utf-8").split("\n")
+    for name in JOINED:
+        head = f"from grader.sandbox.{name} import "
+        joins = [i for i, line in enumerate(lines) if line.startswith(head)]
+        if len(joins) != 1:
+            raise RuntimeError(f"harness.py must import {name} on exactly one line ({head}...)")
+        text = here.joinpath(f"{name}.py").read_text(encoding="utf-8").split("\n")
+        text = [line for line in text if not line.startswith("from grader.sandbox.")]
+        lines[joins[0] : joins[0] + 1] = text
     return "\n".join(lines)
 
 
