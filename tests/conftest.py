@@ -132,3 +132,13 @@ def _nudge(value):
 def {name}(*args, **kwargs):
     return _nudge(_reference_{name}(*args, **kwargs))
 """
+
+
+@pytest.fixture(autouse=True)
+def no_secret(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test starts without a secret (a developer's own must not change what tests see):
+    the configuration folder is an empty one of the test's own."""
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv("GRADER_SECRET", raising=False)
+    return config

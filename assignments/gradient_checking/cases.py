@@ -80,16 +80,46 @@ def _call(ref, X, Y, parameters, gradients, lambd, epsilon):
     return args
 
 
-def course_network(ref, gradients="given", lambd=0.0, epsilon=None):
-    """The notebook's example (gradient_check_n_test_case) with the chosen gradients."""
+def conditioned(X, Y, parameters, activation="relu"):
+    """Refuse (ValueError) a draw on which a gradient check's answer is decided by rounding, not
+    by the code: a ReLU input within 1e-3 of its kink (a step of epsilon crosses it), an output
+    unit saturated (log(A3) loses its digits), or gradients so small that the difference of two
+    estimates is mostly noise. Secret cases draw again; the public cases never call this."""
+    W1, b1 = parameters["W1"], parameters["b1"]
+    W2, b2 = parameters["W2"], parameters["b2"]
+    Z1 = np.dot(W1, X) + b1
+    A1, A2, A3 = _forward(X, parameters, activation)
+    Z2 = np.dot(W2, A1) + b2
+    if activation == "relu" and (min(np.abs(Z1).min(), np.abs(Z2).min()) < 1e-3 or not A2.any()):
+        raise ValueError("a ReLU input at its kink, or a dead layer")
+    if A3.min() < 0.02 or A3.max() > 0.98:
+        raise ValueError("a saturated output")
+    grads = backward(X, Y, parameters, activation)
+    if np.sqrt(sum(np.sum(grads[k] ** 2) for k in ("dW1", "dW2", "dW3", "db1", "db2", "db3"))) < 0.05:
+        raise ValueError("gradients too small to tell right from wrong")
+
+
+def _parameters(rng):
+    return {name: rng.randn(*shape) for name, shape in SHAPES}
+
+
+def course_network(ref, gradients="given", lambd=0.0, epsilon=None, seed=None, well_conditioned=False):
+    """The notebook's example (gradient_check_n_test_case) with the chosen gradients; with a
+    seed (secret cases), the example's X and Y with parameters drawn from it."""
     X, Y, parameters = ref.gradient_check_n_test_case()
+    if seed is not None:
+        parameters = _parameters(np.random.RandomState(seed))
+    if well_conditioned:
+        conditioned(X, Y, parameters, "tanh" if gradients == "tanh" else "relu")
     return _call(ref, X, Y, parameters, gradients, lambd, epsilon)
 
 
-def random_network(ref, seed, m, gradients="given", lambd=0.0, epsilon=None):
+def random_network(ref, seed, m, gradients="given", lambd=0.0, epsilon=None, well_conditioned=False):
     """Another draw: X of shape (4, m), labels of shape (1, m), standard normal parameters."""
     rng = np.random.RandomState(seed)
     X = rng.randn(4, m)
     Y = (rng.rand(1, m) > 0.5).astype(int)
-    parameters = {name: rng.randn(*shape) for name, shape in SHAPES}
+    parameters = _parameters(rng)
+    if well_conditioned:
+        conditioned(X, Y, parameters, "tanh" if gradients == "tanh" else "relu")
     return _call(ref, X, Y, parameters, gradients, lambd, epsilon)

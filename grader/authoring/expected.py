@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ import numpy as np
 from grader.authoring import reference
 from grader.errors import SpecError
 from grader.files import write_atomic
-from grader.judging import mistakes
+from grader.judging import hidden, mistakes
 from grader.reading import assignment as spec
-from grader.reading import notebook, selection
+from grader.reading import notebook, secret, selection, variation
 from grader.reading.assignment import Assignment, Case
 from grader.sandbox import codec, harness, run
 from grader.sandbox.limits import Limits
@@ -29,8 +30,20 @@ from grader.sandbox.tasks import peers_of, task_for
 FORMAT = 1
 
 
-def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
-    """Run each case's builder against the reference; return encoded arguments per case."""
+ATTEMPTS = 50  # draws of a secret case before its builder's refusals are a spec error
+
+
+@dataclass(frozen=True)
+class Draw:
+    """Secret cases: the key their inputs are drawn with, and the variant (a student's, or shared)."""
+
+    key: bytes
+    variant: str = secret.SHARED
+
+
+def build_inputs(a: Assignment, draw: Draw | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Run each case's builder against the reference; return encoded arguments per case (with
+    `draw`, a hidden case that declares `vary` gets drawn params instead of its public ones)."""
     ns = reference.namespace_of(a.reference_notebook, a.folder)
     ref = reference.as_object(ns)
     builders = reference.load_module(a.cases_module, f"_grader_cases_{a.name}")
@@ -41,18 +54,42 @@ def build_inputs(a: Assignment) -> dict[str, dict[str, dict[str, Any]]]:
                 builder = getattr(builders, c.inputs, None)
                 if builder is None:
                     raise SpecError(f"{a.name}: cases.py has no builder {c.inputs!r} ({f.name}/{c.name})")
-                args = builder(ref, **c.params)
-                out.setdefault(f.name, {})[c.name] = {
-                    "hidden": c.hidden,
-                    "arg_names": list(args),
-                    "args": [codec.encode(v) for v in args.values()],
-                }
+                out.setdefault(f.name, {})[c.name] = _entry(c, builder(ref, **c.params))
+            if draw is not None:
+                for c in f.cases:
+                    if c.vary:
+                        builder = getattr(builders, c.inputs)
+                        out[f.name][c.name] = _drawn(a, f.name, c, builder, ref, draw, out[f.name])
     return out
 
 
-def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
-    """The whole expected document for an assignment."""
-    inputs = build_inputs(a)
+def _entry(c: Case, args: dict[str, Any]) -> dict[str, Any]:
+    return {"hidden": c.hidden, "arg_names": list(args), "args": [codec.encode(v) for v in args.values()]}
+
+
+def _drawn(
+    a: Assignment, fname: str, c: Case, builder: Any, ref: Any, draw: Draw, public: dict[str, Any]
+) -> dict[str, Any]:
+    """A secret case's entry: params drawn until the builder accepts them (it raises ValueError
+    for an ill-conditioned draw) and the inputs are none of the public cases' (a table of the
+    public inputs must never answer a secret case)."""
+    taken = {json.dumps(e["args"], sort_keys=True) for e in public.values()}
+    for attempt in range(ATTEMPTS):
+        rng = variation.rng_for(draw.key, a.name, fname, c.name, draw.variant, attempt)
+        try:
+            entry = _entry(c, builder(ref, **variation.params(c.vary, c.params, rng)))
+        except ValueError:
+            continue
+        if json.dumps(entry["args"], sort_keys=True) not in taken:
+            return {**entry, "drawn": True}
+    raise SpecError(
+        f"{a.name}: {fname}/{c.name}: no acceptable draw in {ATTEMPTS} attempts; widen its `vary`"
+    )
+
+
+def build(a: Assignment, *, limits: Limits | None = None, draw: Draw | None = None) -> dict[str, Any]:
+    """The whole expected document for an assignment (with `draw`: on its secret cases)."""
+    inputs = build_inputs(a, draw)
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     given = selection.given_units(parsed, a.given)
     graded = frozenset(f.name for f in a.functions) | frozenset(a.given)
@@ -83,6 +120,8 @@ def build(a: Assignment, *, limits: Limits | None = None) -> dict[str, Any]:
     words = mistakes.record(a, parsed, given, functions, limits=limits or Limits(), peers=peers)
     if words:
         doc["mistakes"] = words
+    if draw is not None:
+        doc["secret"] = hidden.stamp(a, draw.key, draw.variant)
     problems = nonfinite(a, doc)
     if problems:
         raise SpecError(
@@ -162,9 +201,14 @@ load = spec.load_expected
 
 
 def write(a: Assignment, doc: dict[str, Any]) -> Path:
-    """Write the expected document atomically, owner-only (0600) in an owner-only folder (0700):
-    it is the answer key, and where the sandbox has no mount namespace to hide it (a container
-    without CAP_SYS_ADMIN), permissions are all that keep it from student code."""
+    """Write the expected document atomically, owner-only (0600): it is the answer key. A secret
+    one goes beside the secret; the public one in an owner-only folder (0700), since where the
+    sandbox has no mount namespace to hide it (a container without CAP_SYS_ADMIN), permissions
+    are all that keep it from student code."""
+    if "secret" in doc:
+        target = secret.expected_path(a.name, doc["secret"]["variant"])
+        write_atomic(target, dumps(doc), private=True)
+        return target
     write_atomic(a.expected_path, dumps(doc))
     folder = a.expected_path.parent
     if folder.stat().st_uid == os.geteuid():  # someone else's folder: grading names it if it is open

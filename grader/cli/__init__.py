@@ -35,6 +35,7 @@ for command in (
     authoring.validate_cmd,
     authoring.new_cmd,
     authoring.reproduce_cmd,
+    authoring.secret_group,
 ):
     main.add_command(command)
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.cli.common import assignment_names
+from grader.errors import GraderError
 from grader.reading import assignment as spec
+
+if TYPE_CHECKING:
+    from grader.authoring import expected as expected_mod
 
 
 @click.command("gradescope-bundle")
@@ -29,20 +34,63 @@ def gradescope_bundle_cmd(name: str, output: Path | None) -> None:
     click.echo(f"wrote {bundle.write(spec.load(name), output or Path(f'{name}-autograder.zip'))}")
 
 
+@click.group("secret")
+def secret_group() -> None:
+    """The installation's secret, which draws the hidden cases' inputs."""
+
+
+@secret_group.command("init")
+@click.option("--force", is_flag=True, help="Replace an existing secret (every secret case changes).")
+def secret_init_cmd(force: bool) -> None:
+    """Write a new random secret (0600) under the user's configuration folder.
+
+    Example: grader secret init && grader expected --secret
+    """
+    from grader.reading import secret
+
+    try:
+        click.echo(f"wrote {secret.init(force=force)}; now run `grader expected --secret`")
+    except GraderError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _draw(use_secret: bool) -> expected_mod.Draw | None:
+    """The secret cases to compute (None: the public expected/), or exit 2 saying why not."""
+    from grader.authoring import expected as expected_mod
+    from grader.reading import secret
+
+    if not use_secret:
+        return None
+    key = secret.load()
+    if key is None:
+        click.echo("error: no secret configured: run `grader secret init` (or set GRADER_SECRET)", err=True)
+        sys.exit(2)
+    return expected_mod.Draw(key)
+
+
 @click.command("expected")
 @click.argument("names", nargs=-1)
 @click.option("--check", is_flag=True, help="Exit 1 and list the entries that changed, writing nothing.")
-def expected_cmd(names: tuple[str, ...], check: bool) -> None:
-    """Regenerate expected/<assignment>.json from the reference solutions.
+@click.option(
+    "--secret", "use_secret", is_flag=True,
+    help="Compute the secret cases into the file beside the secret (never into expected/).",
+)
+def expected_cmd(names: tuple[str, ...], check: bool, use_secret: bool) -> None:
+    """Regenerate expected/<assignment>.json (or, with --secret, the secret cases' values) from
+    the reference solutions.
 
     Example: grader expected --check
     """
     from grader.authoring import expected as expected_mod
 
+    draw = _draw(use_secret)
+    if check and draw is not None:
+        raise click.UsageError("--check compares expected/ only")
     stale = False
     for name in assignment_names(names):
         a = spec.load(name)
-        doc = expected_mod.build(a)
+        doc = expected_mod.build(a, draw=draw)
         if check:
             old = expected_mod.load(a) if a.expected_path.exists() else {}
             changes = expected_mod.diff(old, doc)

@@ -18,12 +18,16 @@ def assignment_names(names: tuple[str, ...]) -> list[str]:
     return list(names) or spec.names()
 
 
-def require_expected(assignment: str | None) -> None:
+def require_expected(assignment: str | None, *, hidden_too: bool = True) -> None:
     """Exit 2 with one line naming the command to run when an expected/ file a submission may be
-    graded against is missing, unreadable or out of step with its spec (never a traceback later)."""
+    graded against (or, with a secret, the secret cases' file) is missing, unreadable or out of
+    step with its spec (never a traceback later)."""
+    from grader.judging import hidden
+
     try:
         for name in [assignment] if assignment else spec.names():
-            spec.current_expected(spec.load(name))
+            a = spec.load(name)
+            hidden.choose(a) if hidden_too else spec.current_expected(a)
     except GraderError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

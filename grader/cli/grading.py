@@ -246,7 +246,7 @@ def check_cmd(notebook_path: Path, assignment: str | None) -> None:
     from grader.results import one_line
 
     known_assignment(assignment)
-    require_expected(assignment)
+    require_expected(assignment, hidden_too=False)
     try:
         report = check.check_path(notebook_path, grade.Options(assignment=assignment))
     except Exception as exc:  # a grader bug: said so (exit 3), never the notebook's fault

@@ -37,5 +37,5 @@ def check_path(path: Path, options: grade.Options, session: run.Session | None =
     if name is None:
         known = ", ".join(spec.names(root=options.root))
         return Report(label, None, "invalid", f"no graded function of a known assignment ({known}) found")
-    prep = visible_only(prepare(name, options.root))
+    prep = visible_only(prepare(name, options.root, None))
     return grade.grade_parsed(label, parsed, prep, options, session)

@@ -12,7 +12,7 @@ from typing import Any
 from grader.errors import NotebookError
 from grader.judging.prepared import Prepared, prepare, skeleton, zero
 from grader.reading import assignment as spec
-from grader.reading import notebook, selection
+from grader.reading import notebook, secret, selection
 from grader.reading.assignment import Function
 from grader.results import FunctionResult, Report
 from grader.sandbox import run
@@ -55,6 +55,7 @@ class Options:
     limits: Limits = Limits()
     root: Path | None = None
     hide: tuple[str, ...] = ()  # more folders to cover in the sandbox (e.g. where reports go)
+    variant: str = secret.SHARED  # whose secret cases grade (a student's id under the secret)
 
 
 def grade_path(
@@ -87,7 +88,7 @@ def grade_path(
             "invalid",
             f"no graded function of a known assignment ({known}) found; use --assignment",
         )
-    return grade_parsed(label, parsed, prepare(name, options.root), options, session)
+    return grade_parsed(label, parsed, prepare(name, options.root, options.variant), options, session)
 
 
 def internal_error(label: str, assignment: str | None, exc: BaseException) -> Report:
@@ -125,7 +126,15 @@ def grade_parsed(
         done[f.name], more = got[f.name]
         warnings.extend(more)
     functions = tuple(done[f.name] for f in a.functions)
-    return Report(label, a.name, "graded", "graded", functions, tuple(dict.fromkeys(warnings)), isolation)
+    warned = tuple(dict.fromkeys(warnings))
+    return Report(label, a.name, "graded", "graded", functions, warned, isolation, _hidden_extra(prep))
+
+
+def _hidden_extra(prep: Prepared) -> dict[str, Any]:
+    """The report's line on which hidden cases graded, and the variant (for the gradebook)."""
+    if not any(c.hidden for f in prep.assignment.functions for c in f.cases):
+        return {}  # `grader check`: visible cases only
+    return {"hidden_cases": prep.note, **({"variant": prep.variant} if prep.variant is not None else {})}
 
 
 def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> frozenset[str]:

@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from grader.judging import hidden
 from grader.reading import assignment as spec
-from grader.reading import notebook, selection
+from grader.reading import notebook, secret, selection
 from grader.reading.assignment import Assignment, Function
 from grader.results import FunctionResult, TestResult
 from grader.sandbox.tasks import Peers
@@ -36,6 +37,8 @@ class Prepared:
     templates: dict[str, tuple[str, str]]  # function -> the released (blank) definition's skeleton, shape
     peers: Peers = field(default_factory=dict)  # the reference's graded functions (expected/)
     decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
+    note: str = ""  # which hidden cases grade (the secret's or the public ones), for every report
+    variant: str | None = None  # the secret cases' variant; None: the public hidden cases
 
     def outputs(self, function: str, case: str) -> Any:
         """The expected output, decoded once per process (comparison never writes to it)."""
@@ -59,9 +62,25 @@ class Prepared:
         return max(RESULT_FLOOR, RESULT_SLACK * right)
 
 
+class _Prepare:
+    """`prepare(name, root, variant)`, remembered per secret: a secret set or changed in the
+    same process (a test, a long-lived worker) is never graded with another one's cases."""
+
+    def __call__(self, name: str, root: Path | None = None, variant: str | None = secret.SHARED) -> Prepared:
+        """Load an assignment's spec, expected values (the secret cases' of `variant` when a
+        secret is configured; variant None: expected/ always) and released notebook."""
+        key = secret.load() if variant is not None else None
+        return _prepare(name, root, variant, secret.fingerprint(key) if key is not None else None)
+
+    def cache_clear(self) -> None:
+        _prepare.cache_clear()
+
+
+prepare = _Prepare()
+
+
 @cache
-def prepare(name: str, root: Path | None = None) -> Prepared:
-    """Load an assignment's spec, expected values and released notebook."""
+def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str | None) -> Prepared:
     a = spec.load(name, root=root)
     released = notebook.parse(notebook.read(a.student_notebook))
     templates = {}
@@ -69,12 +88,15 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
         d, _ = selection.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
-    expected = spec.current_expected(a)
+    secret_cases = fingerprint is not None and variant is not None
+    chosen = hidden.choose(a, variant) if secret_cases and variant is not None else hidden.public(a)
+    expected = chosen.doc
     peers = {
         name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
         for name, units in expected.get("peers", {}).items()
     }
-    return Prepared(a, expected, selection.given_units(released, a.given), templates, peers)
+    given = selection.given_units(released, a.given)
+    return Prepared(a, expected, given, templates, peers, note=chosen.note, variant=chosen.variant)
 
 
 def skeleton(source: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import SpecError
+from grader.reading import variation
 
 
 def project_root() -> Path:
@@ -48,6 +49,8 @@ class Case:
     setup: str = ""  # code run in the namespace after the student's definitions (collaborators)
     description: str = ""  # words for the case, shown when a hidden case fails (never its values)
     allow_nonfinite: bool = False  # NaN or infinite outputs (the reference's, a mistake's) are meant
+    # hidden cases only: how the params vary on secret cases (see grader/reading/variation.py)
+    vary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ def _case(fname: str, raw: dict[str, Any]) -> Case:
     raw["outputs"] = tuple(raw.get("outputs", ()))
     raw["contrast"] = tuple(raw.get("contrast", ()))
     case = Case(**raw)
+    if case.vary and not case.hidden:
+        raise SpecError(f"{fname}.{case.name}: only hidden cases vary (visible ones are the course's)")
+    for key, form in case.vary.items():
+        variation.check(f"{fname}.{case.name}.vary.{key}", form)
     if case.below is None and (case.at_least is not None or case.contrast):
         raise SpecError(f"{fname}.{case.name}: 'at_least' and 'contrast' go with 'below'")
     if case.at_least is not None and case.below is not None and not case.at_least < case.below:

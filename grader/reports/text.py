@@ -62,6 +62,8 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
     console.print(table)
     for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
         console.print(f"  warning: {one_line(w)}", markup=False)
+    if isinstance(report.extra.get("hidden_cases"), str):
+        console.print(f"  {one_line(report.extra['hidden_cases'])}", markup=False)
     run = report.extra.get("execution")
     if isinstance(run, dict):
         raised = ", ".join(f"cell {e['cell']} ({e['ename']})" for e in run.get("errors", [])) or "none"

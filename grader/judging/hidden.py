@@ -1,0 +1,90 @@
+"""Which hidden cases grade: the secret cases of the configured secret, else the public ones.
+
+With a secret (`grader secret init`, or GRADER_SECRET), the expected document is the one
+`grader expected --secret` wrote beside the secret: visible cases as in expected/, every hidden
+case that declares `vary` drawn with the secret (and the student's variant). It is refused in one
+line naming the command when it was made with another secret, before expected/, the spec or the
+cases last changed. Without a secret, expected/ grades and every report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from grader.errors import SpecError
+from grader.reading import assignment as spec
+from grader.reading import secret
+from grader.reading.assignment import Assignment
+
+PUBLIC_NOTE = (
+    "hidden cases: the public ones from expected/ (no secret configured, so a copy of the "
+    "repository's answer key passes them; see `grader secret init`)"
+)
+SECRET_NOTE = "hidden cases: drawn with this installation's secret"
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The expected document that grades, and the line every report carries about it."""
+
+    doc: dict[str, Any]
+    note: str
+    variant: str | None  # None: the public hidden cases
+
+
+def _digest(*blobs: bytes) -> str:
+    h = hashlib.sha256()
+    for b in blobs:
+        h.update(hashlib.sha256(b).digest())
+    return h.hexdigest()
+
+
+def stamp(a: Assignment, key: bytes, variant: str) -> dict[str, str]:
+    """What a secret document was computed from: the secret (one-way), the variant, and the
+    public expected values and spec it extends (a change to the reference changes expected/)."""
+    public = a.expected_path.read_bytes() if a.expected_path.is_file() else b""
+    return {
+        "fingerprint": secret.fingerprint(key),
+        "variant": variant,
+        "public": _digest(public),
+        "spec": _digest((a.folder / "assignment.toml").read_bytes(), a.cases_module.read_bytes()),
+    }
+
+
+def command(a: Assignment, variant: str) -> str:
+    return f"grader expected --secret {a.name}" + (" --student ID" if variant != secret.SHARED else "")
+
+
+def current(a: Assignment, key: bytes, variant: str = secret.SHARED) -> dict[str, Any]:
+    """The secret document of a variant, refused in one line when missing or stale."""
+    path = secret.expected_path(a.name, variant)
+    run = f"run `{command(a, variant)}`"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path} is missing (a secret is configured): {run}") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path} is not readable ({exc}): {run}") from None
+    if not isinstance(doc, dict) or doc.get("secret") != stamp(a, key, variant):
+        raise SpecError(f"{path} is stale (another secret, or expected/, the spec or the cases changed): {run}")
+    found = spec.mismatches(a, doc)
+    if found:
+        raise SpecError(f"{path} does not match {a.folder / 'assignment.toml'} ({found[0]}): {run}")
+    return doc
+
+
+def public(a: Assignment) -> Chosen:
+    """expected/, whatever the secret (`grader check`, and grading without a secret)."""
+    return Chosen(spec.current_expected(a), PUBLIC_NOTE, None)
+
+
+def choose(a: Assignment, variant: str = secret.SHARED) -> Chosen:
+    """The document grading uses for this variant, and the note for the reports."""
+    key = secret.load()
+    if key is None:
+        return public(a)
+    note = SECRET_NOTE + (f" (variant {variant})" if variant != secret.SHARED else "")
+    return Chosen(current(a, key, variant), note, variant)
