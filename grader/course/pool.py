@@ -72,7 +72,8 @@ def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Se
         known = ", ".join(n for n, _ in _signatures(options.root))
         message = f"no graded function of a known assignment ({known}) found; use --assignment"
         return Report(label, None, "invalid", message)
-    return grade.grade_parsed(label, parsed, prepared.prepare(name, options.root, options.variant), options, session)
+    prep = prepared.prepare(name, options.root, options.variant)
+    return grade.grade_parsed(label, parsed, prep, options, session)
 
 
 def unreadable(

@@ -69,7 +69,8 @@ def current(a: Assignment, key: bytes, variant: str = secret.SHARED) -> dict[str
     except (OSError, ValueError) as exc:
         raise SpecError(f"{path} is not readable ({exc}): {run}") from None
     if not isinstance(doc, dict) or doc.get("secret") != stamp(a, key, variant):
-        raise SpecError(f"{path} is stale (another secret, or expected/, the spec or the cases changed): {run}")
+        why = "another secret, or expected/, the spec or the cases changed"
+        raise SpecError(f"{path} is stale ({why}): {run}")
     found = spec.mismatches(a, doc)
     if found:
         raise SpecError(f"{path} does not match {a.folder / 'assignment.toml'} ({found[0]}): {run}")

@@ -41,7 +41,7 @@ def check(where: str, form: Any) -> None:
         return
     if kind == "one_of" and isinstance(arg, list) and arg:
         return
-    if kind == "distinct" and isinstance(arg, list) and len(arg) == 2 and all(isinstance(x, int) for x in arg):
+    if kind == "distinct" and isinstance(arg, list) and len(arg) == 2 and all(type(x) is int for x in arg):
         if isinstance(form.get("n"), int) and 0 < form["n"] <= arg[1] - arg[0] + 1:
             return
     if kind == "each" and isinstance(arg, list) and arg:
@@ -72,7 +72,9 @@ def draw(form: Any, rng: random.Random) -> Any:
     return [draw(item, rng) for item in form["each"]]
 
 
-def rng_for(key: bytes, assignment: str, function: str, case: str, variant: str, attempt: int) -> random.Random:
+def rng_for(
+    key: bytes, assignment: str, function: str, case: str, variant: str, attempt: int
+) -> random.Random:
     """The RNG of one case of one variant (a new attempt when a draw was refused)."""
     digest = secret_mod.mac(key, "case", assignment, function, case, variant, str(attempt))
     return random.Random(int.from_bytes(digest, "big"))
