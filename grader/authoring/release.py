@@ -11,6 +11,7 @@ from typing import Any
 
 from grader.errors import SpecError
 from grader.files import write_atomic
+from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment
 
@@ -81,13 +82,54 @@ def render(a: Assignment) -> str:
     return json.dumps(released(raw, a.notebook), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def visible_document(a: Assignment) -> dict[str, Any]:
+    """expected/'s document cut to the visible cases (their inputs, outputs and the catalogued
+    mistakes' outputs on them, and those mistakes' words): all `grader check` needs, and
+    nothing of a hidden case or of the reference's code."""
+    doc = spec.current_expected(a)
+    functions: dict[str, Any] = {}
+    shown: dict[str, set[str]] = {}
+    for f in a.functions:
+        for c in f.cases:
+            if not c.hidden:
+                entry = doc["functions"][f.name][c.name]
+                functions.setdefault(f.name, {})[c.name] = entry
+                shown.setdefault(f.name, set()).update(entry.get("mistakes", {}))
+    words = {
+        fname: {mid: w for mid, w in ids.items() if mid in shown.get(fname, set())}
+        for fname, ids in doc.get("mistakes", {}).items()
+    }
+    out: dict[str, Any] = {k: doc[k] for k in ("assignment", "format", "rng_seed") if k in doc}
+    return {**out, "functions": functions, "mistakes": {k: v for k, v in words.items() if v}}
+
+
+def render_visible(a: Assignment) -> str:
+    from grader.authoring import expected
+
+    return expected.dumps(visible_document(a))
+
+
 def release(a: Assignment) -> Path:
-    """Write the student notebook from the reference."""
+    """Write the student notebook from the reference, and, once expected/ holds the assignment,
+    the visible cases' values beside it (`grader expected` writes them too)."""
     write_atomic(a.student_notebook, render(a), private=False)
+    if a.expected_path.is_file():
+        release_visible(a)
     return a.student_notebook
 
 
+def release_visible(a: Assignment) -> Path:
+    """Write the visible cases' values beside the student notebook."""
+    write_atomic(a.visible_expected_path, render_visible(a), private=False)
+    return a.visible_expected_path
+
+
 def is_current(a: Assignment) -> bool:
-    """True when the student notebook is exactly what release would write."""
-    path = a.student_notebook
-    return path.is_file() and path.read_text(encoding="utf-8") == render(a)
+    """True when the student notebook (and, with expected/, the visible values) are exactly what
+    release would write."""
+    path, shown = a.student_notebook, a.visible_expected_path
+    if not path.is_file() or path.read_text(encoding="utf-8") != render(a):
+        return False
+    if not a.expected_path.is_file():
+        return True
+    return shown.is_file() and shown.read_text(encoding="utf-8") == render_visible(a)

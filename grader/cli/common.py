@@ -27,7 +27,7 @@ def require_expected(assignment: str | None, *, hidden_too: bool = True) -> None
     try:
         for name in [assignment] if assignment else spec.names():
             a = spec.load(name)
-            hidden.choose(a) if hidden_too else spec.current_expected(a)
+            hidden.choose(a) if hidden_too else hidden.visible(a)
     except GraderError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

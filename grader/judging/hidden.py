@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from grader.errors import SpecError
@@ -75,6 +75,28 @@ def current(a: Assignment, key: bytes, variant: str = secret.SHARED) -> dict[str
     if found:
         raise SpecError(f"{path} does not match {a.folder / 'assignment.toml'} ({found[0]}): {run}")
     return doc
+
+
+def visible(a: Assignment) -> Chosen:
+    """What `grader check` judges by: expected/ where there is one (an instructor's checkout),
+    else the visible cases' values released beside the student notebook (a student's copy)."""
+    if a.expected_path.exists():
+        return public(a)
+    path = a.visible_expected_path
+    again = "the assignment's files are out of step: get a fresh copy (instructors: `grader release`)"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        why = f"neither {a.expected_path} nor {path} exists"
+        raise SpecError(f"{why}: run `grader expected {a.name}`") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path} is not readable ({exc}): {again}") from None
+    shown = [replace(f, cases=tuple(c for c in f.cases if not c.hidden)) for f in a.functions]
+    narrowed = replace(a, functions=tuple(shown))
+    found = spec.mismatches(narrowed, doc) if isinstance(doc, dict) else ["not a document"]
+    if found:
+        raise SpecError(f"{path} does not match {a.folder / 'assignment.toml'} ({found[0]}): {again}")
+    return Chosen(doc, "", None)
 
 
 def public(a: Assignment) -> Chosen:

@@ -68,7 +68,8 @@ class _Prepare:
 
     def __call__(self, name: str, root: Path | None = None, variant: str | None = secret.SHARED) -> Prepared:
         """Load an assignment's spec, expected values (the secret cases' of `variant` when a
-        secret is configured; variant None: expected/ always) and released notebook."""
+        secret is configured; variant None: the visible cases', for `grader check`) and released
+        notebook."""
         key = secret.load() if variant is not None else None
         return _prepare(name, root, variant, secret.fingerprint(key) if key is not None else None)
 
@@ -88,8 +89,10 @@ def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str
         d, _ = selection.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
-    secret_cases = fingerprint is not None and variant is not None
-    chosen = hidden.choose(a, variant) if secret_cases and variant is not None else hidden.public(a)
+    if variant is None:
+        chosen = hidden.visible(a)
+    else:
+        chosen = hidden.choose(a, variant) if fingerprint is not None else hidden.public(a)
     expected = chosen.doc
     peers = {
         name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)

@@ -102,6 +102,11 @@ class Assignment:
         return self.reference_folder / self.notebook
 
     @property
+    def visible_expected_path(self) -> Path:
+        """The visible cases' expected values, released beside the student notebook."""
+        return self.folder / VISIBLE_EXPECTED
+
+    @property
     def cases_module(self) -> Path:
         return self.folder / "cases.py"
 
@@ -115,6 +120,8 @@ class Assignment:
                 return f
         raise SpecError(f"{self.name} has no graded function {name!r}")
 
+
+VISIBLE_EXPECTED = "expected-visible.json"  # `grader release` writes it; `grader check` reads it
 
 _CASE_KEYS = {f for f in Case.__dataclass_fields__}
 
