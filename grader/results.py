@@ -65,6 +65,9 @@ class TestResult:
     mistake: dict[str, str] | None = None  # {"id", "description", "hint"} of a recognised mistake
     # expected and received values of a failed visible case (encoded), for reports that show them
     evidence: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # a failed case's returned value, digested (judging/digest.py): for the instructor's view of
+    # a class (several answers, the same wrong output); never shown to a student
+    output_digest: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", printable(self.message))
@@ -91,6 +94,8 @@ class TestResult:
             out["mistake"] = dict(self.mistake)
         if self.evidence is not None:
             out["evidence"] = self.evidence
+        if self.output_digest:
+            out["output_digest"] = self.output_digest
         return out
 
 
@@ -107,13 +112,16 @@ class FunctionResult:
     message: str
     tests: tuple[TestResult, ...] = ()
     warnings: tuple[str, ...] = ()
+    # the answer's normal form, digested, when it is substantial and not the reference's: for the
+    # instructor's list of identical answers across a class; never shown to a student
+    answer_digest: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", printable(self.message))
         object.__setattr__(self, "warnings", _clean(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "score": self.score,
             "max_score": self.max_score,
@@ -122,6 +130,9 @@ class FunctionResult:
             "tests": [t.to_dict() for t in self.tests],
             "warnings": list(self.warnings),
         }
+        if self.answer_digest:
+            out["answer_digest"] = self.answer_digest
+        return out
 
 
 @dataclass(frozen=True)
@@ -211,9 +222,17 @@ def _function_from_dict(f: dict[str, Any]) -> FunctionResult:
             float(t.get("max_points", 0.0)),
             mistake=t.get("mistake"),
             evidence=t.get("evidence"),
+            output_digest=str(t.get("output_digest", "")),
         )
         for t in f.get("tests", [])
     )
     return FunctionResult(
-        f["name"], f["score"], f["max_score"], f["status"], f["message"], tests, tuple(f.get("warnings", ()))
+        f["name"],
+        f["score"],
+        f["max_score"],
+        f["status"],
+        f["message"],
+        tests,
+        tuple(f.get("warnings", ())),
+        answer_digest=str(f.get("answer_digest", "")),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from functools import cache
@@ -18,6 +19,8 @@ from grader.results import FunctionResult, Report
 from grader.sandbox import run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import task_for
+
+MIN_ANSWER_NODES = 60  # an answer smaller than this (a line or two) is alike in every class by itself
 
 # Judging needs numpy: `grader.judging.judge` is imported while the worker runs the first job, so a cold
 # `grader run` pays for the two numpy imports (ours, the worker's) at the same time.
@@ -125,7 +128,7 @@ def grade_parsed(
     for f in ready:
         done[f.name], more = got[f.name]
         warnings.extend(more)
-    functions = tuple(done[f.name] for f in a.functions)
+    functions = tuple(_with_form(done[f.name], answers[f.name], prep) for f in a.functions)
     warned = tuple(dict.fromkeys(warnings))
     return Report(label, a.name, "graded", "graded", functions, warned, isolation, _hidden_extra(prep))
 
@@ -135,6 +138,18 @@ def _hidden_extra(prep: Prepared) -> dict[str, Any]:
     if not any(c.hidden for f in prep.assignment.functions for c in f.cases):
         return {}  # `grader check`: visible cases only
     return {"hidden_cases": prep.note, **({"variant": prep.variant} if prep.variant is not None else {})}
+
+
+def _with_form(res: FunctionResult, ans: selection.Answer, prep: Prepared) -> FunctionResult:
+    """The result with its answer's digest when the answer is worth comparing across a class: not
+    trivially short, not the reference's code, not the template as released."""
+    d = ans.definition
+    if d is None or _untouched(ans, prep):
+        return res
+    form, size = selection.normal_form(d.node)
+    if size < MIN_ANSWER_NODES or form == prep.reference_form(ans.name):
+        return res
+    return replace(res, answer_digest=hashlib.sha256(form.encode()).hexdigest()[:16])
 
 
 def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> frozenset[str]:
@@ -240,11 +255,15 @@ def _not_runnable(f: Function, ans: selection.Answer, prep: Prepared) -> Functio
         if ans.syntax_error:
             return zero(f, "error", f"syntax error in {ans.syntax_error}", ans)
         return zero(f, "missing", f"`{f.name}` is not defined in the notebook", ans)
-    template = prep.templates.get(f.name)
-    d = ans.definition
-    if template and skeleton(d.unit.source) == template[0] and d.shape == template[1]:
+    if _untouched(ans, prep):
         return zero(f, "failed", "not implemented yet: the template is unchanged", ans)
     return None
+
+
+def _untouched(ans: selection.Answer, prep: Prepared) -> bool:
+    """Whether the answer is the released template as it is (the cheap text test first)."""
+    template, d = prep.templates.get(ans.name), ans.definition
+    return bool(template and d and skeleton(d.unit.source) == template[0] and d.shape == template[1])
 
 
 def with_execution(

@@ -27,6 +27,7 @@ from typing import Any
 
 from grader.errors import SpecError
 from grader.judging.compare import compare, judge, select
+from grader.judging.digest import output_digest
 from grader.reading import notebook, selection
 from grader.reading.assignment import Assignment, Case, Function
 from grader.results import TestResult, mistake_message
@@ -361,6 +362,8 @@ def annotate(
             w = words[mid]
             changes["mistake"] = {"id": mid, "description": w["description"], "hint": w["hint"]}
             changes["message"] = mistake_message(changes["mistake"], t.message)
+        elif got.get(t.name) is not None:  # a wrong value no mistake explains: its digest, for clusters
+            changes["output_digest"] = output_digest(got[t.name])
         if not c.hidden and t.name in got and t.name in entries:
             changes["evidence"] = _evidence(c, codec.decode(entries[t.name]["output"]), got[t.name])
         out.append(dataclasses.replace(t, **changes) if changes else t)

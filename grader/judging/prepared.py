@@ -39,6 +39,7 @@ class Prepared:
     decoded: dict[tuple[str, str], Any] = field(default_factory=dict)  # (function, case) -> output
     note: str = ""  # which hidden cases grade (the secret's or the public ones), for every report
     variant: str | None = None  # the secret cases' variant; None: the public hidden cases
+    forms: dict[str, str] = field(default_factory=dict)  # function -> the reference's normal form
 
     def outputs(self, function: str, case: str) -> Any:
         """The expected output, decoded once per process (comparison never writes to it)."""
@@ -48,6 +49,16 @@ class Prepared:
 
             self.decoded[key] = codec.decode(self.expected["functions"][function][case]["output"])
         return self.decoded[key]
+
+    def reference_form(self, function: str) -> str:
+        """The reference's definition of `function` in `selection.normal_form`, worked out once
+        ("" when expected/ holds no reference code for it)."""
+        if function not in self.forms:
+            units = self.peers.get(function, ())
+            parsed = notebook.parse_python("\n".join(u.source for u in units)) if units else None
+            defs = [n for n in parsed.body if getattr(n, "name", None) == function] if parsed else []
+            self.forms[function] = selection.normal_form(defs[-1])[0] if defs else ""
+        return self.forms[function]
 
     def args(self, function: str, case: str) -> Any:
         return self.expected["functions"][function][case]["args"]

@@ -4,7 +4,10 @@ from the released notebook (`given_units`), and the template's blanks still left
 
 from __future__ import annotations
 
+import ast
+import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 from grader.errors import NotebookError
 from grader.reading import notebook
@@ -120,3 +123,45 @@ def placeholders(definition: Definition) -> list[int]:
 def graded_names(parsed: Parsed) -> set[str]:
     """Names that carry a `# GRADED FUNCTION:` marker."""
     return set(parsed.markers)
+
+
+def normal_form(node: ast.stmt) -> tuple[str, int]:
+    """A definition's structure without its docstrings (comments and layout are not in an AST at
+    all), to see the same answer in two notebooks: its dump, and its number of nodes (how much
+    there is to it). A structure too deep to write out is its own."""
+    size, nested = 0, False
+    for n in ast.walk(node):
+        size += 1
+        nested = nested or (n is not node and _docstring(n))
+    # most answers have one docstring, the function's own: a shallow copy drops it (a deep copy
+    # of every answer of a class would cost more than grading it)
+    tree = copy.deepcopy(node) if nested else copy.copy(node)
+    for n in ast.walk(tree) if nested else (tree,):
+        if _docstring(n):
+            n.body = n.body[1:] or [ast.Pass()]  # type: ignore[attr-defined]  # a def, by _docstring
+            size -= 2  # the Expr and its Constant
+    try:
+        return ast.dump(tree), size
+    except RecursionError:
+        return f"<too deep: {id(node)}>", 0
+
+
+def _docstring(n: ast.AST) -> bool:
+    if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or not n.body:
+        return False
+    first = n.body[0]
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+
+
+def source_of(path: Path, name: str) -> str | None:
+    """The code of the definition of `name` that counts in the notebook at `path` (as `choose`
+    picks it), for an instructor to read; None when the file holds none or cannot be read."""
+    try:
+        chosen, _ = choose(notebook.parse(notebook.read(path)), name)
+    except (NotebookError, OSError, SyntaxError, ValueError):
+        return None
+    return chosen.unit.source.strip("\n") if chosen is not None else None
