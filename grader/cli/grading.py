@@ -14,7 +14,10 @@ import grader
 from grader.cli.common import FILE_FORMATS, known_assignment, require_expected
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from grader.course.plan import Outcome
+    from grader.reports.summary import Summary
     from grader.results import Report
 
 
@@ -174,13 +177,24 @@ def _exit(statuses: list[str], percents: list[float], fail_under: float | None) 
         sys.exit(1)
 
 
-def _write_format(fmt: str, reports: list[Report], output: Path) -> None:
-    """The file formats: an HTML page per submission, Gradescope's results.json, JUnit XML."""
+def _write_format(fmt: str, reports: list[Report], output: Path, digest: Summary | None = None) -> None:
+    """The file formats: an HTML page per submission (and an index showing `digest`, a batch's
+    summary), Gradescope's results.json, JUnit XML."""
     from grader.reports import formats, html
 
-    writers = {"html": html.write, "gradescope": formats.write_gradescope, "junit": formats.write_junit}
-    for path in writers[fmt](reports, output):
+    if fmt == "html":
+        written = html.write(reports, output, digest)
+    else:
+        written = {"gradescope": formats.write_gradescope, "junit": formats.write_junit}[fmt](reports, output)
+    for path in written:
         click.echo(f"wrote {path}", err=True)
+
+
+def _code_of(outcome: Outcome) -> Callable[[int, str], str | None]:
+    """An answer's code, read again from its file: for a cluster's representative alone."""
+    from grader.reading import selection
+
+    return lambda i, function: selection.source_of(Path(outcome.files[i]), function)
 
 
 def _show_batch(
@@ -200,7 +214,7 @@ def _show_batch(
     from grader.reports.text import to_text
 
     reports = outcome.reports
-    digest = summary.summarise(reports, copies=outcome.copies)
+    digest = summary.summarise(reports, copies=outcome.copies, code_of=_code_of(outcome))
     if output is not None:
         summary.write(digest, output)
         if students is not None:
@@ -208,7 +222,7 @@ def _show_batch(
 
             intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
-            _write_format(fmt, outcome.results(), output)
+            _write_format(fmt, outcome.results(), output, digest)
     if fmt == "json":
         click.echo(json.dumps(reports[0] if single else reports, indent=2))
         if sys.stderr.isatty():

@@ -45,7 +45,8 @@ def run_batch(
         _sweep(plan.output)
     book = Gradebook(plan.book_path) if plan.book_path is not None else None
     try:
-        outcome = Outcome([{} for _ in subs], copies=copies(subs), digests=[s.digest for s in subs])
+        digests, files = [s.digest for s in subs], [str(s.path) for s in subs]
+        outcome = Outcome([{} for _ in subs], copies=copies(subs), digests=digests, files=files)
         basis = graded_against(options) if book is not None else {}
         todo = _reuse(subs, book, options, plan, outcome, basis)
         groups: dict[str, list[Submission]] = defaultdict(list)

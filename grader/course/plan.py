@@ -71,6 +71,7 @@ class Outcome:
     tasks_sent: int = 0
     copies: list[list[str]] = field(default_factory=list)  # byte-identical files, as labels
     digests: list[str] = field(default_factory=list)  # each path's content key, in input order
+    files: list[str] = field(default_factory=list)  # each submission's file, in input order
 
     def results(self) -> list[Report]:
         """The reports as `Report` objects (`reports` holds them as written: plain dicts)."""

@@ -6,22 +6,32 @@ Rendering only: everything shown comes from a Report; nothing here decides a gra
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
+import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from grader.files import file_names, write_atomic
+from grader.reports import summary
 from grader.results import Report, TestResult
 from grader.sandbox import codec
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_ROWS, MAX_COLS = 12, 12  # entries of an array shown side by side
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+# The index's one script: it sorts the submissions table (the page reads the same without it).
+# The page's Content-Security-Policy allows this script alone, by its hash: nothing a submission
+# put in the page (escaped anyway) could run.
+SORT_SCRIPT = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
+SORT_SCRIPT_HASH = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,10 @@ class Leaf:
         return any(any(row) for row in self.wrong)
 
 
+@cache
 def _env() -> Environment:
+    """One environment per process: it compiles each template once (a class of 200 pages would
+    otherwise compile them 200 times, most of the time spent writing them)."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True)
     env.filters["num"] = lambda x: f"{x:g}"
     return env
@@ -82,11 +95,35 @@ def _wrong(exp: Any, got: Any, atol: float, rtol: float) -> list[list[bool]] | N
 
 
 def _heatmap(exp: Any, got: Any) -> str:
-    """A small PNG of |received - expected|, base64; empty when it would not say anything."""
+    """A small PNG of |received - expected|, base64; empty when it would not say anything. A
+    class repeats its wrong answers: a picture already drawn for the same values is reused."""
     if not (isinstance(exp, np.ndarray) and isinstance(got, np.ndarray)) or exp.shape != got.shape:
         return ""
     if exp.size < 2 or exp.dtype.kind not in "biuf" or got.dtype.kind not in "biuf":
         return ""
+    key = hashlib.sha256(
+        f"{exp.shape}{exp.dtype}{got.dtype}".encode()
+        + np.ascontiguousarray(exp).tobytes()
+        + b"|"
+        + np.ascontiguousarray(got).tobytes()
+    ).hexdigest()
+    with _DRAWN_LOCK:
+        if key in _DRAWN:
+            return _DRAWN[key]
+    png = _draw_heatmap(exp, got)
+    with _DRAWN_LOCK:
+        _DRAWN[key] = png
+        while len(_DRAWN) > MAX_DRAWN:
+            _DRAWN.pop(next(iter(_DRAWN)))
+    return png
+
+
+MAX_DRAWN = 256  # heat maps kept (a few KB each)
+_DRAWN: dict[str, str] = {}
+_DRAWN_LOCK = threading.Lock()
+
+
+def _draw_heatmap(exp: np.ndarray, got: np.ndarray) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -211,10 +248,30 @@ def _named(report: Report) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def index(reports: list[Report], links: list[str]) -> str:
-    """The batch's index page: one row per submission, linking to its page."""
-    rows = list(zip(reports, links, strict=True))
-    return _env().get_template("index.html.j2").render(rows=rows, named=_named)
+def index(reports: list[Report], links: list[str], digest: summary.Summary | None = None) -> str:
+    """The batch's index page: what the class got wrong (from `digest`, the batch's summary), and
+    one row per submission, linking to its page, with a column per graded function."""
+    if digest is None:
+        digest = summary.summarise([r.to_dict() for r in reports])
+    functions = list(dict.fromkeys(f.name for r in reports for f in r.functions))
+    scores = [{f.name: f for f in r.functions} for r in reports]
+    rows = list(zip(reports, links, scores, strict=True))
+    mistakes_png = summary.mistakes_png(digest)
+    return (
+        _env()
+        .get_template("index.html.j2")
+        .render(
+            rows=rows,
+            named=_named,
+            functions=functions,
+            s=digest,
+            mean=sum(digest.percents) / len(digest.percents) if digest.percents else 0.0,
+            overview=base64.b64encode(summary.overview_png(digest)).decode(),
+            mistakes_png=base64.b64encode(mistakes_png).decode() if mistakes_png else "",
+            script=Markup(SORT_SCRIPT),
+            script_hash=SORT_SCRIPT_HASH,
+        )
+    )
 
 
 def page_names(reports: list[Report]) -> list[str]:
@@ -222,14 +279,15 @@ def page_names(reports: list[Report]) -> list[str]:
     return [f"{name}.html" for name in file_names([r.submission for r in reports])]
 
 
-def write(reports: list[Report], output: Path) -> list[Path]:
-    """Write a page per submission, and an index page when there are several."""
+def write(reports: list[Report], output: Path, digest: summary.Summary | None = None) -> list[Path]:
+    """Write a page per submission, and an index page when there are several (showing `digest`,
+    the batch's summary, when given: it alone knows the clusters' code)."""
     names = page_names(reports)
     written = []
     for r, name in zip(reports, names, strict=True):
         write_atomic(output / name, page(r))
         written.append(output / name)
     if len(reports) > 1:
-        write_atomic(output / "index.html", index(reports, names))
+        write_atomic(output / "index.html", index(reports, names, digest))
         written.append(output / "index.html")
     return written

@@ -1,9 +1,9 @@
-"""What a batch looks like as a whole: score distribution, pass rate per function, top failures."""
+"""What a batch looks like as a whole: score distribution, pass rate per function, top failures,
+and what the class got wrong (wrong.py: named mistakes, unexplained clusters, identical answers)."""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import write_atomic
+from grader.reports import plots, wrong
 from grader.results import one_line
 
 BINS = 10  # score distribution in tenths of the maximum
@@ -25,6 +26,7 @@ class FunctionStats:
     name: str
     passed: int
     total: int
+    mistakes: tuple[wrong.Named, ...] = ()  # the catalogued mistakes named, most students first
 
     @property
     def rate(self) -> float:
@@ -43,6 +45,8 @@ class Summary:
     functions: tuple[FunctionStats, ...]
     failures: tuple[tuple[str, int], ...]  # (function: message, count), most frequent first
     copies: tuple[tuple[str, ...], ...] = ()  # submissions whose files are byte-identical
+    clusters: tuple[wrong.Cluster, ...] = ()  # identical wrong outputs no catalogued mistake explains
+    alike: tuple[wrong.Alike, ...] = ()  # identical substantial answers, to look at
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain data (summary.json)."""
@@ -50,14 +54,23 @@ class Summary:
         data["functions"] = [{**dataclasses.asdict(f), "rate": f.rate} for f in self.functions]
         data["failures"] = [{"message": m, "count": n} for m, n in self.failures]
         data["copies"] = [list(group) for group in self.copies]
+        data["clusters"] = [
+            {**dataclasses.asdict(c), "size": c.size, "representative": c.representative}
+            for c in self.clusters
+        ]
         return data
 
 
 def summarise(
-    reports: list[dict[str, Any]], top: int = 10, *, copies: Sequence[Sequence[str]] = ()
+    reports: list[dict[str, Any]],
+    top: int = 10,
+    *,
+    copies: Sequence[Sequence[str]] = (),
+    code_of: wrong.CodeOf | None = None,
 ) -> Summary:
     """Aggregate report dicts (as `Report.to_dict` makes them); `copies`: groups of submissions
-    whose files hold the same bytes."""
+    whose files hold the same bytes; `code_of(index, function)`: an answer's code, read for each
+    cluster's representative only."""
     graded = [r for r in reports if r.get("status") == "graded"]
     percents = tuple(100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in graded)
     passed: Counter[tuple[str, str]] = Counter()
@@ -74,7 +87,10 @@ def summarise(
     for r in reports:
         if r.get("status") != "graded":
             failures[f"{r.get('status')}: {r.get('message', '')}"] += 1
-    stats = tuple(FunctionStats(a, n, passed[(a, n)], total) for (a, n), total in seen.items())
+    named = wrong.named(reports)
+    stats = tuple(
+        FunctionStats(a, n, passed[(a, n)], total, named.get((a, n), ())) for (a, n), total in seen.items()
+    )
     errors = sum(1 for r in reports if r.get("status") == "error")
     return Summary(
         len(reports),
@@ -85,6 +101,8 @@ def summarise(
         stats,
         tuple(failures.most_common(top)),
         tuple(tuple(group) for group in copies),
+        wrong.clusters(reports, code_of),
+        wrong.alike(reports),
     )
 
 
@@ -124,37 +142,52 @@ def to_text(s: Summary, width: int = 40) -> str:
     if s.failures:
         lines.append("most frequent failure messages:")
         lines.extend(f"  {n:5d} x {_clip(one_line(m), 150)}" for m, n in s.failures)
+    lines.extend(_wrong_text(s))
     if s.copies:
         lines.append("possible copies (different files with identical bytes):")
         lines.extend(one_line("  " + " = ".join(group)) for group in s.copies)
     return "\n".join(lines) + "\n"
 
 
+def _wrong_text(s: Summary) -> list[str]:
+    lines = []
+    if any(f.mistakes for f in s.functions):
+        lines.append("catalogued mistakes (students who made each):")
+        for f in s.functions:
+            for m in f.mistakes:
+                lines.append(one_line(f"  {f.name}: {m.students:4d} x {m.id} ({_clip(m.description, 100)})"))
+    if s.clusters:
+        lines.append("identical wrong outputs no catalogued mistake explains (add them to mistakes.toml?):")
+        for c in s.clusters:
+            head = f"  {c.function} on {', '.join(c.cases)}: {c.size} students, e.g. {c.representative}"
+            lines.append(one_line(head))
+            lines.extend(one_line(f"      | {line}") for line in c.code.splitlines())
+    if s.alike:
+        lines.append("identical answers (same code, comments and docstrings aside; not penalised):")
+        for g in s.alike:
+            lines.append(one_line(f"  {g.function}: {len(g.students)} students: {', '.join(g.students)}"))
+    return lines
+
+
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def plot(s: Summary, path: Path) -> Path:
+def overview_png(s: Summary) -> bytes:
     """Two panels in one PNG: the score histogram and the pass rate per function."""
-    import matplotlib
+    return plots.overview(histogram(s.percents), [(f.name, f.rate) for f in s.functions])
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-    step = 100 / BINS
-    left.bar([i * step + step / 2 for i in range(BINS)], histogram(s.percents), width=step * 0.9)
-    left.set(xlabel="score (% of maximum)", ylabel="submissions", title="Score distribution", xlim=(0, 100))
-    names = [f.name for f in s.functions]
-    right.barh(names, [100 * f.rate for f in s.functions])
-    right.invert_yaxis()
-    right.set(xlabel="passed (%)", title="Pass rate per function", xlim=(0, 100))
-    png = io.BytesIO()  # rendered whole first: written like every other report (owner-only, atomic)
-    try:
-        fig.savefig(png, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    write_atomic(path, png.getvalue())
+def mistakes_png(s: Summary) -> bytes | None:
+    """Students per catalogued mistake and per unexplained cluster, in one PNG (None: neither)."""
+    bars = [(f"{f.name}: {m.id}", m.students, False) for f in s.functions for m in f.mistakes]
+    bars += [(f"{c.function} on {len(c.cases)} case(s): unexplained", c.size, True) for c in s.clusters]
+    return plots.mistakes(bars)
+
+
+def plot(s: Summary, path: Path) -> Path:
+    """summary.png: `overview_png`."""
+    write_atomic(path, overview_png(s))
     return path
 
 

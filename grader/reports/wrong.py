@@ -1,0 +1,126 @@
+"""What the class got wrong, from a batch's report dicts: the catalogued mistakes each function's
+answers showed and how many students made each; clusters of identical wrong outputs no catalogued
+mistake explains (a mistake worth adding to `mistakes.toml`), each with one answer's code; and
+identical substantial answers, for the instructor to look at (never a penalty).
+
+A cluster is several students whose answers returned the same wrong value (the same
+`output_digest`) on the same case, where no case of that function named a catalogued mistake;
+clusters holding the same students are one cluster over several cases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MIN_CLUSTER = 2  # students giving the same wrong value before it is worth a look
+CODE_LIMIT = 20_000  # characters of a representative answer kept in the summary
+
+CodeOf = Callable[[int, str], "str | None"]  # (index of a report, function) -> that answer's code
+
+
+def student(report: dict[str, Any]) -> str:
+    """Who a report belongs to, as the class view counts people: the submission's label (a file's
+    path) until hand-ins know their students; the one place to change when they do."""
+    return str(report.get("submission", ""))
+
+
+@dataclass(frozen=True)
+class Named:
+    """A catalogued mistake, and how many students made it in one function."""
+
+    id: str
+    description: str
+    students: int
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Students whose answers gave the same wrong values on `cases`, no catalogued mistake named."""
+
+    assignment: str
+    function: str
+    cases: tuple[str, ...]
+    students: tuple[str, ...]  # in input order; the first is the representative
+    code: str = ""  # the representative's answer, when its file could be read again
+
+    @property
+    def size(self) -> int:
+        return len(self.students)
+
+    @property
+    def representative(self) -> str:
+        return self.students[0]
+
+
+@dataclass(frozen=True)
+class Alike:
+    """Students who handed in the same substantial answer (its normal form) to one function."""
+
+    assignment: str
+    function: str
+    students: tuple[str, ...]
+
+
+def _graded(reports: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    return [(i, r) for i, r in enumerate(reports) if r.get("status") == "graded"]
+
+
+def named(reports: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[Named, ...]]:
+    """(assignment, function) -> the mistakes named there, most students first, then by id."""
+    who: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    words: dict[str, str] = {}
+    for _, r in _graded(reports):
+        for f in r.get("functions", []):
+            for t in f.get("tests", []):
+                m = t.get("mistake")
+                if isinstance(m, dict) and m.get("id"):
+                    who[(str(r.get("assignment")), f["name"], str(m["id"]))].add(student(r))
+                    words.setdefault(str(m["id"]), str(m.get("description", "")))
+    out: dict[tuple[str, str], list[Named]] = defaultdict(list)
+    for (a, fn, mid), people in who.items():
+        out[(a, fn)].append(Named(mid, words[mid], len(people)))
+    return {k: tuple(sorted(v, key=lambda n: (-n.students, n.id))) for k, v in out.items()}
+
+
+def clusters(reports: list[dict[str, Any]], code_of: CodeOf | None = None) -> tuple[Cluster, ...]:
+    """Unexplained identical wrong outputs, largest first; the representative's code read by
+    `code_of` (for it alone: the reports never carry students' code)."""
+    members: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+    for i, r in _graded(reports):
+        for f in r.get("functions", []):
+            tests = f.get("tests", [])
+            if any(t.get("mistake") for t in tests):
+                continue  # a catalogued mistake is named there: the catalogue explains this answer
+            for t in tests:
+                digest = t.get("output_digest")
+                if not t.get("passed") and isinstance(digest, str) and digest:
+                    key = (str(r.get("assignment")), f["name"], t["name"], digest)
+                    members[key].setdefault(student(r), i)
+    merged: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    first: dict[tuple[str, str, tuple[str, ...]], int] = {}
+    for (a, fn, case, _), people in members.items():
+        if len(people) < MIN_CLUSTER:
+            continue
+        ordered = tuple(sorted(people, key=lambda s: people[s]))
+        merged[(a, fn, ordered)].append(case)
+        first[(a, fn, ordered)] = people[ordered[0]]
+    out = []
+    for (a, fn, group), cases in merged.items():
+        code = code_of(first[(a, fn, group)], fn) if code_of is not None else None
+        out.append(Cluster(a, fn, tuple(cases), group, (code or "")[:CODE_LIMIT]))
+    return tuple(sorted(out, key=lambda c: (-c.size, c.assignment, c.function, c.cases)))
+
+
+def alike(reports: list[dict[str, Any]]) -> tuple[Alike, ...]:
+    """Identical substantial answers (the same `answer_digest`), largest groups first."""
+    groups: dict[tuple[str, str, str], dict[str, None]] = defaultdict(dict)
+    for _, r in _graded(reports):
+        for f in r.get("functions", []):
+            digest = f.get("answer_digest")
+            if isinstance(digest, str) and digest:
+                groups[(str(r.get("assignment")), f["name"], digest)][student(r)] = None
+    out = [Alike(a, fn, tuple(people)) for (a, fn, _), people in groups.items() if len(people) > 1]
+    return tuple(sorted(out, key=lambda g: (-len(g.students), g.assignment, g.function, g.students)))
