@@ -32,6 +32,8 @@ def process_outcome(raw: dict[str, Any], limits: Limits) -> tuple[str, str] | No
     if "too_big" in raw:
         cap = raw["too_big"] if isinstance(raw["too_big"], int) else limits.result_bytes
         return "killed", f"returned more than {_weight(cap)} of results, far more than the right answers"
+    if raw.get("oom") is True:  # the kernel killed a process of its sandbox (see worker.collect)
+        return "killed", f"ran out of memory: {limits.memory_mb} MB for all the processes it started together"
     if raw.get("worker_died"):
         return "killed", "the grading process was killed while this function ran (did it kill its parent?)"
     died = raw.get("died")

@@ -29,7 +29,7 @@ from grader.errors import GraderError
 from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.sandbox import isolation, jail
+from grader.sandbox import cgroups, isolation, jail
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch, scrubbed_env
 from grader.sandbox.worker import adopt_orphans, reap_orphans
@@ -164,7 +164,9 @@ def run_notebook(
         )
     limits = limits or Limits()
     iso = isolation.available_isolation()
-    cfg = isolation.jail_config(scratch, limits, iso, isolation.hidden((*hide, str(path.resolve().parent))))
+    cgroup = cgroups.create(limits) if iso.budget else None  # the kernel's memory and processes in all
+    hidden = isolation.hidden((*hide, str(path.resolve().parent)))
+    cfg = isolation.jail_config(scratch, limits, iso, hidden, budget=cgroup)
     # no MPLBACKEND: the kernel's own inline backend is what captures the notebook's figures
     cfg["env"] = {k: v for k, v in scrubbed_env(scratch).items() if k != "MPLBACKEND"}
     adopt_orphans()
@@ -195,6 +197,7 @@ def run_notebook(
         _kill(km, client)
         reap_orphans()
         isolation.release_uid(cfg["uid"])
+        cgroups.remove(cgroup)
         remove_scratch(scratch)
     result = {
         "status": status,

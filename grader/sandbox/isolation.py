@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reading.assignment import project_root
-from grader.sandbox import exposure, jail
+from grader.sandbox import cgroups, exposure, jail
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.root import SYSTEM, users
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
@@ -116,10 +116,17 @@ def release_uid(uid: int) -> None:
 
 
 def jail_config(
-    scratch: Path, limits: Limits, iso: Isolation, hide: list[str], *, extra: tuple[str, ...] = ()
+    scratch: Path,
+    limits: Limits,
+    iso: Isolation,
+    hide: list[str],
+    *,
+    extra: tuple[str, ...] = (),
+    budget: cgroups.Budget | None = None,
 ) -> dict[str, Any]:
     """What `jail.apply` needs, as plain data (it may cross an exec). `extra`: more of the host
-    to show the sandbox, read-only (see `binds`)."""
+    to show the sandbox, read-only (see `binds`); `budget`: the sandbox's cgroup, which it joins
+    first."""
     needed = binds(scratch, extra)
     # covering one would hide the interpreter, and binding it would show the folder to hide
     unhidable = sorted(set(hide) & set(needed))
@@ -145,6 +152,7 @@ def jail_config(
         "cwd": str(scratch),
         "uid": uid,
         "tmp": str(scratch / "tmp"),
+        "cgroups": list(budget.dirs) if budget is not None else [],
     }
 
 
@@ -185,6 +193,7 @@ def available_isolation() -> Isolation:
                     got = trial
     finally:
         remove_scratch(scratch)
+    got["budget"] = cgroups.available()  # not the jail's to probe: whether we can make cgroups
     _ISOLATION = _noted(Isolation(**got))
     return _ISOLATION
 
@@ -223,6 +232,18 @@ def _noted(iso: Isolation) -> Isolation:
         )
     if iso.user and not iso.mounts:  # only permissions keep our private files from student code
         notes.extend(exposure.notes(project_root()))
+    if not iso.budget:
+        if iso.user:
+            procs = "its processes are counted for its own user"
+        elif os.geteuid() != 0 and iso.mounts and jail._nproc_per_namespace():
+            procs = "its processes are counted in its own user namespace"
+        else:
+            procs = "its number of processes is not bounded"
+        notes.append(
+            "no cgroup for the sandbox: memory is bounded per process only, not for all of them"
+            f" together, and {procs} (without root, a delegated cgroup gives one:"
+            " systemd-run --user --scope -p Delegate=yes grader ...)"
+        )
     if not iso.user:
         unprivileged = os.geteuid() != 0 and iso.mounts
         notes.append(
@@ -230,10 +251,19 @@ def _noted(iso: Isolation) -> Isolation:
             + (", without privileges in a user namespace" if unprivileged else "")
         )
     return Isolation(
-        iso.network, iso.mounts, iso.pids, iso.user, tuple(notes), ipc=iso.ipc, proc=proc, readonly=readonly
+        iso.network,
+        iso.mounts,
+        iso.pids,
+        iso.user,
+        tuple(notes),
+        ipc=iso.ipc,
+        proc=proc,
+        readonly=readonly,
+        budget=iso.budget,
     )
 
 
 def strongest() -> Isolation:
-    """Every layer; the separate user only when we are root to switch to it."""
-    return Isolation(True, True, True, os.geteuid() == 0)
+    """Every layer; the separate user only when we are root to switch to it, a cgroup of its
+    own when we may make one."""
+    return Isolation(True, True, True, os.geteuid() == 0, budget=cgroups.available())

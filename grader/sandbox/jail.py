@@ -14,7 +14,7 @@ system's folders, the interpreter and its packages and the scratch, read-only, a
 /run and the home folders are not there at all); a PID namespace with a /proc of its own; and,
 when root, an unprivileged user of its own (group `nogroup`). The user switch needs no
 namespace: with root but no mount namespace (a container without CAP_SYS_ADMIN) student code
-still runs as a user of its own.
+still runs as a user of its own. A cgroup of its own (joined first) bounds all its processes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWCGROUP = 0x02000000
 PR_SET_PDEATHSIG = 1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 MS_REMOUNT, MS_NOSYMFOLLOW, MS_STRICTATIME, ST_NOSYMFOLLOW = 32, 256, 1 << 24, 8192
@@ -55,15 +56,21 @@ def _check(rc: int, what: str) -> None:
 
 
 def _mount(src: str, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    libc = _libc()
-    rc = libc.mount(
-        os.fsencode(src),
-        os.fsencode(dst),
-        fstype.encode() if fstype else None,
-        flags,
-        data.encode() if data else None,
-    )
-    _check(rc, f"mount {dst}")
+    kind, options = fstype.encode() if fstype else None, data.encode() if data else None
+    _check(_libc().mount(os.fsencode(src), os.fsencode(dst), kind, flags, options), f"mount {dst}")
+
+
+def _join_cgroups(folders: list[str]) -> None:
+    """Join the sandbox's cgroup (one per hierarchy) first: its budget covers all we start."""
+    for folder in folders:
+        with open(os.path.join(folder, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+
+
+def _nproc_per_namespace() -> bool:
+    """RLIMIT_NPROC counts a user namespace's processes only from Linux 5.14 (before: the user's)."""
+    found = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (5, 14)
 
 
 def _rlimits(cfg: dict[str, Any]) -> None:
@@ -110,8 +117,8 @@ def _makedirs(path: str) -> None:
 # the sandbox's writable tmpfs, besides the scratch's tmp: fresh, private, size-limited
 PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 DEVICES = ("null", "zero", "full", "random", "urandom")  # bound from the host's /dev, nothing else
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-             "stderr": "/proc/self/fd/2"}  # fmt: skip
+STDIO = ("stdin", "stdout", "stderr")
+DEV_LINKS = {"fd": "/proc/self/fd", **{n: f"/proc/self/fd/{i}" for i, n in enumerate(STDIO)}}
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
 
@@ -324,9 +331,12 @@ def apply(cfg: dict[str, Any]) -> None:
     """
     if os.getsid(0) != os.getpid():  # a launcher may have made us a session leader already
         os.setsid()
+    _join_cgroups(cfg.get("cgroups", []))
     _rlimits(cfg)
     libc = _libc()
     flags = (CLONE_NEWNET if cfg.get("network") else 0) | (CLONE_NEWNS if cfg.get("mounts") else 0)
+    # a cgroup namespace, entered in our own cgroup: it is the root of all student code can name
+    flags |= CLONE_NEWCGROUP if cfg.get("mounts") else 0
     flags |= CLONE_NEWIPC if cfg.get("ipc") else 0  # SysV objects and POSIX queues die with us
     flags |= CLONE_NEWPID if cfg.get("pids") else 0  # applies to our children: see become_init
     userns = bool(flags and cfg.get("userns"))
@@ -350,6 +360,8 @@ def apply(cfg: dict[str, Any]) -> None:
         # so student code can neither unmount the covers nor remount anything
         _check(libc.unshare(CLONE_NEWUSER), "unshare")
         _map_ids(inside=uid, uid=0, gid=0, inside_gid=gid)
+        if _nproc_per_namespace():  # counts this namespace's processes: the sandbox's own
+            resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
     if cfg.get("user"):  # needs no namespace: with root, never run student code as root
         os.setgroups([])
         os.setgid(NOBODY)

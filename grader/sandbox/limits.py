@@ -10,11 +10,11 @@ from dataclasses import dataclass
 class Limits:
     """Resource limits for one worker (each function child inherits them)."""
 
-    memory_mb: int = 2048  # address space
+    memory_mb: int = 2048  # each process's address space, and the sandbox's memory in all (a cgroup)
     cpu_seconds: int = 120  # per process
     file_size_mb: int = 16
     tmp_mb: int = 64  # the writable tmp folder, and each of /tmp, /var/tmp, /dev/shm
-    processes: int = 64
+    processes: int = 64  # in the sandbox at once
     open_files: int = 256
     output_bytes: int = 256 * 1024  # stdout/stderr kept, head and tail
     result_bytes: int = 64 << 20
@@ -32,8 +32,9 @@ class Isolation:
     ipc: bool = True  # an IPC namespace: SysV objects and POSIX queues die with the sandbox
     proc: bool = True  # a /proc of the PID namespace's own (needs mounts and pids)
     readonly: bool = True  # every mount read-only but the sandbox's writable places (needs mounts)
+    budget: bool = True  # a cgroup: memory and processes bounded for the sandbox as a whole
 
     @property
     def complete(self) -> bool:
         layers = (self.network, self.ipc, self.mounts, self.pids, self.proc, self.readonly, self.user)
-        return all(layers)
+        return all(layers) and self.budget

@@ -239,7 +239,8 @@ def _execute(
         left = [t for t in pending if t.function not in got]
         if left:  # the worker died or hung: the first unanswered function was running
             session.discard(a)
-            results[left[0].function] = {"function": left[0].function, "worker_died": True}
+            died = {"function": left[0].function, "worker_died": True}
+            results[left[0].function] = {**died, "oom": True} if worker.lost_to_oom else died
             left = left[1:]
         pending = left
     for t in pending:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.sandbox import channel, isolation, jail
+from grader.sandbox import cgroups, channel, isolation, jail
 from grader.sandbox.isolation import hidden, jail_config, release_uid, site_dirs
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
@@ -66,6 +66,9 @@ class Worker:
     greeted: bool | None = None  # whether its ready message came (None: not read yet)
     ahead: channel.Call | None = None  # the first function of a job, sent ahead (see `send`)
     queued: list[dict[str, Any]] = field(default_factory=list)  # the job's functions, for `collect`
+    budget: cgroups.Budget | None = None  # its cgroup: memory and processes of the whole sandbox
+    oom_kills: int = 0  # the OOM kills in its cgroup so far
+    lost_to_oom: bool = False  # it died of an OOM kill (see `collect`)
 
     def stdout_fd(self) -> int:
         out = self.proc.stdout
@@ -84,6 +87,8 @@ class Worker:
             self.proc.wait()
             reap_orphans()
             release_uid(self.uid)
+            if cgroups.remove(self.budget):  # else it is left for the exit (see cgroups.remove_all)
+                self.budget = None
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.control.close()
@@ -159,7 +164,10 @@ def confirm(worker: Worker, limits: Limits, timeout: float) -> bool:
 def _spawn(
     scratch: Path, limits: Limits, iso: Isolation, hide: list[str], preload: str, *, confirmed: bool = True
 ) -> Worker:
-    cfg = jail_config(scratch, limits, iso, hidden(hide))
+    budget = cgroups.create(limits) if iso.budget else None
+    if iso.budget and budget is None:  # it worked for an earlier sandbox: promised, so required
+        raise OSError("could not make the sandbox's cgroup")
+    cfg = jail_config(scratch, limits, iso, hidden(hide), budget=budget)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one packet, one message
     try:
         proc = subprocess.Popen(
@@ -187,10 +195,11 @@ def _spawn(
     except BaseException:
         ours.close()
         release_uid(cfg["uid"])
+        cgroups.remove(budget)
         raise
     finally:
         theirs.close()
-    return Worker(proc, ours, scratch, iso, confirmed, uid=cfg["uid"])
+    return Worker(proc, ours, scratch, iso, confirmed, uid=cfg["uid"], budget=budget)
 
 
 def send(worker: Worker, job: dict[str, Any]) -> bool:
@@ -217,12 +226,24 @@ def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[s
         call = call or channel.Call(worker, channel.anonymous(task))
         got = call.finish(min(int(task.get("max_bytes") or limits.result_bytes), limits.result_bytes))
         call = None
+        oom = _new_oom_kill(worker)  # read after every function: the count is the next one's baseline
         if got is None:
+            worker.lost_to_oom = oom
             break
+        if oom and "died" in got:  # killed by the kernel for the memory of the whole sandbox
+            got = {**got, "oom": True}
         results[task["function"]] = channel.named(got, task)
     if call is not None:
         call.abandon()
     return results
+
+
+def _new_oom_kill(worker: Worker) -> bool:
+    """Whether the OOM killer ended a process of the worker's cgroup since we last looked."""
+    if worker.budget is None:
+        return False
+    seen, worker.oom_kills = worker.oom_kills, worker.budget.oom_kills()
+    return worker.oom_kills > seen
 
 
 def submit(
