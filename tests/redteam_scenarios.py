@@ -919,13 +919,19 @@ def _disk_bounded_in_kernel(report: dict[str, Any], ctx: Any) -> None:
     assert wrote and int(wrote[-1]) <= DISK_LIMIT, wrote
 
 
+def _forks_bounded(report: dict[str, Any], ctx: Any) -> None:
+    forked = re.search(r"forked (\d+)", report["functions"][0]["message"])
+    assert forked is None or int(forked.group(1)) < 64, report["functions"][0]["message"]  # Limits.processes
+
+
 BOMBS = [
     zero(
         ZEROS,
         FORK_BOMB + "    raise RuntimeError('forked %d' % n)\n",
         r"forked \d+|killed|did not finish",
         id="fork-bomb",
-        needs=("user",),
+        needs=("mounts",),  # without root, the bound is counted in the sandbox's user namespace
+        check=_forks_bounded,
     ),
     topl("fork-bomb-toplevel", (_indent0(FORK_BOMB),), needs=("user", "pids")),
     # A correct answer that leaves a daemon behind to kill the next functions' processes: what
