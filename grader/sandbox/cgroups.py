@@ -29,7 +29,6 @@ from grader.sandbox.limits import Limits
 
 ROOT = "/sys/fs/cgroup"
 CONTROLLERS = ("memory", "pids")
-LAUNCHERS = 1  # processes of a sandbox outside its PID namespace (see jail._init_with_proc)
 GONE_SECONDS = 2.0  # how long a removed sandbox's processes get to die
 
 
@@ -40,6 +39,7 @@ class Budget:
     dirs: tuple[str, ...]
     memory: str  # the folder holding the memory controller's files
     v2: bool
+    home: tuple[str, ...]  # the grader's own cgroups, where the jail's launcher goes back to
 
     def oom_kills(self) -> int:
         """How many of its processes the OOM killer ended so far (-1: unknown)."""
@@ -55,6 +55,7 @@ class Budget:
 @dataclass
 class _Parent:
     dirs: dict[str, str]  # controller -> grader-<pid> folder (both the same one in v2)
+    home: tuple[str, ...]  # where the grader itself is, in each hierarchy
     undo: list[tuple[str, str]]  # what to undo at exit, last first: (file, text to write) or (folder, "")
 
     @property
@@ -155,7 +156,9 @@ def _parent_v1(own: dict[str, str], mounts: dict[str, tuple[str, str]]) -> _Pare
             break
         dirs[name] = top
     if len(dirs) == len(CONTROLLERS):
-        return _Parent(dirs, [(top, "") for top in dirs.values()])
+        return _Parent(
+            dirs, tuple(os.path.dirname(top) for top in dirs.values()), [(top, "") for top in dirs.values()]
+        )
     for top in dirs.values():
         os.rmdir(top)
     return None
@@ -178,11 +181,12 @@ def _parent_v2(base: str) -> _Parent | None:
     _sweep(base)
     top = os.path.join(base, f"grader-{os.getpid()}")
     undo: list[tuple[str, str]] = []
+    home = base
     try:
         try:
             _enable(base, undo)
         except OSError:  # EBUSY: processes live in our cgroup itself
-            leaf = top + ".procs"
+            leaf = home = top + ".procs"
             os.mkdir(leaf, 0o755)
             undo.append((leaf, ""))  # rmdir, once its processes are back in `base`
             for pid in _read(os.path.join(base, "cgroup.procs")).split():
@@ -195,7 +199,7 @@ def _parent_v2(base: str) -> _Parent | None:
     except OSError:
         _undo(undo)
         return None
-    return _Parent(dict.fromkeys(CONTROLLERS, top), undo)
+    return _Parent(dict.fromkeys(CONTROLLERS, top), (home,), undo)
 
 
 def _undo(undo: list[tuple[str, str]]) -> None:
@@ -256,7 +260,7 @@ def create(limits: Limits) -> Budget | None:
             for path in made:
                 os.rmdir(path)
             return None
-        budget = Budget(tuple(made), dirs["memory"], parent.v2)
+        budget = Budget(tuple(made), dirs["memory"], parent.v2, parent.home)
         _LIVE.add(budget)
         return budget
 
@@ -271,7 +275,7 @@ def _limit(memory: str, pids: str, limits: Limits, v2: bool) -> None:
         _write(os.path.join(memory, "memory.limit_in_bytes"), size)
         if os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes")):  # swap accounted
             _write(os.path.join(memory, "memory.memsw.limit_in_bytes"), size)
-    _write(os.path.join(pids, "pids.max"), str(limits.processes + LAUNCHERS))
+    _write(os.path.join(pids, "pids.max"), str(limits.processes))
 
 
 def _procs(budget: Budget) -> list[int]:

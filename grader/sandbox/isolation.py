@@ -153,6 +153,7 @@ def jail_config(
         "uid": uid,
         "tmp": str(scratch / "tmp"),
         "cgroups": list(budget.dirs) if budget is not None else [],
+        "cgroups_home": list(budget.home) if budget is not None else [],
     }
 
 

@@ -332,6 +332,9 @@ def apply(cfg: dict[str, Any]) -> None:
     if os.getsid(0) != os.getpid():  # a launcher may have made us a session leader already
         os.setsid()
     _join_cgroups(cfg.get("cgroups", []))
+    # the grader's own cgroups, for the launcher to go back to (see _init_with_proc): opened now,
+    # while they are in reach, and never inherited (the sandbox's processes must not get them)
+    home = [os.open(f"{d}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in cfg.get("cgroups_home", [])]
     _rlimits(cfg)
     libc = _libc()
     flags = (CLONE_NEWNET if cfg.get("network") else 0) | (CLONE_NEWNS if cfg.get("mounts") else 0)
@@ -355,7 +358,9 @@ def apply(cfg: dict[str, Any]) -> None:
         if cfg.get("readonly"):  # the binds, and whatever mounts they brought along
             _freeze([*_private(cfg), *cfg.get("writable", [])])
         if cfg.get("pids") and cfg.get("proc"):
-            inside = _init_with_proc()
+            inside = _init_with_proc(home)
+    for fd in home:  # not needed: no launcher stays outside
+        os.close(fd)
     if userns:  # and give those rights up: a nested namespace where we are our plain user again,
         # so student code can neither unmount the covers nor remount anything
         _check(libc.unshare(CLONE_NEWUSER), "unshare")
@@ -375,7 +380,7 @@ def apply(cfg: dict[str, Any]) -> None:
         libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
-def _init_with_proc() -> bool:
+def _init_with_proc(home: list[int]) -> bool:
     """Fork into the new PID namespace now, while we still hold the rights to mount, and give
     it a /proc of its own: it lists the sandbox's processes only, not the grader's command
     lines nor other sandboxes'. Without root this is the only way: the kernel lets a user
@@ -390,11 +395,19 @@ def _init_with_proc() -> bool:
     kill everything in it."""
     pid = os.fork()
     if pid == 0:
+        for fd in home:
+            os.close(fd)
+        home.clear()
         # hidepid: not even the processes of the sandbox that student code may not trace (the
         # jail's own, which are not dumpable, and whose command line holds the jail's config)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
         _check(_libc().unshare(CLONE_NEWPID), "unshare")
         return True
+    for fd in home:  # out of the sandbox's cgroup, back to the grader's: we are a copy of the
+        try:  # grader's memory, hundreds of MB, that the OOM killer would take for the sandbox's largest
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass
     os.closerange(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     _stay_outside(pid)
     return False  # not reached
