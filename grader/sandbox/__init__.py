@@ -2,7 +2,8 @@
 
 In the grader's process: limits.py (what a sandbox may use, which layers it got), isolation.py
 (what it shows and hides, the user it runs as, the probe of what this machine allows), root.py
-(the system's folders and files its root shows), exposure.py (which of our private files
+(the system's folders and files its root shows), cgroups.py (each sandbox's cgroup: memory and
+processes bounded for all its processes together), exposure.py (which of our private files
 permissions alone leave readable to the sandbox user), scratch.py (the folder it runs in),
 worker.py (start the zygote, hand it jobs, collect results), channel.py (the protocol, and the
 check of every result read back), tasks.py (what is asked: code units and encoded inputs), run.py
