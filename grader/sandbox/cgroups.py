@@ -126,7 +126,7 @@ def _sweep(base: str) -> None:
     except OSError:
         return
     for name in names:
-        found = re.fullmatch(r"grader-(\d+)", name)
+        found = re.fullmatch(r"grader-(\d+)(?:\.procs)?", name)
         if found is None or os.path.exists(f"/proc/{found.group(1)}"):
             continue
         top = os.path.join(base, name)
@@ -172,20 +172,22 @@ def _enable(folder: str, undo: list[tuple[str, str]]) -> None:
         undo.append((control, " ".join(f"-{c}" for c in wanted)))
 
 
-def _parent_v2(base: str) -> _Parent | None:
-    """grader-<pid> in our own cgroup, its controllers enabled. A cgroup that holds processes
-    may not enable controllers for its children (but the root): when ours does, its processes
-    (ours, and as root any other) move to a leaf beside it first, and back at exit."""
+def _parent_v2(base: str, home: str, *, move: bool) -> _Parent | None:
+    """grader-<pid> in `base`, its controllers enabled; `home`: where the grader is. A cgroup
+    that holds processes may not enable controllers for its children (but the root): with
+    `move` (`base` is our own cgroup), its processes (ours, and as root any other) move to a
+    leaf beside it first, and back at exit."""
     if not set(CONTROLLERS) <= set(_read(os.path.join(base, "cgroup.controllers")).split()):
         return None
     _sweep(base)
     top = os.path.join(base, f"grader-{os.getpid()}")
     undo: list[tuple[str, str]] = []
-    home = base
     try:
         try:
             _enable(base, undo)
-        except OSError:  # EBUSY: processes live in our cgroup itself
+        except OSError:  # EBUSY: processes live in `base` itself
+            if not move:
+                raise
             leaf = home = top + ".procs"
             os.mkdir(leaf, 0o755)
             undo.append((leaf, ""))  # rmdir, once its processes are back in `base`
@@ -227,7 +229,12 @@ def _parent() -> _Parent | None:
         if all(c in mounts for c in CONTROLLERS):  # v1 (a "hybrid" machine has a v2 beside it)
             made = _parent_v1(own, mounts)
         elif v2 is not None:
-            made = _parent_v2(v2)
+            # as root, the hierarchy's top first (exempt from the rule on processes, when it is
+            # the machine's root and not a container's); else our own cgroup, its processes moved
+            top = mounts[""][0]
+            if os.geteuid() == 0 and os.path.realpath(top) != os.path.realpath(v2):
+                made = _parent_v2(top, v2, move=False)
+            made = made or _parent_v2(v2, v2, move=True)
     except (OSError, ValueError, IndexError):
         made = None
     _PARENT.append(made)
