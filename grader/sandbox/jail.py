@@ -381,18 +381,11 @@ def apply(cfg: dict[str, Any]) -> None:
 
 
 def _init_with_proc(home: list[int]) -> bool:
-    """Fork into the new PID namespace now, while we still hold the rights to mount, and give
-    it a /proc of its own: it lists the sandbox's processes only, not the grader's command
-    lines nor other sandboxes'. Without root this is the only way: the kernel lets a user
-    namespace mount a proc only from inside a PID namespace it owns, and the rights are dropped
-    before anything else runs. Returns True in the child; the caller stays outside (its
-    descriptors closed, so that nobody waits on a pipe it still holds), waits for it, and exits
-    with its status.
-
-    The child then makes a nested PID namespace for its own children, so that the process our
-    caller meant to be PID 1 (the worker that forks each function, the kernel: see
-    `become_init`) still is: PID 1 of the namespace student code lives in, the one that can
-    kill everything in it."""
+    """Fork into the new PID namespace while we may still mount, and give it a /proc of its own
+    (the sandbox's processes only). Without root this is the only way: a user namespace may mount
+    a proc only inside a PID namespace it owns. True in the child, which makes a nested PID
+    namespace so that the process meant to be PID 1 (see `become_init`) still is; the caller
+    stays outside (descriptors closed), leaves the sandbox's cgroup (`home`), waits, exits."""
     pid = os.fork()
     if pid == 0:
         for fd in home:
@@ -403,8 +396,8 @@ def _init_with_proc(home: list[int]) -> bool:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
         _check(_libc().unshare(CLONE_NEWPID), "unshare")
         return True
-    for fd in home:  # out of the sandbox's cgroup, back to the grader's: we are a copy of the
-        try:  # grader's memory, hundreds of MB, that the OOM killer would take for the sandbox's largest
+    for fd in home:  # back to the grader's cgroup: we are a copy of the grader's memory, hundreds
+        try:  # of MB, that the OOM killer would take for the sandbox's largest process
             os.write(fd, str(os.getpid()).encode())
         except OSError:
             pass
@@ -414,12 +407,8 @@ def _init_with_proc(home: list[int]) -> bool:
 
 
 def become_init() -> None:
-    """In a new PID namespace, fork the process that will be its PID 1 and return in it.
-
-    The caller stays outside, waits and exits with the child's status. PID 1 of a namespace
-    cannot be killed from inside it, sees only its own descendants, and takes every orphan with
-    it when it ends.
-    """
+    """In a new PID namespace, fork the process that will be its PID 1 (unkillable from inside,
+    it takes every orphan with it) and return in it; the caller waits outside, exits alike."""
     pid = os.fork()
     if pid == 0:
         _libc().prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)  # die with the outer process
