@@ -120,6 +120,19 @@ def placeholders(definition: Definition) -> list[int]:
     return found
 
 
+def graded_cells(parsed: Parsed, names: list[str]) -> dict[str, int]:
+    """The cell (1-based index) holding each graded function's answer: the definition grading
+    chose, else the cell its `# GRADED FUNCTION:` marker is in; a name in neither is left out."""
+    found = {}
+    for name in names:
+        chosen, _ = choose(parsed, name)
+        if chosen is not None:
+            found[name] = chosen.cell.index
+        elif parsed.markers.get(name):
+            found[name] = parsed.markers[name][-1]
+    return found
+
+
 def graded_names(parsed: Parsed) -> set[str]:
     """Names that carry a `# GRADED FUNCTION:` marker."""
     return set(parsed.markers)

@@ -1,4 +1,4 @@
-"""The full-notebook run: nbclient, headless, in the same jail as the grading worker.
+"""The full-notebook run: nbconvert's ExecutePreprocessor (nbclient), headless, in the grading jail.
 
 The only module that imports nbclient. The kernel is started through `jail.py` (confined, then
 exec'd), talks to us over ZMQ's ipc transport (unix sockets) so that it can live in a network
@@ -13,6 +13,7 @@ folder of the scratch that is mounted read-only for it (and, as root, not its ow
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import math
 import os
@@ -47,8 +48,8 @@ KILL_GRACE = 15.0  # seconds past the budget before the kernel is killed whateve
 def _client_classes() -> tuple[Any, Any]:
     from jupyter_client import AsyncKernelManager
     from jupyter_client.asynchronous import AsyncKernelClient
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
+    from nbconvert.preprocessors import ExecutePreprocessor  # nbconvert's execution API: only here
 
     class QuietClient(AsyncKernelClient):
         """A kernel client without the heartbeat thread: nbclient watches the kernel process
@@ -94,12 +95,17 @@ def _client_classes() -> tuple[Any, Any]:
             ip = socket_prefix(self.ip, self.jail_config, getattr(self.provisioner, "pid", None))
             return super().client(**{"ip": ip, **kwargs})
 
-    class CappedClient(NotebookClient):
+    class CappedClient(ExecutePreprocessor):
         """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them, and
         gives each cell the cell timeout but never more than what is left of the run's budget."""
 
         kept = 0
         deadline = float("inf")  # time.monotonic() by which the whole run must end
+
+        def start_new_kernel(self, **kwargs: Any) -> None:
+            """As nbclient's, with the kernel's own stdout and stderr never onto ours (`preprocess`
+            passes no launch arguments of its own)."""
+            super().start_new_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
 
         def _get_timeout(self, cell: Any) -> int | None:
             left = self.deadline - time.monotonic()
@@ -123,10 +129,13 @@ def _read(path: Path) -> Any:
     import nbformat
 
     # read as grading reads it (size cap, regular file, a byte order mark allowed), then nbformat
-    source = notebook.text(notebook.read_bytes(path))
+    data = notebook.read_bytes(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # old notebooks lack cell ids: nbformat's concern, not ours
-        return nbformat.reads(source, as_version=4)
+        nb = nbformat.reads(notebook.text(data), as_version=4)
+    # which bytes this run is of: the feedback notebook uses a saved run only for those bytes
+    nb.metadata[notebook.RUN_OF] = hashlib.sha256(data).hexdigest()
+    return nb
 
 
 def run_notebook(
@@ -176,8 +185,7 @@ def run_notebook(
     km.jail_config = cfg
     km.connection_file = str(ipc / "kernel.json")
     client = client_cls(
-        nb, km=km, timeout=max(1, math.ceil(cell_timeout)), allow_errors=True, kernel_name="python3",
-        resources={"metadata": {"path": str(scratch)}}, startup_timeout=60,
+        timeout=max(1, math.ceil(cell_timeout)), allow_errors=True, kernel_name="python3", startup_timeout=60,
     )  # fmt: skip
     client.on_notebook_start = lambda notebook: _lock(km, iso.user)
     budget = BUDGET_CELLS * cell_timeout
@@ -187,7 +195,7 @@ def run_notebook(
     status, message = "completed", ""
     try:
         watchdog.start()
-        client.execute(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # never onto our stdout
+        client.preprocess(nb, {"metadata": {"path": str(scratch)}}, km=km)
     except Exception as exc:  # timeouts, a dead kernel: the run ends here, the grade does not
         status = "timeout" if "Timeout" in type(exc).__name__ else "died"
         message = f"{type(exc).__name__}: {str(exc)[:300]}"
