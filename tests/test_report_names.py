@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.course.gradebook import Gradebook
 from grader.files import MAX_NAME, RESERVED_NAMES, file_names
-from grader.reports import formats, html
+from grader.reports import feedback, formats, html
 from grader.results import Report
 from tests.batchkit import toy, write
 
@@ -137,8 +137,9 @@ def test_writers_stay_inside_output_and_never_clobber(tmp_path: Path) -> None:
         labels = [nasty_label(rng) for _ in range(rng.randrange(2, 9))]
         reports = _reports(labels)
         written = formats.write_gradescope(reports, out) + html.write(reports, out)
+        written += feedback.write(reports, [None] * len(reports), out)
         pages = [p for p in written if p.name != "index.html"]
-        assert len(set(written)) == len(written) == 2 * len(labels) + 1
+        assert len(set(written)) == len(written) == 4 * len(labels) + 1
         for p in written:
             assert p.resolve().is_relative_to(out.resolve()) and p.is_file()
         assert len({str(p).lower() for p in pages}) == len(pages)
@@ -176,5 +177,5 @@ def test_one_notebook_named_dot_dot_stays_inside_output(toy_root: Path, tmp_path
     argv = [str(grader), "run", str(path), "--fast", "--format", "html", "--output", str(out)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "GRADER_ROOT": str(toy_root)})
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["_.html", "_.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["_.feedback.html", "_.feedback.ipynb", "_.html", "_.json"]
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["...ipynb", "out"]

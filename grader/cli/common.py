@@ -10,7 +10,7 @@ import click
 from grader.errors import GraderError
 from grader.reading import assignment as spec
 
-FILE_FORMATS = ("html", "gradescope", "junit")
+FILE_FORMATS = ("html", "gradescope", "junit", "feedback")
 
 
 def assignment_names(names: tuple[str, ...]) -> list[str]:

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     type=click.Choice(["text", "json", *FILE_FORMATS]),
     default="text",
     show_default=True,
-    help="html, gradescope and junit write their files under --output.",
+    help="html, gradescope, junit and feedback (each notebook annotated: what to hand back) write "
+    "their files under --output.",
 )
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Directory for reports and executed notebooks."
@@ -143,7 +144,7 @@ def run_cmd(
         book = gradebook or (output / "gradebook.sqlite" if output is not None else None)
         who = intake.students(taken, book, files, outcome) if students or book is not None else None
         single = len(paths) == 1 and len(files) == 1 and not students
-        _show_batch(outcome, output, fmt, single=single, fail_under=fail_under, students=who)
+        _show_batch(outcome, output, fmt, files, single=single, fail_under=fail_under, students=who)
         return
     path = files[0]
     if path in refused:
@@ -164,7 +165,7 @@ def run_cmd(
     else:
         click.echo(to_text(report, color=sys.stdout.isatty()))
     if fmt in FILE_FORMATS and output is not None:
-        _write_format(fmt, [report], output)
+        _write_format(fmt, [report], output, [path])
     _exit([report.status], [report.percent], fail_under)
 
 
@@ -177,16 +178,21 @@ def _exit(statuses: list[str], percents: list[float], fail_under: float | None) 
         sys.exit(1)
 
 
-def _write_format(fmt: str, reports: list[Report], output: Path, digest: Summary | None = None) -> None:
-    """The file formats: an HTML page per submission (and an index showing `digest`, a batch's
-    summary), Gradescope's results.json, JUnit XML."""
-    from grader.reports import formats, html
+def _write_format(
+    fmt: str, reports: list[Report], output: Path, sources: list[Path], digest: Summary | None = None
+) -> None:
+    """The file formats: an HTML page per submission (with its feedback notebook; and an index
+    showing `digest`, a batch's summary), Gradescope's results.json, JUnit XML, or the feedback
+    notebooks alone; `sources`: each report's file."""
+    from grader.reports import feedback, formats, html
 
-    if fmt == "html":
-        written = html.write(reports, output, digest)
-    else:
-        written = {"gradescope": formats.write_gradescope, "junit": formats.write_junit}[fmt](reports, output)
-    for path in written:
+    writers = {
+        "html": lambda: html.write(reports, output, digest, list(sources)),
+        "gradescope": lambda: formats.write_gradescope(reports, output),
+        "junit": lambda: formats.write_junit(reports, output),
+        "feedback": lambda: feedback.write(reports, list(sources), output),
+    }
+    for path in writers[fmt]():
         click.echo(f"wrote {path}", err=True)
 
 
@@ -201,13 +207,15 @@ def _show_batch(
     outcome: Outcome,
     output: Path | None,
     fmt: str,
+    files: list[Path],
     *,
     single: bool,
     fail_under: float | None,
     students: dict[str, Any] | None = None,
 ) -> None:
-    """Many submissions: reports, gradebook and summary under --output; same stdout contract;
-    `students` (intake.summary): who handed in, late, unknown, missing, added to the summary."""
+    """Many submissions (`files`, in the order of their reports): reports, gradebook and summary
+    under --output; same stdout contract; `students` (intake.summary): who handed in, late,
+    unknown, missing, added to the summary."""
     import json
 
     from grader.reports import summary
@@ -222,7 +230,7 @@ def _show_batch(
 
             intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
-            _write_format(fmt, outcome.results(), output, digest)
+            _write_format(fmt, outcome.results(), output, files, digest)
     if fmt == "json":
         click.echo(json.dumps(reports[0] if single else reports, indent=2))
         if sys.stderr.isatty():

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import NotebookError
+from grader.files import file_names, write_atomic
 from grader.reading import notebook, selection
 from grader.reports import feedback_page, safe
-from grader.files import file_names, write_atomic
 from grader.results import FunctionResult, Report
 
 # The most a feedback page weighs: the normal budget stays well under it (safe.Budget: 400 k

@@ -221,8 +221,8 @@ def _evidence(t: TestResult) -> list[Leaf]:
         return []
 
 
-def page(report: Report) -> str:
-    """One submission's page."""
+def page(report: Report, feedback: str | None = None) -> str:
+    """One submission's page; `feedback`: the file name of its feedback page, linked from it."""
     evidence = {
         (f.name, t.name): _evidence(t)
         for f in report.functions
@@ -238,6 +238,7 @@ def page(report: Report) -> str:
             evidence=evidence,
             execution=ex if isinstance(ex, dict) else None,
             figures=_figures(report),
+            feedback=feedback,
         )
     )
 
@@ -248,14 +249,20 @@ def _named(report: Report) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def index(reports: list[Report], links: list[str], digest: summary.Summary | None = None) -> str:
+def index(
+    reports: list[Report],
+    links: list[str],
+    digest: summary.Summary | None = None,
+    feedback: list[str | None] | None = None,
+) -> str:
     """The batch's index page: what the class got wrong (from `digest`, the batch's summary), and
-    one row per submission, linking to its page, with a column per graded function."""
+    one row per submission, linking to its page (and its feedback page), with a column per
+    graded function."""
     if digest is None:
         digest = summary.summarise([r.to_dict() for r in reports])
     functions = list(dict.fromkeys(f.name for r in reports for f in r.functions))
     scores = [{f.name: f for f in r.functions} for r in reports]
-    rows = list(zip(reports, links, scores, strict=True))
+    rows = list(zip(reports, links, scores, feedback or [None] * len(reports), strict=True))
     mistakes_png = summary.mistakes_png(digest)
     return (
         _env()
@@ -279,15 +286,24 @@ def page_names(reports: list[Report]) -> list[str]:
     return [f"{name}.html" for name in file_names([r.submission for r in reports])]
 
 
-def write(reports: list[Report], output: Path, digest: summary.Summary | None = None) -> list[Path]:
+def write(
+    reports: list[Report],
+    output: Path,
+    digest: summary.Summary | None = None,
+    sources: list[Path | None] | None = None,
+) -> list[Path]:
     """Write a page per submission, and an index page when there are several (showing `digest`,
-    the batch's summary, when given: it alone knows the clusters' code)."""
+    the batch's summary, when given: it alone knows the clusters' code); with `sources` (each
+    report's submitted file), each submission's feedback notebook and page too, linked from both."""
+    from grader.reports import feedback
+
     names = page_names(reports)
-    written = []
-    for r, name in zip(reports, names, strict=True):
-        write_atomic(output / name, page(r))
+    written = feedback.write(reports, sources, output) if sources is not None else []
+    links: list[str | None] = [*feedback.names(reports)] if sources is not None else [None] * len(reports)
+    for r, name, link in zip(reports, names, links, strict=True):
+        write_atomic(output / name, page(r, link))
         written.append(output / name)
     if len(reports) > 1:
-        write_atomic(output / "index.html", index(reports, names, digest))
+        write_atomic(output / "index.html", index(reports, names, digest, links))
         written.append(output / "index.html")
     return written

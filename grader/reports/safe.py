@@ -139,7 +139,7 @@ def _data(data: Any, left: _Left) -> tuple[dict[str, str], list[str]]:
             if b64 is not None and left.image(b64):
                 kept[mime] = b64
             else:
-                notes.append(f"a {mime} figure not shown here (not a valid image, or past the page's limit)")
+                notes.append(f"a figure ({mime}) not shown here: not a valid image, or past the page's limit")
     if "text/html" in data and not kept:
         text = left.text(_text(data["text/html"]))
         if text is not None:
