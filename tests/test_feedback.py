@@ -50,7 +50,19 @@ class Dangers(HTMLParser):
         self.found: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed", "svg", "link", "base", "form", "frame", "video", "audio"):
+        if tag in (
+            "script",
+            "iframe",
+            "object",
+            "embed",
+            "svg",
+            "link",
+            "base",
+            "form",
+            "frame",
+            "video",
+            "audio",
+        ):
             self.found.append(f"<{tag}>")
         for name, value in attrs:
             v = (value or "").strip().lower()
@@ -94,7 +106,9 @@ def test_each_graded_function_is_annotated_right_before_its_cell(toy_root: Path,
     for name, i in by_name.items():
         assert f"def {name}(" in nb["cells"][i + 1]["source"], name
     scale = next(a for _, a in ours if a.get("name") == "scale")
-    assert scale["status"] == "failed" and scale["score"] == 0 and all(not t["passed"] for t in scale["tests"])
+    assert (
+        scale["status"] == "failed" and scale["score"] == 0 and all(not t["passed"] for t in scale["tests"])
+    )
     assert len(nb["cells"]) == len(cells) + 3  # the student's cells, all of them, and ours
     assert "not run it again" in page.replace("did not run it again", "not run it again")
     assert page.count('class="grader-note grader-function') == 2
@@ -130,7 +144,9 @@ def test_student_text_in_an_annotation_is_text(toy_root: Path, tmp_path: Path) -
     text, page = feedback.build(report, tmp_path / "s.ipynb")
     assert dangers(page) == []
     assert "&lt;script&gt;document.title=" in page  # shown, as text
-    ours = next(c for c in json.loads(text)["cells"] if c["metadata"].get("grader", {}).get("name") == "scale")
+    ours = next(
+        c for c in json.loads(text)["cells"] if c["metadata"].get("grader", {}).get("name") == "scale"
+    )
     assert "<script" not in ours["source"] and "&lt;script&gt;" in ours["source"]
     assert "\\*\\*bold\\*\\*" in ours["source"] and "](javascript" not in ours["source"]
 
@@ -142,33 +158,96 @@ def _hostile(png: str) -> dict[str, Any]:
     """A notebook whose saved outputs try everything a page must not do."""
     huge = "A" * (50 * 1024 * 1024)  # a 50 MB output
     outputs = [
-        {"output_type": "display_data", "metadata": {}, "data": {"text/html": "<b>t</b><script>document.title='PWNED'</script>"}},
-        {"output_type": "display_data", "metadata": {}, "data": {"text/html": '<img src="x" onerror="document.title=\'PWNED\'">'}},
-        {"output_type": "display_data", "metadata": {}, "data": {"text/html": '<a href="javascript:document.title=\'PWNED\'">go</a>'}},
-        {"output_type": "display_data", "metadata": {}, "data": {"text/html": '<img src="https://example.invalid/track.png"><iframe src="https://example.invalid/"></iframe><link rel="stylesheet" href="https://example.invalid/s.css">'}},
-        {"output_type": "display_data", "metadata": {}, "data": {"image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="PWNED"</script></svg>'}},
-        {"output_type": "display_data", "metadata": {}, "data": {"application/javascript": "document.title='PWNED'", "text/plain": "<js>"}},
-        {"output_type": "display_data", "metadata": {}, "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}},
-        {"output_type": "display_data", "metadata": {"image/png": {"width": "1 onerror=document.title='PWNED'"}}, "data": {"image/png": png}},
-        {"output_type": "display_data", "metadata": {}, "data": {"image/png": "PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"}},  # base64 of an SVG, called a PNG
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": "<b>t</b><script>document.title='PWNED'</script>"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": '<img src="x" onerror="document.title=\'PWNED\'">'},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": "<a href=\"javascript:document.title='PWNED'\">go</a>"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {
+                "text/html": '<img src="https://example.invalid/track.png"><iframe src="https://example.invalid/"></iframe><link rel="stylesheet" href="https://example.invalid/s.css">'
+            },
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {
+                "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="PWNED"</script></svg>'
+            },
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"application/javascript": "document.title='PWNED'", "text/plain": "<js>"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {"image/png": {"width": "1 onerror=document.title='PWNED'"}},
+            "data": {"image/png": png},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"image/png": "PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"},
+        },  # base64 of an SVG, called a PNG
         {"output_type": "stream", "name": "stdout", "text": huge},
-        {"output_type": "error", "ename": "E", "evalue": "<script>x</script>", "traceback": ["\x1b[31m<script>document.title='PWNED'</script>\x1b[0m"]},
+        {
+            "output_type": "error",
+            "ename": "E",
+            "evalue": "<script>x</script>",
+            "traceback": ["\x1b[31m<script>document.title='PWNED'</script>\x1b[0m"],
+        },
     ]
     cells = [
-        ("markdown", "# hi <script>document.title='PWNED'</script>\n\n![t](https://example.invalid/t.png) <iframe src=x></iframe> [l](javascript:alert(1))"),
-        {"cell_type": "code", "metadata": {"tags": ['" onmouseover="x']}, "source": "print(1)", "outputs": outputs, "execution_count": 1},
-        {"cell_type": "markdown", "metadata": {}, "source": "x", "attachments": {"a.png": {"image/png": png}}},
+        (
+            "markdown",
+            "# hi <script>document.title='PWNED'</script>\n\n![t](https://example.invalid/t.png) <iframe src=x></iframe> [l](javascript:alert(1))",
+        ),
+        {
+            "cell_type": "code",
+            "metadata": {"tags": ['" onmouseover="x']},
+            "source": "print(1)",
+            "outputs": outputs,
+            "execution_count": 1,
+        },
+        {
+            "cell_type": "markdown",
+            "metadata": {},
+            "source": "x",
+            "attachments": {"a.png": {"image/png": png}},
+        },
         IMPORTS,
         GIVEN,
         WRONG_SCALE,
         RIGHT_UNIT,
     ]
     nb = make_notebook(cells)
-    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"</script><script>x": 1}}}
+    nb["metadata"]["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {"state": {"</script><script>x": 1}}
+    }
     return nb
 
 
-def test_hostile_saved_outputs_make_a_page_with_nothing_that_runs_or_loads(toy_root: Path, tmp_path: Path) -> None:
+def test_hostile_saved_outputs_make_a_page_with_nothing_that_runs_or_loads(
+    toy_root: Path, tmp_path: Path
+) -> None:
     png = _png()
     path = write_notebook(tmp_path / "attack.ipynb", _hostile(png))
     assert path.stat().st_size > 50 * 1024 * 1024
@@ -186,7 +265,12 @@ def test_hostile_saved_outputs_make_a_page_with_nothing_that_runs_or_loads(toy_r
     nb = json.loads(text)  # sources stay as the student wrote them (Jupyter renders them untrusted)
     shown = [o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])]
     assert {m for d in shown for m in d} == {"text/html", "text/plain", "image/png"}  # text is text
-    assert [d["text/html"] for d in shown if "text/html" in d] == ["<b>t</b>", "", '<a rel="noopener noreferrer nofollow">go</a>', ""]
+    assert [d["text/html"] for d in shown if "text/html" in d] == [
+        "<b>t</b>",
+        "",
+        '<a rel="noopener noreferrer nofollow">go</a>',
+        "",
+    ]
     assert "widgets" not in nb["metadata"] and not any("attachments" in c for c in nb["cells"])
     assert all(c["metadata"] == {} or "grader" in c["metadata"] for c in nb["cells"])
 
@@ -201,7 +285,11 @@ def test_the_size_cap_holds_when_even_the_sources_are_huge(toy_root: Path, tmp_p
 
 
 def test_an_invalid_png_and_hostile_metadata_never_reach_the_notebook() -> None:
-    out = {"output_type": "display_data", "metadata": {"image/png": {"width": "1 onerror=x"}}, "data": {"image/png": "bm90IGEgcG5n"}}
+    out = {
+        "output_type": "display_data",
+        "metadata": {"image/png": {"width": "1 onerror=x"}},
+        "data": {"image/png": "bm90IGEgcG5n"},
+    }
     nb = {"cells": [{"cell_type": "code", "source": "", "outputs": [out], "metadata": {"x": 1}}]}
     built = safe.notebook(nb)["cells"][0]
     assert built["metadata"] == {} and all("image/png" not in o.get("data", {}) for o in built["outputs"])
@@ -215,7 +303,9 @@ def _executed(path: Path, run: Path, digest: str) -> None:
     nb = json.loads(path.read_text())
     for c in nb["cells"]:
         if c["cell_type"] == "code":
-            c["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "printed by the grader's run\n"}]
+            c["outputs"] = [
+                {"output_type": "stream", "name": "stdout", "text": "printed by the grader's run\n"}
+            ]
     nb["metadata"][notebook.RUN_OF] = digest
     run.write_text(json.dumps(nb))
 
@@ -227,7 +317,10 @@ def test_the_grader_s_run_is_shown_only_for_the_bytes_it_ran(toy_root: Path, tmp
     run = tmp_path / "s.executed.ipynb"
     _executed(path, run, hashlib.sha256(path.read_bytes()).hexdigest())
     text, page = feedback.build(full, path, run)
-    assert "printed by the grader" in page and json.loads(text)["cells"][0]["metadata"]["grader"]["how"] == feedback.RAN
+    assert (
+        "printed by the grader" in page
+        and json.loads(text)["cells"][0]["metadata"]["grader"]["how"] == feedback.RAN
+    )
     _executed(path, run, hashlib.sha256(b"another submission").hexdigest())  # a run of other bytes
     text, page = feedback.build(full, path, run)
     assert "printed by the grader" not in page and feedback.NOT_KEPT in text
@@ -243,7 +336,9 @@ def test_format_feedback_writes_just_the_feedback_owner_only(toy_root: Path, tmp
     a = write_notebook((tmp_path / "a").mkdir() or tmp_path / "a" / "alice.ipynb", nb)
     b = write_notebook((tmp_path / "b").mkdir() or tmp_path / "b" / "alice.ipynb", nb)
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(a), str(b), "--fast", "--format", "feedback", "--output", str(out)])
+    result = CliRunner().invoke(
+        main, ["run", str(a), str(b), "--fast", "--format", "feedback", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     names = file_names([str(a), str(b)])
     assert names == ["a__alice", "b__alice"]
@@ -259,31 +354,47 @@ def test_the_html_report_links_each_feedback_page(toy_root: Path, tmp_path: Path
     nb = make_notebook([IMPORTS, GIVEN, WRONG_SCALE, RIGHT_UNIT])
     files = [write_notebook(tmp_path / f"{n}.ipynb", nb) for n in ("ann", "bob")]
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", *map(str, files), "--fast", "--format", "html", "--output", str(out)])
+    result = CliRunner().invoke(
+        main, ["run", *map(str, files), "--fast", "--format", "html", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     index = (out / "index.html").read_text()
     for n in ("ann", "bob"):
-        assert f'href="{n}.feedback.html"' in index and f'href="{n}.feedback.html"' in (out / f"{n}.html").read_text()
+        assert (
+            f'href="{n}.feedback.html"' in index
+            and f'href="{n}.feedback.html"' in (out / f"{n}.html").read_text()
+        )
         assert (out / f"{n}.feedback.html").is_file() and (out / f"{n}.feedback.ipynb").is_file()
 
 
 # ----------------------------------------------------------------------------- the run itself
 
 
-def test_the_full_run_goes_through_nbconvert_and_keeps_the_kernel_quiet(toy_root: Path, tmp_path: Path) -> None:
+def test_the_full_run_goes_through_nbconvert_and_keeps_the_kernel_quiet(
+    toy_root: Path, tmp_path: Path
+) -> None:
     from nbconvert.preprocessors import ExecutePreprocessor
 
     from grader.sandbox import execute
 
     assert issubclass(execute._client_classes()[1], ExecutePreprocessor)
-    path = write_notebook(tmp_path / "s.ipynb", make_notebook([IMPORTS, GIVEN, WRONG_SCALE, RIGHT_UNIT, "print(scale(np.ones(2)))"]))
+    path = write_notebook(
+        tmp_path / "s.ipynb",
+        make_notebook([IMPORTS, GIVEN, WRONG_SCALE, RIGHT_UNIT, "print(scale(np.ones(2)))"]),
+    )
     code = (
         "import sys; from pathlib import Path; from grader.sandbox import execute\n"
         "r = execute.run_notebook(Path(sys.argv[1]), 'toy', output=Path(sys.argv[2]), cell_timeout=60, name='s')\n"
         "print(r['status'])"
     )
     env = {**os.environ, "GRADER_ROOT": str(toy_root)}
-    proc = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert (proc.stdout, proc.stderr) == ("completed\n", "")  # nothing of the kernel's own reaches ours
     executed = json.loads((tmp_path / "out" / "s.executed.ipynb").read_text())
     assert executed["metadata"][notebook.RUN_OF] == hashlib.sha256(path.read_bytes()).hexdigest()
