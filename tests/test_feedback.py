@@ -19,10 +19,11 @@ from typing import Any
 from click.testing import CliRunner
 
 from grader.cli import main
+from grader.files import file_names
 from grader.grading import grade
 from grader.reading import notebook
 from grader.reports import feedback, safe
-from grader.results import Report, file_names
+from grader.results import Report
 from tests.conftest import make_notebook, write_notebook
 from tests.toykit import edit, toy_copy  # noqa: F401
 

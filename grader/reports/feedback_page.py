@@ -21,11 +21,14 @@ _LOCAL = threading.local()  # an exporter per thread: building one costs more th
 
 
 def _annotation(data: Any) -> Markup:
+    """One cell of ours as HTML, from its data, with autoescaping (messages hold student text)."""
     template = getattr(_LOCAL, "annotation", None)
     if template is None:
-        from grader.reports.html import _env
+        from jinja2 import Environment, FileSystemLoader
 
-        template = _LOCAL.annotation = _env().get_template("annotation.html.j2")
+        env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, trim_blocks=True)
+        env.filters["num"] = lambda x: f"{x:g}"
+        template = _LOCAL.annotation = env.get_template("annotation.html.j2")
     return Markup(template.render(a=data))
 
 
