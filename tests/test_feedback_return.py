@@ -28,13 +28,14 @@ def test_one_folder_per_student_with_reports_notebooks_and_grades(toy_root: Path
     )
     _cli("adjust", "1002", "toy", "scale", "--points", "1", "--comment", "late", "--gradebook", str(out))
     ann_report = next(out.glob("*Toy-1.json"))  # ann's resubmission: the counted one
-    (out / f"{ann_report.stem}.feedback.html").write_text("<p>your notebook, annotated</p>")
+    assert (out / f"{ann_report.stem}.feedback.html").is_file()  # written by --format html
     assert "wrote 4 student folders" in _cli("feedback", str(out), "--to", str(back))
     assert sorted(p.name for p in back.iterdir()) == ["1001", "1002", "1003", "1004"]
     ann = back / "1001"
     assert sorted(p.name for p in ann.iterdir()) == [
         "grades.json",
         "toy.feedback.html",
+        "toy.feedback.ipynb",
         "toy.html",
         "toy.json",
     ]

@@ -7,6 +7,7 @@ held 2.1 GB (64 MB normally). Kernel messages are now bounded in size and in num
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,9 @@ print(json.dumps({"status": out["status"], "peak_mb": resource.getrusage(resourc
 
 def test_a_flooding_kernel_does_not_fill_the_graders_memory(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "flood.ipynb", make_notebook([FLOOD, "print('after the flood')"]))
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}  # nothing a test set
     done = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(nb), str(TOY)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", MEASURE, str(nb), str(TOY)], capture_output=True, text=True, timeout=600, env=clean
     )
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
