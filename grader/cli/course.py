@@ -7,6 +7,11 @@ from pathlib import Path
 
 import click
 
+POLICY = click.option(  # export and feedback: which of a student's hand-ins counts
+    "--policy", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+    help="Which hand-in counts.",
+)
+
 
 @click.command("export")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
@@ -17,13 +22,7 @@ import click
     help="A row per student, as Canvas or Moodle import it, or as CSV/JSON.",
 )
 @click.option("--file", "file_path", type=click.Path(dir_okay=False, path_type=Path), help="Write it here.")
-@click.option(
-    "--policy",
-    type=click.Choice(["latest", "best"]),
-    default="latest",
-    show_default=True,
-    help="Which hand-in counts.",
-)
+@POLICY
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="CSV to write.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="JSON to write.")
 def export_cmd(
@@ -101,13 +100,7 @@ def adjust_cmd(
 @click.command("feedback")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder.")
-@click.option(
-    "--policy",
-    type=click.Choice(["latest", "best"]),
-    default="latest",
-    show_default=True,
-    help="Which hand-in counts.",
-)
+@POLICY
 def feedback_cmd(source: Path, to: Path, policy: str) -> None:
     """Write one folder per student: their reports (HTML with --format html), feedback notebooks
     and grades.json; nbgrader hand-ins go to feedback/<student>/<assignment>/.
