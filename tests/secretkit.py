@@ -93,9 +93,12 @@ def table(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def lookup_notebook(path: Path, functions: list[str], answers: dict[str, dict[str, Any]]) -> Path:
+def lookup_notebook(
+    path: Path, functions: list[str], answers: dict[str, dict[str, Any]], *, guess: bool = True
+) -> Path:
     """A notebook whose every graded function returns the stored output for inputs it knows, and
-    for others the output of the first public case of that function (a plausible guess)."""
+    for others the output of the first public case of that function (a plausible guess; with
+    `guess` False, None: then no repeated answer costs it a visible case)."""
     helpers = "\n".join("    " + line for line in (KEY_SOURCE + DECODE_SOURCE).splitlines())
     cells = []
     for name in functions:  # everything inside the graded cell's def: globals are not carried
@@ -105,7 +108,7 @@ def lookup_notebook(path: Path, functions: list[str], answers: dict[str, dict[st
             "    import json\n"
             f"{helpers}\n"
             f"    known = json.loads({json.dumps(json.dumps(answers[name]))})\n"
-            "    found = known.get(_key(args), next(iter(known.values())))\n"
+            f"    found = known.get(_key(args), {'next(iter(known.values()))' if guess else 'None'})\n"
             "    return _decode(found)\n"
         )
     nb = {

@@ -1,7 +1,9 @@
 """The Gradescope autograder zip: setup.sh, run_autograder, the grader's source and one assignment.
 
 The zip holds what grading needs and nothing more: the package, the assignment's released files
-and spec, and its expected values. Never the reference solutions or the mistake catalogue.
+and spec, and its expected values. Never the reference solutions or the mistake catalogue. With a
+secret configured it also holds the secret cases' expected document (`expected/secret/`, which
+grading then judges hidden cases by), never the secret itself: Gradescope's servers draw nothing.
 Layout inside Gradescope's container: the zip is unpacked into /autograder/source, setup.sh
 installs the grader into /autograder/venv, and run_autograder grades /autograder/submission
 into /autograder/results/results.json.
@@ -17,7 +19,9 @@ import zipfile
 from pathlib import Path
 
 from grader.errors import SpecError
+from grader.judging import hidden
 from grader.reading import assignment as spec
+from grader.reading import secret
 from grader.reading.assignment import Assignment
 
 SETUP = """#!/usr/bin/env bash
@@ -84,9 +88,11 @@ def _files(folder: Path) -> list[Path]:
     )
 
 
-def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+def _add(
+    zf: zipfile.ZipFile, name: str, data: bytes, *, executable: bool = False, private: bool = False
+) -> None:
     info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))  # reproducible bytes
-    info.external_attr = (0o100755 if executable else 0o100644) << 16
+    info.external_attr = (0o100755 if executable else 0o100600 if private else 0o100644) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     zf.writestr(info, data)
 
@@ -99,6 +105,7 @@ def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
         raise SpecError(f"{pyproject} is missing: build the bundle from a source checkout of grader")
     if not a.expected_path.is_file():
         raise SpecError(f"{a.expected_path} is missing: run `grader expected {a.name}` first")
+    hidden_doc = _secret_document(a)
     package = Path(__file__).resolve().parents[1]  # the whole grader package
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
@@ -111,8 +118,32 @@ def write(a: Assignment, path: Path, *, root: Path | None = None) -> Path:
             _add(zf, f"grader/{p.relative_to(package).as_posix()}", p.read_bytes())
         for p in _files(a.folder):
             _add(zf, f"assignments/{a.name}/{p.relative_to(a.folder).as_posix()}", p.read_bytes())
-        _add(zf, f"expected/{a.name}.json", a.expected_path.read_bytes())
+        _add(zf, f"expected/{a.name}.json", a.expected_path.read_bytes(), private=True)
+        if hidden_doc is not None:  # unzipped owner-only; run_autograder makes sure (chmod go-rwx)
+            _add(zf, SECRET_MEMBER.format(name=a.name), hidden_doc, private=True)
     return path
+
+
+SECRET_MEMBER = "expected/secret/{name}.json"  # hidden.bundled_path, inside the zip
+
+
+def _secret_document(a: Assignment) -> bytes | None:
+    """The shared variant's secret document when a secret is configured (refused in one line,
+    naming the command, when it is missing or stale), else None: the public hidden cases grade."""
+    key = secret.load()
+    if key is None:
+        return None
+    hidden.current(a, key)
+    return secret.expected_path(a.name).read_bytes()
+
+
+def describe(path: Path, name: str) -> str:
+    """One line on which hidden cases the autograder zip at `path` grades with."""
+    with zipfile.ZipFile(path) as zf:
+        carried = SECRET_MEMBER.format(name=name) in zf.namelist()
+    if carried:
+        return "hidden cases: the secret ones (their expected values are in the zip; the secret is not)"
+    return "hidden cases: the public ones from expected/ (no secret configured; see `grader secret init`)"
 
 
 def _user() -> str:

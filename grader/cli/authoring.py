@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     help="The zip to write [default: NAME-autograder.zip].",
 )
 def gradescope_bundle_cmd(name: str, output: Path | None) -> None:
-    """Write the Gradescope autograder zip (setup.sh, run_autograder, grader, the assignment).
+    """Write the Gradescope autograder zip (setup.sh, run_autograder, grader, the assignment;
+    with a secret configured, the secret cases' expected values, never the secret).
 
     Example: grader gradescope-bundle regularization --output regularization-autograder.zip
     """
     from grader.authoring import bundle
 
-    click.echo(f"wrote {bundle.write(spec.load(name), output or Path(f'{name}-autograder.zip'))}")
+    written = bundle.write(spec.load(name), output or Path(f"{name}-autograder.zip"))
+    click.echo(f"wrote {written}")
+    click.echo(bundle.describe(written, name))
 
 
 @click.group("secret")

@@ -5,6 +5,10 @@ With a secret (`grader secret init`, or GRADER_SECRET), the expected document is
 case that declares `vary` drawn with the secret (and the student's variant). It is refused in one
 line naming the command when it was made with another secret, before expected/, the spec or the
 cases last changed. Without a secret, expected/ grades and every report says so.
+
+A Gradescope bundle has no secret, only the secret document it was built with, at
+`expected/secret/<assignment>.json` (`bundled_path`): with no secret configured, that document
+grades where it exists. Its stamp's fingerprint cannot be checked there (no secret); the rest can.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from grader.errors import SpecError
@@ -24,6 +29,7 @@ PUBLIC_NOTE = (
     "repository's answer key passes them; see `grader secret init`)"
 )
 SECRET_NOTE = "hidden cases: drawn with this installation's secret"
+BUNDLED_NOTE = "hidden cases: drawn with the course's secret when this autograder was built"
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,40 @@ def _digest(*blobs: bytes) -> str:
 def stamp(a: Assignment, key: bytes, variant: str) -> dict[str, str]:
     """What a secret document was computed from: the secret (one-way), the variant, and the
     public expected values and spec it extends (a change to the reference changes expected/)."""
+    return {"fingerprint": secret.fingerprint(key), "variant": variant, **_sources(a)}
+
+
+def _sources(a: Assignment) -> dict[str, str]:
+    """The part of a stamp that needs no secret: the public expected values and the spec."""
     public = a.expected_path.read_bytes() if a.expected_path.is_file() else b""
     return {
-        "fingerprint": secret.fingerprint(key),
-        "variant": variant,
         "public": _digest(public),
         "spec": _digest((a.folder / "assignment.toml").read_bytes(), a.cases_module.read_bytes()),
     }
+
+
+def bundled_path(a: Assignment) -> Path:
+    """Where a Gradescope bundle keeps the secret document it was built with."""
+    return a.expected_path.parent / "secret" / f"{a.name}.json"
+
+
+def bundled(a: Assignment) -> dict[str, Any]:
+    """The bundle's secret document, refused in one line when the bundle's files disagree with it."""
+    path = bundled_path(a)
+    again = f"rebuild the autograder: `grader gradescope-bundle {a.name}`"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path} is not readable ({exc}): {again}") from None
+    got = doc.get("secret") if isinstance(doc, dict) else None
+    if not isinstance(got, dict) or got.get("variant") != secret.SHARED or any(
+        got.get(k) != v for k, v in _sources(a).items()
+    ):
+        raise SpecError(f"{path} is stale (expected/, the spec or the cases changed): {again}")
+    found = spec.mismatches(a, doc)
+    if found:
+        raise SpecError(f"{path} does not match {a.folder / 'assignment.toml'} ({found[0]}): {again}")
+    return doc
 
 
 def command(a: Assignment, variant: str) -> str:
@@ -108,6 +141,18 @@ def choose(a: Assignment, variant: str = secret.SHARED) -> Chosen:
     """The document grading uses for this variant, and the note for the reports."""
     key = secret.load()
     if key is None:
+        if variant == secret.SHARED and bundled_path(a).exists():
+            return Chosen(bundled(a), BUNDLED_NOTE, secret.SHARED)
         return public(a)
     note = SECRET_NOTE + (f" (variant {variant})" if variant != secret.SHARED else "")
     return Chosen(current(a, key, variant), note, variant)
+
+
+def for_students(note: str) -> str:
+    """The note in words students may read (Gradescope shows results.json's `output` to them):
+    which kind of hidden cases graded, nothing of their values and no word on what passes them."""
+    if note == PUBLIC_NOTE:
+        return "Hidden cases: the public ones (no secret was configured for this autograder)."
+    if note.startswith((SECRET_NOTE, BUNDLED_NOTE)):
+        return "Hidden cases: drawn with the course's secret."
+    return ""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import file_names, write_atomic
+from grader.judging import hidden as hidden_mod
 from grader.judging.feedback import ERROR_PREFIXES
 from grader.results import FunctionResult, Report, TestResult
 
@@ -43,6 +44,9 @@ def _summary(report: Report) -> str:
         lines.append(f"{f.name}: {shown}")
     if hidden:
         lines.append("Hidden cases are graded too; their results are shown once grades are published.")
+        note = report.extra.get("hidden_cases")
+        if isinstance(note, str) and hidden_mod.for_students(note):
+            lines.append(hidden_mod.for_students(note))
     lines.extend(
         f"warning: {w}" for w in report.warnings + tuple(w for f in report.functions for w in f.warnings)
     )
