@@ -1,6 +1,7 @@
 """The Gradescope bundle in a container without CAP_SYS_ADMIN (Docker's default, how Gradescope
 runs autograders): no namespace at all, yet student code runs as a user of its own, cannot read
-the answer key nor write the results, and the missing layers are shown with the results; where
+the answer key (expected/, and the secret cases' document the bundle carries) nor write the
+results, and the missing layers are shown with the results; where
 even the user switch is impossible, the bundle refuses to run student code. Simulated with
 `capsh --drop`; needs root and an interpreter a sandbox user can run without mounts
 (GRADER_PUBLIC_PYTHON, see .ci/run).
@@ -35,12 +36,17 @@ def _public_python() -> str | None:
 
 
 @pytest.fixture
-def autograder() -> Iterator[tuple[Path, str]]:
-    """The Gradescope bundle unpacked as Gradescope does (in a folder any user may traverse:
-    only the bundle's own permissions keep the answer key from student code), and a `grader`."""
+def autograder(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """The Gradescope bundle, built with a secret, unpacked as Gradescope does (in a folder any
+    user may traverse: only the bundle's own permissions keep the answer key from student code),
+    and a `grader`."""
     exe = _public_python()
     if os.geteuid() != 0 or shutil.which("capsh") is None or exe is None:
         pytest.skip("needs root, capsh and an interpreter others may run (GRADER_PUBLIC_PYTHON)")
+    monkeypatch.setenv("GRADER_SECRET", "bundle-isolation-secret-0123456789")
+    made = subprocess.run([exe, "-c", "from grader.launch import main; main()", "expected", "--secret", "initialization"],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
     base = Path(tempfile.mkdtemp(prefix="autograder-"))
     base.chmod(0o755)
     top = base / "autograder"
@@ -60,7 +66,8 @@ def autograder() -> Iterator[tuple[Path, str]]:
 STEAL = """
 obs["uid"] = os.getuid()
 obs["key"] = []
-for path in [ROOT + "/source/expected/initialization.json", ROOT + "/results"]:
+for path in [ROOT + "/source/expected/initialization.json", ROOT + "/source/expected/secret/initialization.json",
+             ROOT + "/results"]:
     try:
         if os.path.isdir(path):
             open(os.path.join(path, "mine.json"), "w").write("{}")
@@ -77,6 +84,7 @@ def _autograde(top: Path, grader_cmd: str, drop: str) -> dict[str, Any]:
     write_notebook(top / "submission" / "Initialization.ipynb", make_notebook([IMPORTS, graded(ZEROS, body)]))
     env = {**os.environ, "AUTOGRADER_ROOT": str(top), "GRADER": grader_cmd, "PYTHON": _public_python() or ""}
     env.pop("GRADER_ROOT", None)
+    env.pop("GRADER_SECRET", None)  # Gradescope's machine has the bundle's document, not the secret
     cmd = ["capsh", f"--drop={drop}", "--", "-c", str(top / "source" / "run_autograder")]
     subprocess.run(cmd, env=env, check=True, timeout=300, capture_output=True)
     return json.loads((top / "results" / "results.json").read_text())
@@ -86,11 +94,13 @@ def test_without_cap_sys_admin_student_code_still_runs_as_a_user_of_its_own(
     autograder: tuple[Path, str],
 ) -> None:
     top, grader_cmd = autograder
+    assert (top / "source" / "expected" / "secret" / "initialization.json").is_file()  # there to steal
     results = _autograde(top, grader_cmd, "cap_sys_admin")
     zeros = next(t for t in results["tests"] if ZEROS in t["name"])
     seen = _seen(zeros["output"])
     assert seen["uid"] not in (0, os.getuid()) and seen["key"] == [], seen
     assert "no mount namespace" in results["output"]  # the missing layers are shown
+    assert "Hidden cases: drawn with the course's secret." in results["output"]
 
 
 def test_the_bundle_refuses_to_run_student_code_as_root(autograder: tuple[Path, str]) -> None:

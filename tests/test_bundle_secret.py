@@ -50,6 +50,8 @@ def _unzip(zip_path: Path, top: Path) -> Path:
 
 def _autograde(top: Path, notebook: Path, config: Path) -> dict[str, Any]:
     """run_autograder on one submission, on a machine without the secret."""
+    if os.geteuid() != 0:
+        pytest.skip("run_autograder runs student code only as a user of its own: that needs root")
     for old in (top / "submission").iterdir():
         old.unlink()
     (top / "submission" / f"{spec.load(NAME).notebook}").write_bytes(notebook.read_bytes())
