@@ -53,8 +53,9 @@ def test_a_scaffold_filled_in_passes_validate(tmp_path: Path, monkeypatch: pytes
     assert result.exit_code == 0, result.output
     verdicts = _verdicts(result.output)
     assert set(verdicts) == set(validate.CHECKS)
-    assert verdicts.pop("reproduce") == "skip" and set(verdicts.values()) == {"ok"}
-    assert "0 of 11 checks failed" in result.output
+    assert verdicts.pop("reproduce") == "skip" and verdicts.pop("secret") == "skip"  # no secret here
+    assert set(verdicts.values()) == {"ok"}
+    assert "0 of 12 checks failed" in result.output
     for scenario in scenarios.SCENARIOS:  # and it meets what the test suite asks of an assignment
         report = grade.grade_path(scenarios.write(a, scenario, tmp_path / "scenarios"), grade.Options())
         expect = scenario.expect(a)
@@ -68,7 +69,7 @@ def test_the_toy_passes_and_junit_says_so(toy_copy: Path) -> None:
     xml = result.output[result.output.index("<?xml") : result.output.index("</testsuites>") + 13]
     suite = ET.fromstring(xml).find("testsuite")
     assert suite is not None and suite.get("name") == "toy"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("11", "0", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("12", "0", "2")  # reproduce, secret
 
 
 def _nan_output(root: Path) -> None:

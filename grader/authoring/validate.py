@@ -2,7 +2,8 @@
 
 Each check is a small function of the assignment returning (passed, message); passed is None when
 the check does not apply (no reproduce script). A check that raises fails with the error's words,
-so one broken piece never hides the verdicts of the others.
+so one broken piece never hides the verdicts of the others. A check that finds several problems
+may return them as a list: each is a verdict (a line) of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from grader.reading.assignment import Assignment
 if TYPE_CHECKING:  # the checks import what they need: `grader validate --help` stays quick
     from grader.judging.mistakes import Mistake
 
-Outcome = tuple[bool | None, str]
+Outcome = tuple[bool | None, str | list[str]]
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,20 @@ def _descriptions(a: Assignment) -> Outcome:
     return True, "no hidden case's description gives its expected output away"
 
 
+def _secret(a: Assignment) -> Outcome:
+    from grader.authoring import secret_check
+    from grader.reading import secret
+
+    key = secret.load()
+    if key is None:
+        return None, "no secret configured (see `grader secret init`)"
+    found = secret_check.problems(a, key)
+    if found:
+        return False, found
+    drawn = sum(1 for f in a.functions for c in f.cases if c.hidden and c.vary)
+    return True, f"{drawn} secret cases, current; every catalogued mistake is told apart on one of them"
+
+
 def _reproduce(a: Assignment) -> Outcome:
     from rich.console import Console
 
@@ -220,6 +235,7 @@ CHECKS: dict[str, Callable[[Assignment], Outcome]] = {
     "blank": _blank,
     "descriptions": _descriptions,
     "mistakes": _mistakes,
+    "secret": _secret,
     "reproduce": _reproduce,
 }
 
@@ -234,10 +250,10 @@ def validate(name: str, *, only: tuple[str, ...] = (), skip: tuple[str, ...] = (
         a = spec.load(name)
     except GraderError as exc:
         return [Check(name, "spec", False, str(exc))]
-    return [_run(a, check) for check in chosen]
+    return [c for check in chosen for c in _run(a, check)]
 
 
-def _run(a: Assignment, check: str) -> Check:
+def _run(a: Assignment, check: str) -> list[Check]:
     started = time.monotonic()
     try:
         passed, message = CHECKS[check](a)
@@ -245,9 +261,9 @@ def _run(a: Assignment, check: str) -> Check:
         passed, message = False, str(exc)
     except Exception as exc:  # one broken piece fails its check, never the whole run
         passed, message = False, f"{type(exc).__name__}: {exc}"
-    return Check(
-        a.name, check, passed, message.replace("\n", " ")[:1000], round(time.monotonic() - started, 2)
-    )
+    seconds = round(time.monotonic() - started, 2)
+    lines = [message] if isinstance(message, str) else message
+    return [Check(a.name, check, passed, m.replace("\n", " ")[:1000], seconds) for m in lines]
 
 
 def to_text(checks: list[Check]) -> str:

@@ -148,8 +148,9 @@ def validate_cmd(
     """Check assignments as a course's CI would: a line per check, exit 1 on any failure.
 
     Checks: spec, release, agreement (spec vs expected/), finite, expected, reference-fast,
-    reference-full, blank, descriptions, mistakes, reproduce (when reference/NAME/reproduce.py
-    exists).
+    reference-full, blank, descriptions, mistakes, secret (when a secret is configured: its cases
+    current, one for every hidden case with `vary`, every mistake told apart on one), reproduce
+    (when reference/NAME/reproduce.py exists).
 
     Example: grader validate --format junit --output validate.xml   (prints the lines too)
     """
