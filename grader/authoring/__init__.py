@@ -2,8 +2,9 @@
 
 reference.py (loading the reference solutions), release.py (the student notebooks, from the
 reference), expected.py (the expected values, from the reference run in the sandbox), validate.py
-(an assignment checked as its CI would), reproduce.py (the course's printed figures, trained
-again), bundle.py (the Gradescope autograder zip), scaffold.py (`grader new`).
+(an assignment checked as its CI would; secret_check.py, its look at the secret cases),
+reproduce.py (the course's printed figures, trained again), bundle.py (the Gradescope autograder
+zip), scaffold.py (`grader new`).
 
 May import: reports/, grading/ and everything below them; never course/, its sibling.
 """
