@@ -11,6 +11,13 @@ from grader.errors import GraderError
 from grader.reading import assignment as spec
 
 FILE_FORMATS = ("html", "gradescope", "junit", "feedback")
+POLICY = click.option(  # run, export and feedback: which of a student's hand-ins counts
+    "--policy",
+    type=click.Choice(["latest", "best"]),
+    default="latest",
+    show_default=True,
+    help="Which of a student's hand-ins counts.",
+)
 
 
 def assignment_names(names: tuple[str, ...]) -> list[str]:

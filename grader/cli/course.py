@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-POLICY = click.option(  # export and feedback: which of a student's hand-ins counts
-    "--policy", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-    help="Which hand-in counts.",
-)
+from grader.cli.common import POLICY
 
 
 @click.command("export")

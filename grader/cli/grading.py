@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import grader
-from grader.cli.common import FILE_FORMATS, known_assignment, require_expected
+from grader.cli.common import FILE_FORMATS, POLICY, known_assignment, require_expected
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     help="CSV: id, name, email, section.",
 )
 @click.option("--due", help="Deadline (ISO 8601, e.g. 2024-10-01T23:59): later hand-ins are late.")
+@POLICY
 def run_cmd(
     paths: tuple[Path, ...],
     assignment: str | None,
@@ -81,6 +82,7 @@ def run_cmd(
     layout: str = "auto",
     roster: Path | None = None,
     due: str | None = None,
+    policy: str = "latest",
 ) -> None:
     """Grade notebooks headless and print a score per function.
 
@@ -144,7 +146,10 @@ def run_cmd(
         book = gradebook or (output / "gradebook.sqlite" if output is not None else None)
         who = intake.students(taken, book, files, outcome) if students or book is not None else None
         single = len(paths) == 1 and len(files) == 1 and not students
-        _show_batch(outcome, output, fmt, files, single=single, fail_under=fail_under, students=who)
+        owners = intake.people(taken, files, outcome.reports, policy)
+        _show_batch(
+            outcome, output, fmt, files, single=single, fail_under=fail_under, students=who, owners=owners
+        )
         return
     path = files[0]
     if path in refused:
@@ -179,15 +184,20 @@ def _exit(statuses: list[str], percents: list[float], fail_under: float | None) 
 
 
 def _write_format(
-    fmt: str, reports: list[Report], output: Path, sources: list[Path], digest: Summary | None = None
+    fmt: str,
+    reports: list[Report],
+    output: Path,
+    sources: list[Path],
+    digest: Summary | None = None,
+    owners: tuple[list[list[str]], list[list[str]]] | None = None,
 ) -> None:
     """The file formats: an HTML page per submission (with its feedback notebook; and an index
-    showing `digest`, a batch's summary), Gradescope's results.json, JUnit XML, or the feedback
-    notebooks alone; `sources`: each report's file."""
+    showing `digest`, a batch's summary, and `owners`: each file's students), Gradescope's
+    results.json, JUnit XML, or the feedback notebooks alone; `sources`: each report's file."""
     from grader.reports import feedback, formats, html
 
     writers = {
-        "html": lambda: html.write(reports, output, digest, list(sources)),
+        "html": lambda: html.write(reports, output, digest, list(sources), owners),
         "gradescope": lambda: formats.write_gradescope(reports, output),
         "junit": lambda: formats.write_junit(reports, output),
         "feedback": lambda: feedback.write(reports, list(sources), output),
@@ -212,17 +222,20 @@ def _show_batch(
     single: bool,
     fail_under: float | None,
     students: dict[str, Any] | None = None,
+    owners: tuple[list[list[str]], list[list[str]]] | None = None,
 ) -> None:
     """Many submissions (`files`, in the order of their reports): reports, gradebook and summary
     under --output; same stdout contract; `students` (intake.summary): who handed in, late,
-    unknown, missing, added to the summary."""
+    unknown, missing, added to the summary; `owners` (intake.people): who handed in each file
+    and whom it counts for, so the class view counts students."""
     import json
 
     from grader.reports import summary
     from grader.reports.text import to_text
 
     reports = outcome.reports
-    digest = summary.summarise(reports, copies=outcome.copies, code_of=_code_of(outcome))
+    who = owners[1] if owners is not None else None
+    digest = summary.summarise(reports, copies=outcome.copies, code_of=_code_of(outcome), who=who)
     if output is not None:
         summary.write(digest, output)
         if students is not None:
@@ -230,7 +243,7 @@ def _show_batch(
 
             intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
-            _write_format(fmt, outcome.results(), output, files, digest)
+            _write_format(fmt, outcome.results(), output, files, digest, owners)
     if fmt == "json":
         click.echo(json.dumps(reports[0] if single else reports, indent=2))
         if sys.stderr.isatty():

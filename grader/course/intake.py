@@ -69,6 +69,51 @@ def take(
     return intake
 
 
+def _graded(
+    intake: Intake, files: list[Path], reports: list[dict[str, Any]]
+) -> list[tuple[handins_mod.Handin, int, str]]:
+    """Each hand-in with a verdict (internal errors are none: a rerun grades them), the index of
+    its report and the assignment it counts for (for an unreadable notebook: its download's)."""
+    index = {f: i for i, f in enumerate(files)}
+    report_of = {f: reports[i] for f, i in index.items()}
+    usual = _assignment_per_source(intake, report_of)
+    out = []
+    for h in intake.collection.handins:
+        report = report_of.get(h.path, {})
+        if h.path not in index or report.get("status") in (None, "error"):
+            continue
+        out.append((h, index[h.path], report.get("assignment") or h.assignment or usual.get(h.source, "")))
+    return out
+
+
+def people(
+    intake: Intake, files: list[Path], reports: list[dict[str, Any]], policy: str = "latest"
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Per file: the students who handed it in, and those it is the counted hand-in of (`policy`,
+    as the gradebook decides: standings.pick), so the class view counts each student once. A file
+    no hand-in places is its own student, by its label."""
+    from grader.course.standings import pick
+
+    index = {f: i for i, f in enumerate(files)}
+    owners: list[list[str]] = [[] for _ in files]
+    for h in intake.collection.handins:
+        if h.path in index and h.student not in owners[index[h.path]]:
+            owners[index[h.path]].append(h.student)
+    mine: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for h, i, assignment in _graded(intake, files, reports):
+        score = float(reports[i].get("score") or 0.0)
+        mine[(h.student, assignment)].append(
+            {"handed_at": h.time, "attempt": h.attempt, "recorded_at": 0.0, "score": score, "index": i}
+        )
+    counted: list[list[str]] = [[] for _ in files]
+    for (student, _), candidates in mine.items():
+        counted[pick(candidates, policy)["index"]].append(student)
+    for i, r in enumerate(reports):
+        if not owners[i]:
+            owners[i], counted[i] = [str(r.get("submission", files[i]))], [str(r.get("submission", files[i]))]
+    return owners, counted
+
+
 def record(
     intake: Intake, book_path: Path, files: list[Path], digests: list[str], reports: list[dict[str, Any]]
 ) -> None:
@@ -76,20 +121,13 @@ def record(
     a rerun records them), and the roster."""
     from grader.course.gradebook import Gradebook
 
-    digest_of = dict(zip(files, digests, strict=True))
-    report_of = dict(zip(files, reports, strict=True))
-    usual = _assignment_per_source(intake, report_of)
     entries = []
-    for h in intake.collection.handins:
-        report = report_of.get(h.path, {})
-        if h.path not in digest_of or report.get("status") in (None, "error"):
-            continue
-        assignment = report.get("assignment") or h.assignment or usual.get(h.source, "")
+    for h, i, assignment in _graded(intake, files, reports):
         entries.append(
             {
                 "student": h.student,
                 "path": str(h.path),
-                "hash": digest_of[h.path],
+                "hash": digests[i],
                 "assignment": assignment,
                 "label": h.label,
                 "name": h.name,

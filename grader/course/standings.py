@@ -43,6 +43,17 @@ def _order(h: dict[str, Any]) -> tuple[Any, ...]:
     return (timed, h["handed_at"] or 0.0, h["attempt"], h["recorded_at"])
 
 
+def pick(handins: list[dict[str, Any]], policy: str = "latest") -> dict[str, Any]:
+    """The hand-in that counts among one student's hand-ins of one assignment (keys `handed_at`,
+    `attempt`, `recorded_at`, `score`; equals keep their order: the later one counts)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    ordered = sorted(handins, key=_order)
+    if policy == "best":
+        return max(reversed(ordered), key=lambda h: h["score"])
+    return ordered[-1]
+
+
 def standings(book: Gradebook, policy: str = "latest") -> list[Standing]:
     """Every (student, assignment) with a hand-in, sorted by student then assignment."""
     if policy not in POLICIES:
@@ -57,10 +68,7 @@ def standings(book: Gradebook, policy: str = "latest") -> list[Standing]:
     out = []
     for (student, assignment), handins in sorted(groups.items()):
         handins = sorted(handins, key=_order)
-        if policy == "best":
-            counted = max(handins, key=lambda h: (h["score"], _order(h)))
-        else:
-            counted = handins[-1]
+        counted = pick(handins, policy)
         adjust = {f: a for (s, asg, f), a in latest_adjustment.items() if s == student and asg == assignment}
         out.append(_standing(student, assignment, counted, handins, adjust, roster.get(student, {})))
     return out

@@ -249,26 +249,39 @@ def _named(report: Report) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+Owners = tuple[list[list[str]], list[list[str]]]  # per report: who handed it in, whom it counts for
+
+
+def _students(owners: Owners | None, n: int) -> list[list[tuple[str, bool]]]:
+    """Per row: each student who handed the file in, and whether it is their counted hand-in."""
+    if owners is None:
+        return [[] for _ in range(n)]
+    return [[(s, s in counted) for s in mine] for mine, counted in zip(*owners, strict=True)]
+
+
 def index(
     reports: list[Report],
     links: list[str],
     digest: summary.Summary | None = None,
     feedback: list[str | None] | None = None,
+    owners: Owners | None = None,
 ) -> str:
     """The batch's index page: what the class got wrong (from `digest`, the batch's summary), and
-    one row per submission, linking to its page (and its feedback page), with a column per
-    graded function."""
+    one row per submission, linking to its page (and its feedback page), with its students (from
+    `owners`, when hand-ins name them) and a column per graded function."""
     if digest is None:
-        digest = summary.summarise([r.to_dict() for r in reports])
+        digest = summary.summarise([r.to_dict() for r in reports], who=owners[1] if owners else None)
     functions = list(dict.fromkeys(f.name for r in reports for f in r.functions))
     scores = [{f.name: f for f in r.functions} for r in reports]
-    rows = list(zip(reports, links, scores, feedback or [None] * len(reports), strict=True))
+    students = _students(owners, len(reports))
+    rows = list(zip(reports, links, scores, feedback or [None] * len(reports), students, strict=True))
     mistakes_png = summary.mistakes_png(digest)
     return (
         _env()
         .get_template("index.html.j2")
         .render(
             rows=rows,
+            with_students=owners is not None,
             named=_named,
             functions=functions,
             s=digest,
@@ -291,6 +304,7 @@ def write(
     output: Path,
     digest: summary.Summary | None = None,
     sources: list[Path | None] | None = None,
+    owners: Owners | None = None,
 ) -> list[Path]:
     """Write a page per submission, and an index page when there are several (showing `digest`,
     the batch's summary, when given: it alone knows the clusters' code); with `sources` (each
@@ -304,6 +318,6 @@ def write(
         write_atomic(output / name, page(r, link))
         written.append(output / name)
     if len(reports) > 1:
-        write_atomic(output / "index.html", index(reports, names, digest, links))
+        write_atomic(output / "index.html", index(reports, names, digest, links, owners))
         written.append(output / "index.html")
     return written

@@ -47,6 +47,9 @@ class Summary:
     copies: tuple[tuple[str, ...], ...] = ()  # submissions whose files are byte-identical
     clusters: tuple[wrong.Cluster, ...] = ()  # identical wrong outputs no catalogued mistake explains
     alike: tuple[wrong.Alike, ...] = ()  # identical substantial answers, to look at
+    # who the pass rates, mistakes, clusters and identical answers count: "students" (each one's
+    # counted hand-in, by the hand-ins' ids) or "submissions" (each file, by its label)
+    counted_by: str = "submissions"
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain data (summary.json)."""
@@ -67,10 +70,12 @@ def summarise(
     *,
     copies: Sequence[Sequence[str]] = (),
     code_of: wrong.CodeOf | None = None,
+    who: wrong.Who | None = None,
 ) -> Summary:
     """Aggregate report dicts (as `Report.to_dict` makes them); `copies`: groups of submissions
     whose files hold the same bytes; `code_of(index, function)`: an answer's code, read for each
-    cluster's representative only."""
+    cluster's representative only; `who`: the students each report counts for (`wrong.Who`),
+    when the hand-ins name them: pass rates and what the class got wrong then count students."""
     graded = [r for r in reports if r.get("status") == "graded"]
     percents = tuple(100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in graded)
     passed: Counter[tuple[str, str]] = Counter()
@@ -78,16 +83,18 @@ def summarise(
     failures: Counter[str] = Counter()
     for r in graded:
         for f in r.get("functions", []):
-            k = (str(r.get("assignment")), f["name"])
-            seen[k] += 1
-            if f["status"] == "passed":
-                passed[k] += 1
-            else:
+            if f["status"] != "passed":
                 failures[f"{f['name']}: {f['message']}"] += 1
+    for _, r, ids in wrong.counted(reports, who):
+        for f in r.get("functions", []):
+            k = (str(r.get("assignment")), f["name"])
+            seen[k] += len(ids)
+            if f["status"] == "passed":
+                passed[k] += len(ids)
     for r in reports:
         if r.get("status") != "graded":
             failures[f"{r.get('status')}: {r.get('message', '')}"] += 1
-    named = wrong.named(reports)
+    named = wrong.named(reports, who)
     stats = tuple(
         FunctionStats(a, n, passed[(a, n)], total, named.get((a, n), ())) for (a, n), total in seen.items()
     )
@@ -101,8 +108,9 @@ def summarise(
         stats,
         tuple(failures.most_common(top)),
         tuple(tuple(group) for group in copies),
-        wrong.clusters(reports, code_of),
-        wrong.alike(reports),
+        wrong.clusters(reports, code_of, who),
+        wrong.alike(reports, who),
+        "submissions" if who is None else "students",
     )
 
 
@@ -135,7 +143,11 @@ def to_text(s: Summary, width: int = 40) -> str:
     for i, c in enumerate(counts):
         label = f"{i * step:3d}-{(i + 1) * step:3d}%"
         lines.append(f"  {label} {'#' * round(width * c / peak):<{width}} {c}")
-    lines.append("pass rate per function:")
+    lines.append(
+        "pass rate per function:"
+        if s.counted_by == "submissions"
+        else "pass rate per function (students, each by their counted hand-in):"
+    )
     name_width = max((len(f.name) for f in s.functions), default=0)
     for f in s.functions:
         lines.append(one_line(f"  {f.name:<{name_width}} {100 * f.rate:5.1f}%  ({f.passed}/{f.total})"))
