@@ -13,8 +13,9 @@ from pathlib import Path, PurePath
 from grader.results import printable
 
 # Stems of what the grader writes into --output beside the reports (gradebook.sqlite, its CSV and
-# JSON exports, summary.txt/.png/.json, index.html, junit.xml, results.json): no report takes one.
-RESERVED_NAMES = frozenset({"gradebook", "summary", "index", "junit", "results"})
+# JSON exports, summary.txt/.png/.json, index.html, junit.xml, results.json, batch.json): no report
+# takes one.
+RESERVED_NAMES = frozenset({"gradebook", "summary", "index", "junit", "results", "batch"})
 MAX_NAME = 100  # characters of a report's name, well under any file system's limit
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 

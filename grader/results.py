@@ -115,10 +115,14 @@ class FunctionResult:
     # the answer's normal form, digested, when it is substantial and not the reference's: for the
     # instructor's list of identical answers across a class; never shown to a student
     answer_digest: str = field(default="", compare=False, repr=False)
+    # the instructor's override (`grader adjust`): {"points", "was" (the graded score), "comment",
+    # "who", "at"}; `score` is then the override's points
+    adjustment: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "message", printable(self.message))
         object.__setattr__(self, "warnings", _clean(self.warnings))
+        object.__setattr__(self, "adjustment", _clean(self.adjustment))
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -132,6 +136,8 @@ class FunctionResult:
         }
         if self.answer_digest:
             out["answer_digest"] = self.answer_digest
+        if self.adjustment is not None:
+            out["adjustment"] = dict(self.adjustment)
         return out
 
 
@@ -235,4 +241,5 @@ def _function_from_dict(f: dict[str, Any]) -> FunctionResult:
         tests,
         tuple(f.get("warnings", ())),
         answer_digest=str(f.get("answer_digest", "")),
+        adjustment=f.get("adjustment") if isinstance(f.get("adjustment"), dict) else None,
     )

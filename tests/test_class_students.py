@@ -86,14 +86,18 @@ def test_the_class_view_counts_each_student_once(toy_root: Path, tmp_path: Path,
     assert '<th data-key="student">' in page
 
 
-@pytest.mark.parametrize("policy, passed, cluster", [("latest", 2, ["ann", "bob", "fay"]), ("best", 3, ["ann", "bob"])])
+@pytest.mark.parametrize(
+    "policy, passed, cluster", [("latest", 2, ["ann", "bob", "fay"]), ("best", 3, ["ann", "bob"])]
+)
 def test_the_policy_decides_which_hand_in_counts(
     toy_root: Path, tmp_path: Path, policy: str, passed: int, cluster: list[str]
 ) -> None:
     fay = (("fay", None, EARLY), ("fay", TWICE, LATER))  # right first, then wrong
     out = tmp_path / "out"
     folder = _nbgrader(tmp_path, fay)
-    res = CliRunner().invoke(main, ["run", str(folder), "--fast", "-j", "1", "--output", str(out), "--policy", policy])
+    res = CliRunner().invoke(
+        main, ["run", str(folder), "--fast", "-j", "1", "--output", str(out), "--policy", policy]
+    )
     assert res.exit_code == 0, res.output
     s = json.loads((out / "summary.json").read_text())
     scale = next(f for f in s["functions"] if f["name"] == "scale")

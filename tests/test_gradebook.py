@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader.course import batch, gradebook
+from grader.course import batch, bookfiles, gradebook
 from grader.grading import grade
 from tests.batchkit import toy, write
 
@@ -119,7 +119,7 @@ def test_full_mode_regrades_what_fast_mode_graded(toy_root: Path, tmp_path: Path
 def test_export_has_one_column_per_function(toy_root: Path, tmp_path: Path) -> None:
     paths = _class(tmp_path / "class", 3)
     batch.run_batch(paths, OPTIONS, batch.Plan(jobs=1, output=tmp_path / "out"))
-    written = gradebook.export(tmp_path / "out")
+    written = bookfiles.export(tmp_path / "out")
     assert [p.name for p in written] == ["gradebook.csv", "gradebook.json"]
     rows = list(csv.DictReader(io.StringIO(written[0].read_text())))
     assert [r["submission"] for r in rows] == [str(p) for p in paths]

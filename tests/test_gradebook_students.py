@@ -101,3 +101,16 @@ def test_a_newer_gradebook_is_refused_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(GraderError, match="newer grader") as err:
         Gradebook(path)
     assert "\n" not in str(err.value) and "upgrade grader" in str(err.value)
+
+
+def test_a_version_2_gradebook_gains_withdrawals_and_keeps_its_adjustments(tmp_path: Path) -> None:
+    path = tmp_path / gradebook.FILENAME
+    with Gradebook(path) as book:
+        book.adjust("ann", "toy", "scale", 1.0, "why", "prof")
+        book.db.execute("DROP TABLE withdrawals")
+        book.db.execute("PRAGMA user_version = 2")
+    with Gradebook(path) as book:
+        assert book.db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert book.withdraw("ann", "toy", "scale", "prof") == [1]
+        [a] = book.adjustments()
+        assert (a["comment"], a["withdrawn_by"]) == ("why", "prof")

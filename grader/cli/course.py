@@ -47,9 +47,9 @@ def export_cmd(
         return
     if file_path is not None:
         raise click.UsageError("--file goes with --to")
-    from grader.course import gradebook
+    from grader.course import bookfiles
 
-    for path in gradebook.export(source, csv_path=csv_path, json_path=json_path):
+    for path in bookfiles.export(source, csv_path=csv_path, json_path=json_path):
         click.echo(f"wrote {path}")
 
 
@@ -69,6 +69,9 @@ def export_cmd(
 )
 @click.option("--by", "who", default="", help="Who adjusts [default: your login name].")
 @click.option("--list", "list_", is_flag=True, help="List every adjustment recorded.")
+@click.option(
+    "--remove", is_flag=True, help="Withdraw the function's adjustment (back to its graded points)."
+)
 def adjust_cmd(
     student: str | None,
     assignment: str | None,
@@ -78,20 +81,38 @@ def adjust_cmd(
     book: Path,
     who: str,
     list_: bool,
+    remove: bool,
 ) -> None:
     """Override one graded function's points for a student; kept through regrades, shown in
-    exports and feedback.
+    exports and feedback, and in the student's reports already written under --output (rendered
+    again from the stored results: nothing is graded again).
 
     Example: grader adjust 1001 regularization compute_cost --points 2 --comment "sign" --gradebook out/
+    Example: grader adjust 1001 regularization compute_cost --remove --gradebook out/
     """
-    from grader.course import adjust
+    from grader.course import adjust, rerender
 
     if list_:
         click.echo(adjust.listing(book))
         return
-    if not (student and assignment and function) or points is None or comment is None:
-        raise click.UsageError("give STUDENT ASSIGNMENT FUNCTION --points N --comment TEXT (or --list)")
-    click.echo(adjust.add(book, student, assignment, function, points=points, comment=comment, who=who))
+    if not (student and assignment and function):
+        raise click.UsageError(
+            "give STUDENT ASSIGNMENT FUNCTION --points N --comment TEXT (or --remove, --list)"
+        )
+    if remove:
+        if points is not None or comment is not None:
+            raise click.UsageError("--remove takes no --points or --comment")
+        click.echo(adjust.remove(book, student, assignment, function, who=who))
+    elif points is None or comment is None:
+        raise click.UsageError(
+            "give STUDENT ASSIGNMENT FUNCTION --points N --comment TEXT (or --remove, --list)"
+        )
+    else:
+        click.echo(adjust.add(book, student, assignment, function, points=points, comment=comment, who=who))
+    written = rerender.rerender(book, {student})
+    click.echo(
+        f"rendered {len(written)} report files again (the reports of {student} and their batches' summaries)"
+    )
 
 
 @click.command("feedback")

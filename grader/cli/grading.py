@@ -147,6 +147,10 @@ def run_cmd(
         who = intake.students(taken, book, files, outcome) if students or book is not None else None
         single = len(paths) == 1 and len(files) == 1 and not students
         owners = intake.people(taken, files, outcome.reports, policy)
+        if book is not None and book.is_file():  # an instructor's overrides show in what is written
+            from grader.course import rerender
+
+            rerender.adjust_batch(book, files, outcome.reports, output)
         _show_batch(
             outcome, output, fmt, files, single=single, fail_under=fail_under, students=who, owners=owners
         )
@@ -244,6 +248,10 @@ def _show_batch(
             intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
             _write_format(fmt, outcome.results(), output, files, digest, owners)
+        if owners is not None:  # what `grader adjust` renders the batch's files again from
+            from grader.course import rerender
+
+            rerender.write_manifest(output, files, owners, outcome.copies)
     if fmt == "json":
         click.echo(json.dumps(reports[0] if single else reports, indent=2))
         if sys.stderr.isatty():

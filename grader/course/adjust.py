@@ -37,8 +37,25 @@ def add(
     return f"{student} {assignment} {function}: {was:g} -> {points:g} of {most:g} ({comment.strip()})"
 
 
+def remove(source: Path, student: str, assignment: str, function: str, *, who: str = "") -> str:
+    """Withdraw the override in force for one function (it stays listed, marked withdrawn); one
+    line saying what changed."""
+    with open_path(source) as book:
+        s = next((s for s in standings(book) if (s.student, s.assignment) == (student, assignment)), None)
+        ids = book.withdraw(student, assignment, function, who or _who())
+        if not ids:
+            raise GraderError(f"no adjustment in force for {student} {assignment} {function} (see --list)")
+        graded = s.counted["report"] if s is not None else {}
+    score = next((f["score"] for f in graded.get("functions", []) if f["name"] == function), None)
+    back = f"back to {score:g} (graded)" if score is not None else "withdrawn"
+    return (
+        f"{student} {assignment} {function}: adjustment {', '.join(f'#{i}' for i in ids)} withdrawn, {back}"
+    )
+
+
 def listing(source: Path) -> str:
-    """Every adjustment ever recorded, oldest first (the newest of a function is the one applied)."""
+    """Every adjustment ever recorded, oldest first (the newest of a function not withdrawn is the
+    one applied)."""
     with open_path(source) as book:
         rows = book.adjustments()
     if not rows:
@@ -46,10 +63,14 @@ def listing(source: Path) -> str:
     lines = []
     for a in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(a["at"]))
-        lines.append(
+        line = (
             f"#{a['id']} {when} by {a['who']}: {a['student']} {a['assignment']} {a['function']} "
             f"= {a['points']:g} ({a['comment']})"
         )
+        if a["withdrawn_at"] is not None:
+            gone = time.strftime("%Y-%m-%d %H:%M", time.localtime(a["withdrawn_at"]))
+            line += f" [withdrawn {gone} by {a['withdrawn_by']}]"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -8,14 +8,13 @@ transaction, after the report file is written, so a batch killed at any instant 
 submission either fully recorded or not at all, and a rerun grades exactly the rest. A grade
 replaced (by --regrade, or because the assignment's spec or expected/ changed since: `basis`)
 goes to `grade_history` first. `handins` says which student handed in which content when (and
-late or not), `students` holds the roster, `adjustments` the instructor's overrides. Every table,
+late or not), `students` holds the roster, `adjustments` the instructor's overrides (and
+`withdrawals`, those undone). Every table,
 column and key is described in docs/gradebook.md; `SCHEMA_VERSION` is SQLite's user_version.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sqlite3
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-from grader.files import private_folder, write_atomic
+from grader.files import private_folder
 
 FILENAME = "gradebook.sqlite"
-SCHEMA_VERSION = 2  # 1 (no user_version set): grades, function_scores, submissions only
+SCHEMA_VERSION = 3  # 1 (no user_version set): grades, function_scores, submissions only; 2: no withdrawals
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grades (
     hash TEXT PRIMARY KEY,
@@ -101,6 +100,11 @@ CREATE TABLE IF NOT EXISTS adjustments (
     function TEXT NOT NULL,
     points REAL NOT NULL,
     comment TEXT NOT NULL,
+    who TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    adjustment INTEGER PRIMARY KEY REFERENCES adjustments(id),
     who TEXT NOT NULL,
     at REAL NOT NULL
 );
@@ -251,7 +255,7 @@ class Gradebook:
     def _link(self, files: list[tuple[str, str | None]], digest: str, now: float) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?)",
-            [(_key(path), digest, _key(f) if f else None, now) for path, f in files],
+            [(path_key(path), digest, path_key(f) if f else None, now) for path, f in files],
         )
 
     # ------------------------------------------------------------------------- students
@@ -262,7 +266,7 @@ class Gradebook:
         now = time.time()
         cols = ["student", "path", "hash", "assignment", "label", "name", "email", "handed_at", "late"]
         cols += ["attempt", "layout"]
-        rows = [(*(e[c] if c != "path" else _key(e[c]) for c in cols), now) for e in entries]
+        rows = [(*(e[c] if c != "path" else path_key(e[c]) for c in cols), now) for e in entries]
         with self._transaction():
             self.db.executemany(
                 f"INSERT OR IGNORE INTO handins ({', '.join(cols)}, recorded_at) VALUES "
@@ -272,7 +276,7 @@ class Gradebook:
             # the assignment a content was graded as may be known only now: keep them in step
             self.db.executemany(
                 "UPDATE handins SET assignment = ? WHERE hash = ? AND path = ? AND student = ?",
-                [(e["assignment"], e["hash"], _key(e["path"]), e["student"]) for e in entries],
+                [(e["assignment"], e["hash"], path_key(e["path"]), e["student"]) for e in entries],
             )
 
     def set_roster(self, students: Iterable[dict[str, str]]) -> None:
@@ -329,9 +333,39 @@ class Gradebook:
             )
 
     def adjustments(self) -> list[dict[str, Any]]:
-        """Every override ever recorded, oldest first."""
+        """Every override ever recorded, oldest first; `withdrawn_at`/`withdrawn_by` set on those
+        undone (`withdraw`)."""
         keys = ("id", "student", "assignment", "function", "points", "comment", "who", "at")
-        query = f"SELECT {', '.join(keys)} FROM adjustments ORDER BY at, id"
+        query = (
+            f"SELECT {', '.join('a.' + k for k in keys)}, w.at, w.who FROM adjustments a "
+            "LEFT JOIN withdrawals w ON w.adjustment = a.id ORDER BY a.at, a.id"
+        )
+        names = (*keys, "withdrawn_at", "withdrawn_by")
+        return [dict(zip(names, r, strict=True)) for r in self.db.execute(query)]
+
+    def withdraw(self, student: str, assignment: str, function: str, who: str) -> list[int]:
+        """Undo every override in force for one function (kept, marked withdrawn); their ids."""
+        with self._transaction():
+            ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM adjustments WHERE student = ? AND assignment = ? AND function = ? "
+                    "AND id NOT IN (SELECT adjustment FROM withdrawals) ORDER BY id",
+                    (student, assignment, function),
+                )
+            ]
+            now = time.time()
+            self.db.executemany("INSERT INTO withdrawals VALUES (?, ?, ?)", [(i, who, now) for i in ids])
+        return ids
+
+    def holders(self) -> list[dict[str, Any]]:
+        """Each path with the content it holds now, its report file (or None) and each student who
+        handed that content in there: path, hash, report_file, student, assignment."""
+        keys = ("path", "hash", "report_file", "student", "assignment")
+        query = (
+            "SELECT s.path, s.hash, s.report_file, h.student, h.assignment FROM submissions s "
+            "JOIN handins h ON h.path = s.path AND h.hash = s.hash ORDER BY s.path, h.student"
+        )
         return [dict(zip(keys, r, strict=True)) for r in self.db.execute(query)]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -368,62 +402,7 @@ def open_path(path: Path) -> Gradebook:
     return Gradebook(target)
 
 
-def function_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Every graded function in the gradebook, in first-seen order."""
-    return list(dict.fromkeys(name for r in rows for name in r["functions"]))
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """One line per submission, one column per graded function (its score)."""
-    functions = function_columns(rows)
-    head = ["submission", "assignment", "status", "score", "max_score", "percent", *functions, "hash"]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(head)
-    for r in rows:
-        pct = round(100.0 * r["score"] / r["max_score"], 2) if r["max_score"] else 0.0
-        cells = [_num(r["functions"][f]["score"]) if f in r["functions"] else "" for f in functions]
-        w.writerow(
-            [
-                r["submission"],
-                r["assignment"] or "",
-                r["status"],
-                _num(r["score"]),
-                _num(r["max_score"]),
-                pct,
-                *cells,
-                r["hash"],
-            ]
-        )
-    return buf.getvalue()
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def to_json(rows: list[dict[str, Any]]) -> str:
-    """The gradebook as a JSON array, one object per submission."""
-    return json.dumps(rows, indent=2)
-
-
-def export(source: Path, *, csv_path: Path | None = None, json_path: Path | None = None) -> list[Path]:
-    """Write the gradebook to the files asked for (neither: gradebook.csv and gradebook.json next
-    to it); return the files written."""
-    with open_path(source) as book:
-        rows = book.rows()
-        folder = book.path.parent
-    if csv_path is None and json_path is None:
-        csv_path, json_path = folder / "gradebook.csv", folder / "gradebook.json"
-    written = []
-    for path, render in ((csv_path, to_csv), (json_path, to_json)):
-        if path is not None:
-            write_atomic(path, render(rows))
-            written.append(path)
-    return written
-
-
-def _key(path: str) -> str:
+def path_key(path: str) -> str:
     """A path as the gradebook keeps it: absolute (`subs/a.ipynb` from one folder and
     `/course/subs/a.ipynb` are one row), and as text even when the file's name is not UTF-8."""
     return os.fsencode(os.path.abspath(path)).decode("utf-8", "backslashreplace")

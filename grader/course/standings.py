@@ -3,7 +3,8 @@
 The latest hand-in counts (by the time the download gives it, then the layout's resubmission
 order); with policy "best", the highest scoring one (the latest of equals). An adjustment
 replaces one graded function's points for a student's assignment whatever hand-in counts, so it
-survives regrades and resubmissions; the newest adjustment of a function is the one applied.
+survives regrades and resubmissions; the newest adjustment of a function is the one applied (one
+withdrawn, `grader adjust --remove`, is not).
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ def pick(handins: list[dict[str, Any]], policy: str = "latest") -> dict[str, Any
     return ordered[-1]
 
 
+def in_force(book: Gradebook) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(student, assignment, function) -> the override applied: the newest not withdrawn."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for a in book.adjustments():  # oldest first: the newest of a function stays
+        if a["withdrawn_at"] is None:
+            out[(a["student"], a["assignment"], a["function"])] = a
+    return out
+
+
 def standings(book: Gradebook, policy: str = "latest") -> list[Standing]:
     """Every (student, assignment) with a hand-in, sorted by student then assignment."""
     if policy not in POLICIES:
@@ -61,9 +71,7 @@ def standings(book: Gradebook, policy: str = "latest") -> list[Standing]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for h in book.handins():
         groups[(h["student"], h["assignment"])].append(h)
-    latest_adjustment: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for a in book.adjustments():  # oldest first: the newest of a function stays
-        latest_adjustment[(a["student"], a["assignment"], a["function"])] = a
+    latest_adjustment = in_force(book)
     roster = book.roster()
     out = []
     for (student, assignment), handins in sorted(groups.items()):

@@ -72,6 +72,19 @@ def _function(f: FunctionResult, found: bool) -> dict[str, Any]:
         "message": f.message,
         "warnings": list(f.warnings),
         "tests": tests,
+        "adjustment": _adjustment(f),
+    }
+
+
+def _adjustment(f: FunctionResult) -> dict[str, Any] | None:
+    """What a student is told of an override: the points before and after, and why."""
+    a = f.adjustment
+    if not a:
+        return None
+    return {
+        "was": float(a.get("was", 0.0)),
+        "points": float(a.get("points", f.score)),
+        "comment": str(a.get("comment", "")),
     }
 
 
@@ -82,6 +95,13 @@ def _function_markdown(a: dict[str, Any]) -> str:
         _md(a["message"]),
         "",
     ]
+    if a["adjustment"]:
+        adj = a["adjustment"]
+        lines += [
+            f"**Adjusted by the course staff** from {_num(adj['was'])} to {_num(adj['points'])} points: "
+            + _md(adj["comment"]),
+            "",
+        ]
     for t in a["tests"]:
         kind = "hidden" if t["hidden"] else "visible"
         verdict = "passed" if t["passed"] else f"failed: {_md(t['detail'])}"

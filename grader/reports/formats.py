@@ -42,6 +42,12 @@ def _summary(report: Report) -> str:
     for f in report.functions:
         shown = _visible(f) if hidden else f"{_fmt(f.score)} / {_fmt(f.max_score)} ({f.status})"
         lines.append(f"{f.name}: {shown}")
+    for f in report.functions:
+        if f.adjustment:  # the course staff's own words; points only where scores are shown
+            points = (
+                "" if hidden else f" from {_fmt(float(f.adjustment.get('was', 0)))} to {_fmt(f.score)} points"
+            )
+            lines.append(f"{f.name}: adjusted by the course staff{points}: {f.adjustment.get('comment', '')}")
     if hidden:
         lines.append("Hidden cases are graded too; their results are shown once grades are published.")
         note = report.extra.get("hidden_cases")

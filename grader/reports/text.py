@@ -60,6 +60,11 @@ def to_text(report: Report, *, color: bool = False, width: int = 110) -> str:
             escape(one_line(f.message)),
         )
     console.print(table)
+    for f in report.functions:
+        if f.adjustment:
+            was = _fmt(float(f.adjustment.get("was", 0)))
+            line = f"  adjusted: {f.name} {was} -> {_fmt(f.score)}: {f.adjustment.get('comment', '')}"
+            console.print(one_line(line), markup=False)
     for w in report.warnings + tuple(w for f in report.functions for w in f.warnings):
         console.print(f"  warning: {one_line(w)}", markup=False)
     if isinstance(report.extra.get("hidden_cases"), str):
