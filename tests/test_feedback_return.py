@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.course.feedback import safe
-from tests.test_handin_layouts import DUE, canvas, nbgrader
+from tests.batchkit import toy
+from tests.test_class_students import TWICE
+from tests.test_handin_layouts import DUE, EARLY, RIGHT, _zip, canvas, nbgrader
 
 
 def _cli(*args: str) -> str:
@@ -59,3 +61,33 @@ def test_nbgrader_hand_ins_go_back_in_nbgrader_layout(toy_root: Path, tmp_path: 
 
 def test_a_student_id_never_becomes_a_path() -> None:
     assert safe("../../etc") == "_.._etc" and "/" not in safe("a/b") and safe("..") == "_"
+
+
+def test_what_a_student_gets_holds_nothing_of_the_instructors(toy_root: Path, tmp_path: Path) -> None:
+    wrong = json.dumps(toy(scale=TWICE, note="eve"))  # long enough to get an answer digest
+    zipped = _zip(
+        tmp_path / "submissions.zip",
+        [("leeeve_2001_6001_Toy.ipynb", wrong, EARLY), ("leefay_2002_6002_Toy.ipynb", RIGHT, EARLY)],
+    )
+    out, back = tmp_path / "out", tmp_path / "returned"
+    _cli("run", str(zipped), "--fast", "-j", "1", "--output", str(out), "--format", "html")
+    graded = json.loads(next(out.glob("leeeve*.json")).read_text())
+    internal = json.dumps(graded)
+    assert "output_digest" in internal and "answer_digest" in internal and str(tmp_path) in internal
+    _cli("feedback", str(out), "--to", str(back))
+    eve = back / "2001"
+    assert sorted(p.name for p in eve.iterdir()) == [
+        "grades.json",
+        "toy.feedback.html",
+        "toy.feedback.ipynb",
+        "toy.html",
+        "toy.json",
+    ]
+    for path in eve.iterdir():
+        text = path.read_text()
+        for word in ("output_digest", "answer_digest", "isolation", "report_file", str(tmp_path), "/out/"):
+            assert word not in text, (path.name, word)
+    mine = json.loads((eve / "toy.json").read_text())
+    assert mine["submission"] == "leeeve_2001_6001_Toy.ipynb" and mine["score"] == graded["score"] < 5
+    assert [f["score"] for f in mine["functions"]] == [f["score"] for f in graded["functions"]]
+    assert 'href="toy.feedback.html"' in (eve / "toy.html").read_text()  # the page links its notebook

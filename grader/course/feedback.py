@@ -1,15 +1,21 @@
 """`grader feedback`: hand each student their feedback, one folder per student.
 
 A student's folder holds, per assignment, the counted hand-in's report (`<assignment>.json`), its
-HTML page when the batch wrote one (`--format html`), any feedback notebook written beside the
-report (`<report name>.feedback.*`), and `grades.json`: the points after adjustments, the
-adjustments' comments and every hand-in with its time and late flag. Hand-ins that came in
-nbgrader's layout go where nbgrader returns feedback: `feedback/<student>/<assignment>/`.
+HTML page when the batch wrote one (`--format html`), its feedback notebook and page when the
+batch wrote them, and `grades.json`: the points after adjustments, the adjustments' comments and
+every hand-in with its time and late flag. Hand-ins that came in nbgrader's layout go where
+nbgrader returns feedback: `feedback/<student>/<assignment>/`.
+
+What a student gets is rendered for them from the report the batch wrote (adjustments in it):
+without what is the instructor's alone (`INTERNAL`: the digests that compare a class's answers,
+the sandbox's notes, the secret draw's variant, where reports are kept), and named by the
+hand-in's place in the download, never by a path of the instructor's machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,11 @@ from grader.course.exports import standing_dict
 from grader.course.gradebook import open_path
 from grader.course.standings import Standing, standings
 from grader.files import private_folder, write_atomic
+from grader.results import from_dict
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]+")
+INTERNAL = frozenset({"output_digest", "answer_digest", "isolation", "variant", "report_file"})
+HIDDEN_PATH = "(path not shown)"
 
 
 def write(source: Path, to: Path, *, policy: str = "latest") -> list[Path]:
@@ -58,22 +67,56 @@ def _folder(to: Path, s: Standing) -> Path:
 
 
 def _copy_reports(s: Standing, folder: Path) -> None:
-    """The counted hand-in's report files, named after the assignment (nbgrader: after the
-    notebook, inside the assignment's folder)."""
+    """The counted hand-in's report and the pages the batch wrote beside it, rendered for the
+    student, named after the assignment (nbgrader: after the notebook, inside the assignment's
+    folder)."""
+    from grader.reports import feedback, html
+
     report_file = s.counted.get("report_file")
-    if not report_file:
+    report = Path(report_file) if report_file else None
+    if report is None or not report.is_file() or report.is_symlink():
         return
-    report = Path(report_file)
-    stem = Path(s.counted["label"]).stem if _nbgrader(s) else safe(s.assignment or "unknown")
-    found = [report, report.with_suffix(".html"), *sorted(report.parent.glob(f"{report.stem}.feedback.*"))]
-    for path in found:
-        if path.is_file() and not path.is_symlink():
-            suffix = path.name[len(report.stem) :]  # .json, .html, .feedback.ipynb, ...
-            write_atomic(folder / f"{safe(stem)}{suffix}", path.read_text(encoding="utf-8"))
+    stem = safe(Path(s.counted["label"]).stem if _nbgrader(s) else s.assignment or "unknown")
+    data = for_student(json.loads(report.read_text(encoding="utf-8")), s.counted, report.parent)
+    write_atomic(folder / f"{stem}.json", json.dumps(data, indent=2))
+    result = from_dict(data)
+    pages = [report.parent / f"{report.stem}.feedback.{kind}" for kind in ("ipynb", "html")]
+    link = None
+    if any(p.is_file() and not p.is_symlink() for p in pages):
+        run = report.parent / f"{report.stem}.executed.ipynb"
+        for kind, text in zip(
+            ("ipynb", "html"), feedback.build(result, Path(s.counted["path"]), run), strict=True
+        ):
+            write_atomic(folder / f"{stem}.feedback.{kind}", text)
+        link = f"{stem}.feedback.html"
+    if report.with_suffix(".html").is_file():
+        write_atomic(folder / f"{stem}.html", html.page(result, link))
+
+
+def for_student(report: dict[str, Any], handin: dict[str, Any], output: Path) -> dict[str, Any]:
+    """A report as its student gets it: no `INTERNAL` field; the hand-in named by its place in the
+    download (its label); no other path of the instructor's (the hand-in's, the output folder)."""
+    label = str(handin["label"])
+    paths = [str(handin["path"]), str(report.get("submission", ""))]
+    folders = [str(output), os.path.abspath(output)]
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in INTERNAL}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str):
+            for p in sorted(filter(None, paths), key=len, reverse=True):
+                value = value.replace(p, label)
+            for f in sorted(set(folders), key=len, reverse=True):
+                value = value.replace(f, HIDDEN_PATH)
+        return value
+
+    return {**clean(report), "submission": label}
 
 
 def _for_student(d: dict[str, Any]) -> dict[str, Any]:
-    """What a student sees: no paths of the instructor's machine."""
-    counted = {k: v for k, v in d["counted"].items() if k != "report_file"}
-    handins = [{k: v for k, v in h.items() if k != "report_file"} for h in d["handins"]]
+    """What a student sees of their grades: no paths of the instructor's machine."""
+    counted = {k: v for k, v in d["counted"].items() if k not in INTERNAL}
+    handins = [{k: v for k, v in h.items() if k not in INTERNAL} for h in d["handins"]]
     return {**d, "counted": counted, "handins": handins}
