@@ -265,3 +265,29 @@ def test_nbgrader_submitted_folder_and_its_timestamp(toy_root: Path, tmp_path: P
     assert rows["ann"].counted["handed_at"] == _epoch(AFTER_DUE)
     skipped = json.loads((out / "summary.json").read_text())["students"]["skipped"]
     assert [s["file"] for s in skipped] == [str(root / "stray.ipynb")]
+
+
+def test_canvas_names_as_its_content_zipper_writes_them(tmp_path: Path) -> None:
+    # Canvas's lib/content_zipper.rb: [sortable name lowercased, word characters only (underscores
+    # kept), "LATE" when late, the user id] joined by "_", or graded anonymously
+    # [LATE, "anon_<anonymous id>"]; then "_<attachment id>_<file name>"
+    from grader.course.handins import layouts
+
+    root = tmp_path / "download"
+    for name in (
+        "van_derjan_1010_7003_Toy.ipynb",  # a name holding an underscore
+        "o_neill_LATE_1011_7004_Toy.ipynb",
+        "anon_x7Kq2_7001_Toy.ipynb",  # anonymous grading: no name, no user id
+        "LATE_anon_Zb9aa_7002_Toy-1.ipynb",
+    ):
+        _put(root, name, RIGHT)
+    assert layouts.detect(root) == "canvas"
+    found = layouts.read("canvas", root)
+    assert found.skipped == []
+    got = {(h.student, h.name, h.late) for h in found.handins}
+    assert got == {
+        ("1010", "van_derjan", False),
+        ("1011", "o_neill", True),
+        ("anon_x7Kq2", "", False),
+        ("anon_Zb9aa", "", True),
+    }

@@ -22,7 +22,11 @@ from grader.course.handins.model import Handin
 NAMES = ("plain", "nbgrader", "canvas", "moodle", "gradescope", "classroom")
 METADATA_BYTES = 16 << 20  # submission_metadata.yml of a class of thousands is a few MB
 
-CANVAS = re.compile(r"^(?P<name>[^_]+)(?P<late>_late)?_(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.I)
+# Canvas's ContentZipper: "<sortable name>[_LATE]_<user id>" (the name lowercased, word characters
+# only, underscores kept, no "_<digits>_" left in it) or, graded anonymously, "[LATE_]anon_<anonymous
+# id>", then "_<attachment id>_<the file's name>"
+CANVAS = re.compile(r"^(?P<name>.+?)(?P<late>_late)?_(?P<uid>\d+)_(?P<sub>\d+)_(?P<file>.+)$", re.I)
+CANVAS_ANONYMOUS = re.compile(r"^(?P<late>late_)?(?P<uid>anon_[a-z0-9]+)_(?P<sub>\d+)_(?P<file>.+)$", re.I)
 RESUBMITTED = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.ipynb)$", re.I)  # Canvas: Work-1.ipynb
 MOODLE_DIR = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_?$")
 MOODLE_FILE = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_(?P<file>.+)$")
@@ -49,7 +53,7 @@ def detect(root: Path) -> str:
     if any(MOODLE_DIR.match(n) or MOODLE_FILE.match(n) for n in names):
         return "moodle"
     files, _ = walk.collect([root])
-    if any(CANVAS.match(f.name) for f in files):
+    if any(_canvas_name(f.name) for f in files):
         return "canvas"
     dirs = [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
     if len(dirs) >= 2 and _classroom_prefix(dirs) and any((d / ".git").is_dir() for d in dirs):
@@ -130,24 +134,28 @@ def _nbgrader(root: Path) -> Found:
     return out
 
 
+def _canvas_name(name: str) -> re.Match[str] | None:
+    return CANVAS_ANONYMOUS.match(name) or CANVAS.match(name)
+
+
 def _canvas(root: Path) -> Found:
-    """<lastfirst>[_LATE]_<user id>_<submission id>_<file name>, the file name with Canvas's
-    `-N` suffix when the student handed in a file of that name before."""
+    """<lastfirst>[_LATE]_<user id>_<attachment id>_<file name> (anonymous grading:
+    [LATE_]anon_<anonymous id>_<attachment id>_<file name>), the file name with Canvas's `-N`
+    suffix when the student handed in a file of that name before."""
     files, refused = _walk(root)
     out = Found(refused=refused)
     for f, rel in files:
-        m = CANVAS.match(f.name)
+        m = _canvas_name(f.name)
         if m is None:
             out.skipped.append(
-                (str(f), "not named as Canvas names a hand-in (name_userid_submissionid_file)")
+                (str(f), "not named as Canvas names a hand-in (name_userid_attachmentid_file)")
             )
             continue
         again = RESUBMITTED.match(m["file"])
         attempt = int(m["sub"]) * 1000 + (int(again["n"]) if again else 0)
+        name = m.groupdict().get("name") or ""
         out.handins.append(
-            Handin(
-                m["uid"], f, str(rel), name=m["name"], time=_mtime(f), late=bool(m["late"]), attempt=attempt
-            )
+            Handin(m["uid"], f, str(rel), name=name, time=_mtime(f), late=bool(m["late"]), attempt=attempt)
         )
     return out
 
