@@ -106,11 +106,16 @@ def rerender(source: Path, students: set[str]) -> list[Path]:
         for row in book.holders():
             if row["student"] in students and row["report_file"]:
                 targets[row["path"]] = (Path(row["report_file"]), row["hash"])
-        stored = {path: book.report(digest) for path, (_, digest) in targets.items()}
+        stored = {}
+        for path, (_, digest) in targets.items():
+            try:
+                stored[path] = book.report(digest)
+            except KeyError:  # no grade for what the path holds (never linked without one)
+                continue
     written: list[Path] = []
     folders: set[Path] = set()
     for path, (report_file, _) in sorted(targets.items()):
-        if report_file.is_file() and not report_file.is_symlink():
+        if path in stored and report_file.is_file() and not report_file.is_symlink():
             written += _one(report_file, Path(path), stored[path], found.get(path, {}))
             folders.add(report_file.parent)
     for folder in sorted(folders):
