@@ -126,3 +126,17 @@ def test_who_decides_whom_each_report_counts_for() -> None:
     assert c.students == ("ann", "bob")
     # without `who`, a batch of files: each report is its own label (as before hand-ins)
     assert summary.summarise(unexplained).counted_by == "submissions"
+
+
+def test_the_same_bytes_twice_from_one_student_is_no_copy(toy_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "class"
+    same = json.dumps(toy(note="same bytes"))
+    _put(root, "ann/Toy.ipynb", same, EARLY)
+    _put(root, "ann/Toy-2.ipynb", same, LATER)  # ann hands in the same file again
+    _put(root, "bob/Toy.ipynb", json.dumps(toy(note="bob's")), EARLY)
+    _put(root, "cat/Toy.ipynb", json.dumps(toy(note="bob's")), EARLY)  # cat hands in bob's file
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["run", str(root), "--fast", "-j", "1", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    copies = json.loads((out / "summary.json").read_text())["copies"]
+    assert copies == [[str(root / "bob" / "Toy.ipynb"), str(root / "cat" / "Toy.ipynb")]]

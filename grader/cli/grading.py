@@ -239,6 +239,10 @@ def _show_batch(
 
     reports = outcome.reports
     who = owners[1] if owners is not None else None
+    if owners is not None:
+        from grader.course import intake
+
+        outcome.copies = intake.between_students(outcome.copies, files, owners[0])
     digest = summary.summarise(reports, copies=outcome.copies, code_of=_code_of(outcome), who=who)
     if output is not None:
         summary.write(digest, output)

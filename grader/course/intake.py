@@ -114,6 +114,15 @@ def people(
     return owners, counted
 
 
+def between_students(copies: list[list[str]], files: list[Path], owners: list[list[str]]) -> list[list[str]]:
+    """The possible copies (groups of labels) that hold files of more than one student: the same
+    bytes handed in twice by one student is a resubmission, not a copy."""
+    from grader.results import printable
+
+    who = {printable(str(f)): tuple(o) for f, o in zip(files, owners, strict=True)}
+    return [group for group in copies if len({who.get(label, (label,)) for label in group}) > 1]
+
+
 def record(
     intake: Intake, book_path: Path, files: list[Path], digests: list[str], reports: list[dict[str, Any]]
 ) -> None:
