@@ -23,7 +23,21 @@ def test_equal_within_tolerance_passes() -> None:
 
 def test_shape_messages() -> None:
     assert "transposed" in msg(np.ones((2, 3)), np.ones((3, 2)))
-    assert "np.zeros((2, 1))" in msg(np.zeros((2, 1)), np.zeros(2))
+    assert "np.zeros((n, 1))" in msg(np.zeros((2, 1)), np.zeros(2))
+    assert "expected (2, 1)" in msg(np.zeros((2, 1)), np.zeros(2))
+
+
+def test_hidden_shape_messages_name_no_expected_size() -> None:
+    """A secret case's drawn sizes are part of its answer: a hidden miss names only what came back."""
+    for exp, got in [
+        (np.zeros((7, 5)), np.zeros((5, 7))),
+        (np.zeros((7, 1)), np.zeros(7)),
+        (np.zeros((7, 5)), [[0.0] * 5] * 7),
+        ((1.0,) * 7, (1.0,) * 4),
+        ((1.0,) * 7, np.zeros(3)),
+    ]:
+        said = judge(exp, got, CASE).message(hidden=True)
+        assert said and "7" not in said.replace("(5, 7)", "").replace("(7,)", ""), said
 
 
 def test_keys_types_and_dtypes() -> None:

@@ -161,9 +161,9 @@ def _short(value: Any) -> str:
 
 def _sequence(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, (tuple, list)):
-        return _fail(f"{where} should be {kind(exp)} of {len(exp)} items, got {kind(got)}")
+        return _fail(f"{where} should be {kind(exp)}, got {kind(got)}", f"of {len(exp)} items")
     if len(got) != len(exp):
-        return _fail(f"{where} should have {len(exp)} items, got {len(got)}")
+        return _fail(f"{where} has {len(got)} items, not the number expected", f"expected {len(exp)}")
     for i, (e, g) in enumerate(zip(exp, got, strict=True)):
         v = compare(e, g, atol, rtol, f"{where}[{i}]")
         if not v.passed:
@@ -220,12 +220,13 @@ def _close(e: Any, g: Any, atol: float, rtol: float) -> Any:
 def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, np.ndarray):
         extra = " (convert it with np.array)" if isinstance(got, (list, tuple)) else ""
-        return _fail(f"{where} should be a numpy array of shape {exp.shape}, got {kind(got)}{extra}")
+        return _fail(f"{where} should be a numpy array, got {kind(got)}{extra}", f"of shape {exp.shape}")
     if got.shape != exp.shape:
+        # The expected shape is detail: on a hidden (secret) case it would tell the drawn sizes.
         hint = "; transposed?" if got.shape == exp.shape[::-1] and exp.ndim == 2 else ""
         if exp.ndim == 2 and exp.shape[1] == 1 and got.shape == exp.shape[:1]:
-            hint = f"; use shape {exp.shape}, e.g. np.zeros(({exp.shape[0]}, 1))"
-        return _fail(f"{where} has shape {got.shape}, expected {exp.shape}{hint}")
+            hint = "; a column vector has two dimensions, e.g. np.zeros((n, 1))"
+        return _fail(f"{where} has shape {got.shape}, not the expected shape{hint}", f"expected {exp.shape}")
     if exp.dtype.kind == "b":
         return _mask(exp, got, where)
     if exp.dtype.kind not in "iuf":  # strings, say: equal or not, entry by entry
