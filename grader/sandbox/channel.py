@@ -303,6 +303,9 @@ def checked(result: Any, task: dict[str, Any]) -> dict[str, Any] | None:
     if type(result) is not dict or result.get("function") != task["function"]:
         return None
     cases = result.get("cases")
+    if type(cases) is not dict and result.get("too_big") is True:  # refused by its size, unencoded
+        cap = task.get("max_bytes")
+        return {"function": task["function"], "too_big": cap if type(cap) is int else True}
     if type(cases) is not dict:
         crashed = "crash" in result  # the harness itself failed to encode the results
         return {"function": task["function"], "crash": _text(result["crash"], 100)} if crashed else None

@@ -85,6 +85,28 @@ def encode(value: Any, *, binary: bool = False, scalars: bool = False, _depth: i
     raise Unencodable(f"a {t.__module__}.{t.__qualname__}, which is not plain data")
 
 
+def weight_over(value: Any, limit: int, _depth: int = 0) -> int:
+    """A lower bound of what `encode(value, binary=True)` weighs as JSON, counted only until it
+    passes `limit`: a result far over the cap is refused by its size before a byte of it is
+    encoded (base64 and JSON of 100 MB took seconds and three copies of its memory). Exact types
+    only, so no student code runs; what `encode` refuses anyway counts 1 (its reason is better)."""
+    t = type(value)
+    if t is np.ndarray or (isinstance(value, np.generic) and type(value).__module__ == "numpy"):
+        ok = value.dtype.name in DTYPES and value.size <= MAX_ELEMENTS
+        return 4 * (-(-value.nbytes // 3)) if ok else 1  # its base64 text
+    if t is str:
+        return len(value) + 2
+    if t not in (list, tuple, dict) or _depth > MAX_DEPTH:
+        return 1
+    total = 2
+    pairs = value.items() if t is dict else ((None, v) for v in value)  # no copy of a huge list
+    for key, item in pairs:
+        total += (len(key) + 4 if type(key) is str else 0) + weight_over(item, limit - total, _depth + 1)
+        if total > limit:
+            break
+    return total
+
+
 def _array(arr: np.ndarray, binary: bool) -> dict[str, Any]:
     name = arr.dtype.name
     if name not in DTYPES:

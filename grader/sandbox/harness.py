@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 
 # joined: the sandbox gets codec.py's, compat.py's and oracle.py's text in place of these lines
 # (see worker.harness_source), in this order
-from grader.sandbox.codec import Unencodable, decode, encode  # noqa: E402
+from grader.sandbox.codec import Unencodable, decode, encode, weight_over  # noqa: E402
 from grader.sandbox.compat import restore_numpy1  # noqa: E402
 from grader.sandbox.oracle import ORACLE, fork_oracle, stub  # noqa: E402
 
@@ -100,8 +100,11 @@ def _load_units(units: list[dict[str, str]], ns: dict[str, Any]) -> list[str]:
     return notes
 
 
-def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> dict[str, Any]:
-    """Build a fresh namespace, call `func` on the case's inputs, encode what comes back."""
+def run_case(
+    units: list[dict[str, str]], func: str, case: dict[str, Any], room: int | None = None
+) -> dict[str, Any]:
+    """Build a fresh namespace, call `func` on the case's inputs, encode what comes back, unless
+    it weighs more than `room` bytes: then {"too_big": ...}, and nothing is encoded."""
     vars(builtins).update(BUILTINS)  # a previous case may have patched them
     ns: dict[str, Any] = {"__name__": "__main__"}
     notes = _load_units(units, ns)
@@ -109,15 +112,8 @@ def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> di
         exec(compile(case["setup"], "setup", "exec", dont_inherit=True), ns)
     target = ns.get(func)
     if not callable(target):
-        return {
-            "ok": False,
-            "error": {
-                "type": "NameError",
-                "qualname": "NameError",
-                "message": f"{func} is not defined",
-                "frames": [],
-            },
-        }
+        error = {"type": "NameError", "qualname": "NameError", "message": f"{func} is not defined"}
+        return {"ok": False, "error": {**error, "frames": []}}
     args = decode(case["args"])
     np.random.seed(RNG_SEED)
     try:
@@ -126,8 +122,11 @@ def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> di
         vars(builtins).update(BUILTINS)
         return {"ok": False, "error": _error(exc), "notes": notes}
     vars(builtins).update(BUILTINS)  # our encoder (and json) must not run on patched builtins
+    weight = weight_over(out, room) if room is not None else 0
+    if room is not None and weight > room:
+        return {"ok": False, "too_big": weight}
     try:
-        return {"ok": True, "output": encode(out, binary=True), "notes": notes}
+        return {"ok": True, "output": encode(out, binary=True), "notes": notes, "weight": weight}
     except Unencodable as exc:
         return {"ok": False, "unencodable": str(exc), "notes": notes}
     except RecursionError:
@@ -135,13 +134,19 @@ def run_case(units: list[dict[str, str]], func: str, case: dict[str, Any]) -> di
 
 
 def run_function(task: dict[str, Any]) -> dict[str, Any]:
-    """Every case of one graded function (inside its own child process)."""
-    results = {}
+    """Every case of one graded function (inside its own child process). Its results may weigh
+    `max_bytes` in all (0: unbounded): past that, the function is refused as too big at once
+    (each case's "weight", a lower bound of its output's size, is ours: it never goes out)."""
+    results, room = {}, task.get("max_bytes") or None
     for case in task["cases"]:
         try:
-            results[case["name"]] = run_case(task["units"], task["function"], case)
+            results[case["name"]] = got = run_case(task["units"], task["function"], case, room)
         except BaseException as exc:  # e.g. the student's code does not compile or exec
-            results[case["name"]] = {"ok": False, "error": _error(exc), "setup": True}
+            results[case["name"]] = got = {"ok": False, "error": _error(exc), "setup": True}
+        if "too_big" in got:
+            return {"function": task["function"], "too_big": True}
+        weight = got.pop("weight", 0)
+        room = None if room is None else room - weight
     return {"function": task["function"], "cases": results}
 
 
@@ -192,21 +197,17 @@ def _detach() -> None:
 
 def _read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
-    while True:
-        data = os.read(fd, 1 << 16)
-        if not data:
-            return b"".join(chunks)
+    while data := os.read(fd, 1 << 16):
         chunks.append(data)
+    return b"".join(chunks)
 
 
 def _describe_status(status: int) -> dict[str, Any]:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return {
-            "signal": sig,
-            "signal_name": signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig),
-        }
-    return {"exit_code": os.WEXITSTATUS(status)}
+    if not os.WIFSIGNALED(status):
+        return {"exit_code": os.WEXITSTATUS(status)}
+    sig = os.WTERMSIG(status)
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    return {"signal": sig, "signal_name": name}
 
 
 def _kill_group(pid: int) -> None:

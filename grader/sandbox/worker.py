@@ -204,8 +204,13 @@ def _spawn(
 
 def send(worker: Worker, job: dict[str, Any]) -> bool:
     """Hand a job to the worker: its first function starts at once (the child runs while the
-    caller goes on), the others when `collect` gets to them. False when the worker is gone."""
-    worker.queued = list(job.get("tasks", []))
+    caller goes on), the others when `collect` gets to them. False when the worker is gone.
+    Each function's child is told how much its results may weigh (the job's cap, or the task's
+    own if lower): it refuses a larger result by its size, before encoding it."""
+    cap = int(job.get("max_bytes") or Limits().result_bytes)
+    worker.queued = [
+        {**t, "max_bytes": min(int(t.get("max_bytes") or cap), cap)} for t in job.get("tasks", [])
+    ]
     if not worker.queued:
         return worker.proc.poll() is None
     worker.ahead = channel.Call(worker, channel.anonymous(worker.queued[0]))
@@ -224,7 +229,7 @@ def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[s
         if worker.greeted is None or time.monotonic() > deadline:
             break
         call = call or channel.Call(worker, channel.anonymous(task))
-        got = call.finish(min(int(task.get("max_bytes") or limits.result_bytes), limits.result_bytes))
+        got = call.finish(min(task["max_bytes"], limits.result_bytes))
         call = None
         oom = _new_oom_kill(worker)  # read after every function: the count is the next one's baseline
         if got is None:
