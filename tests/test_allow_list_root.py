@@ -14,28 +14,22 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from grader.course import batch
 from grader.grading import grade
-from grader.sandbox import execute, isolation, jail
-from grader.sandbox.limits import Limits
-from grader.sandbox.scratch import prepare_scratch, remove_scratch
-from tests.conftest import make_notebook, write_notebook
-from tests.redteam_scenarios import IMPORTS, ZEROS, graded
-from tests.test_isolation_layers import _body, _cell, _exit_code_in_child, _graded, _seen
-
-ROOTLESS = os.geteuid() != 0
-
-
-def _mounts_or_skip() -> None:
-    iso = isolation.available_isolation()
-    if not iso.mounts:
-        assert any("mount namespace" in n for n in iso.notes)  # then the report says so
-        pytest.skip("this machine gives the sandbox no mount namespace")
+from grader.sandbox import isolation
+from tests.jailkit import (
+    ROOTLESS,
+    in_jail,
+    mounts_or_skip,
+    readable_by_all,
+    saw_in_cell,
+    saw_in_function,
+    submission,
+)
 
 
 def _plant(folder: Path) -> Path:
@@ -112,10 +106,10 @@ def _look(canaries: list[str]) -> str:
 def test_nothing_of_the_host_is_there_but_what_student_code_needs(
     canaries: list[str], tmp_path: Path
 ) -> None:
-    _mounts_or_skip()
+    mounts_or_skip()
     code = _look(canaries)
-    assert _graded(code, tmp_path / "fn") == {}
-    assert _cell(code, tmp_path / "nb") == {}
+    assert saw_in_function(code, tmp_path / "fn") == {}
+    assert saw_in_cell(code, tmp_path / "nb") == {}
 
 
 WALK = """
@@ -142,22 +136,11 @@ obs = {k: v[:4] for k, v in obs.items() if v}
 def _walked(folder: Path, *, cell: bool) -> object:
     """What WALK found, as a graded function or a cell, with time for a loaded machine (it
     visits some 30,000 folders)."""
-    folder.mkdir(parents=True)
-    if cell:
-        source = (
-            "import json, os\nobs = {}\n" + WALK + '\nraise RuntimeError("OBS" + json.dumps(obs) + "SBO")\n'
-        )
-        path = write_notebook(folder / "submission.ipynb", make_notebook([source]))
-        result = execute.run_notebook(path, "initialization", output=None, cell_timeout=240)
-        assert result["errors"], result
-        return _seen(result["errors"][0]["evalue"])
-    path = write_notebook(folder / "submission.ipynb", make_notebook([IMPORTS, graded(ZEROS, _body(WALK))]))
-    report = grade.grade_path(path, grade.Options(assignment="initialization", timeout=240))
-    return _seen(report.functions[0].message)
+    return saw_in_cell(WALK, folder, timeout=240) if cell else saw_in_function(WALK, folder, timeout=240)
 
 
 def test_the_only_writable_places_are_the_scratch_tmp_and_the_private_tmpfs(tmp_path: Path) -> None:
-    _mounts_or_skip()
+    mounts_or_skip()
     if not isolation.available_isolation().readonly:
         assert any("read-only" in n for n in isolation.available_isolation().notes)
         pytest.skip("this machine cannot mount the grader read-only (the report says so)")
@@ -178,40 +161,32 @@ obs = {"sys": os.path.exists("/sys"), "cpus": os.cpu_count(), "matmul": bool((a 
 
 def test_no_sys_and_numpy_still_counts_cpus_and_multiplies(tmp_path: Path) -> None:
     # /sys is not shown: numpy and OpenBLAS find the CPUs through sched_getaffinity and /proc
-    _mounts_or_skip()
-    for seen in (_graded(NUMPY, tmp_path / "fn"), _cell(NUMPY, tmp_path / "nb")):
-        assert seen["sys"] is False and seen["matmul"] is True, seen
-        assert seen["cpus"] == os.cpu_count(), seen
-        assert seen["blas"] and all(n == 1 for _, n in seen["blas"]), seen  # OPENBLAS_NUM_THREADS=1
+    mounts_or_skip()
+    for saw in (saw_in_function(NUMPY, tmp_path / "fn"), saw_in_cell(NUMPY, tmp_path / "nb")):
+        assert saw["sys"] is False and saw["matmul"] is True, saw
+        assert saw["cpus"] == os.cpu_count(), saw
+        assert saw["blas"] and all(n == 1 for _, n in saw["blas"]), saw  # OPENBLAS_NUM_THREADS=1
 
 
-def test_a_secret_inside_a_shown_folder_is_covered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secret_inside_a_shown_folder_is_covered() -> None:
     # an installation whose site-packages hold our own code, say: the folder is shown, the
     # secret inside it is an empty read-only folder
-    _mounts_or_skip()
+    mounts_or_skip()
     shown = Path(tempfile.mkdtemp(prefix="shown-", dir=Path.home() if ROOTLESS else "/srv"))
     secret = shown / "pkg" / "expected"
     secret.mkdir(parents=True)
     (secret / "answers.json").write_text("{}")
     (shown / "lib.py").write_text("")
-    for d in [shown, *shown.rglob("*")]:
-        d.chmod(0o755 if d.is_dir() else 0o644)
-    real = isolation._needed
-    monkeypatch.setattr(isolation, "_needed", lambda: [*real(), str(shown)])
-    scratch = prepare_scratch(Path("."), ())
-    iso = replace(isolation.available_isolation(), user=False, pids=False, proc=False)
-    cfg = isolation.jail_config(scratch, Limits(), iso, isolation.hidden([str(secret)]))
+    readable_by_all(shown)
 
     def inside() -> int:
-        jail.apply(cfg)
         if not (shown / "lib.py").exists():
             return 3
         return 4 if os.listdir(secret) else 0
 
     try:
-        assert _exit_code_in_child(inside) == 0
+        assert in_jail(inside, shown=[shown], hide=[secret]) == 0
     finally:
-        remove_scratch(scratch)
         shutil.rmtree(shown, ignore_errors=True)
 
 
@@ -222,16 +197,9 @@ def _mountinfo() -> list[str]:
 
 def test_nothing_stays_mounted_on_the_host(tmp_path: Path) -> None:
     # the root is built, pivoted into and detached inside the sandbox's own mount namespace
-    _mounts_or_skip()
+    mounts_or_skip()
     before = _mountinfo()
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-    subs = [
-        write_notebook(
-            tmp_path / name / "sub.ipynb", make_notebook([IMPORTS, graded(ZEROS, _body("obs[1] = 1"))])
-        )
-        for name in ("a", "b")
-    ]
+    subs = [submission(tmp_path / name, "obs[1] = 1") for name in ("a", "b")]
     plan = batch.Plan(jobs=1, cache=False, fast=False, output=tmp_path / "out", cell_timeout=30)
     outcome = batch.run_batch(subs, grade.Options(assignment="initialization"), plan)
     assert len(outcome.reports) == 2

@@ -27,17 +27,16 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.sandbox import exposure
 from tests.conftest import ROOT, TOY, make_notebook, write_notebook
+from tests.jailkit import observed, readable_by_all, reporting_body
 from tests.redteam_scenarios import IMPORTS, ZEROS, graded
 from tests.test_bundle_isolation import _public_python
-from tests.test_isolation_layers import _body, _seen
 
 KEY_NOTE = "answer key readable by the sandbox user: chmod 600 expected/*.json or run with mount namespaces"
 
 
 def _as_a_checkout(folder: Path) -> None:
     """Modes as `git clone` leaves them under umask 022, in a folder any user may traverse."""
-    for p in [folder, *folder.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
+    readable_by_all(folder)
 
 
 @pytest.fixture
@@ -124,7 +123,7 @@ def _grade_without_mounts(course: Path, *options: str) -> subprocess.CompletedPr
     """`grader run` on a submission that tries to read the answer key, in a root that may not
     make namespaces (CAP_SYS_ADMIN dropped): the sandbox switches user, nothing hides files."""
     key = course / "expected" / "initialization.json"
-    body = _body(STEAL.replace("KEY", repr(str(key))))
+    body = reporting_body(STEAL.replace("KEY", repr(str(key))))
     sub = course.parent / "submission"
     sub.mkdir(exist_ok=True)
     sub.chmod(0o755)
@@ -142,7 +141,7 @@ def _report(done: subprocess.CompletedProcess[str]) -> tuple[list[str], dict[str
     assert done.returncode in (0, 1), done.stderr[-2000:]
     report = json.loads(done.stdout)
     zeros = next(f for f in report["functions"] if f["name"] == ZEROS)
-    return report["isolation"], _seen(zeros["message"])
+    return report["isolation"], observed(zeros["message"])
 
 
 def test_require_isolation_refuses_naming_the_readable_answer_key(course: Path) -> None:

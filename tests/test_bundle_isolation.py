@@ -25,14 +25,14 @@ import pytest
 from grader.authoring import bundle
 from grader.reading import assignment as spec
 from tests.conftest import make_notebook, write_notebook
+from tests.jailkit import observed, reachable, reporting_body
 from tests.redteam_scenarios import IMPORTS, ZEROS, graded
-from tests.test_isolation_layers import _body, _reachable, _seen
 
 
 def _public_python() -> str | None:
     """An interpreter with our dependencies that a sandbox user can run without mounts."""
     exe = os.environ.get("GRADER_PUBLIC_PYTHON") or sys.executable
-    return exe if _reachable(exe) else None
+    return exe if reachable(exe) else None
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ for path in [ROOT + "/source/expected/initialization.json", ROOT + "/source/expe
 
 
 def _autograde(top: Path, grader_cmd: str, drop: str) -> dict[str, Any]:
-    body = _body(STEAL.replace("ROOT", repr(str(top))))
+    body = reporting_body(STEAL.replace("ROOT", repr(str(top))))
     write_notebook(top / "submission" / "Initialization.ipynb", make_notebook([IMPORTS, graded(ZEROS, body)]))
     env = {**os.environ, "AUTOGRADER_ROOT": str(top), "GRADER": grader_cmd, "PYTHON": _public_python() or ""}
     env.pop("GRADER_ROOT", None)
@@ -97,7 +97,7 @@ def test_without_cap_sys_admin_student_code_still_runs_as_a_user_of_its_own(
     assert (top / "source" / "expected" / "secret" / "initialization.json").is_file()  # there to steal
     results = _autograde(top, grader_cmd, "cap_sys_admin")
     zeros = next(t for t in results["tests"] if ZEROS in t["name"])
-    seen = _seen(zeros["output"])
+    seen = observed(zeros["output"])
     assert seen["uid"] not in (0, os.getuid()) and seen["key"] == [], seen
     assert "no mount namespace" in results["output"]  # the missing layers are shown
     assert "Hidden cases: drawn with the course's secret." in results["output"]

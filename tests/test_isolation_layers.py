@@ -3,71 +3,40 @@ installation read-only, a private /proc, the user switch without namespaces, and
 private /tmp gives back. Each must hold as root and as a plain user: .ci/run runs this file as
 both.
 
-Student code reports what it saw by raising it (`OBS{json}SBO`): a graded function's error
-message, or a notebook cell's error in the full run.
+Student code reports what it saw by raising it (see tests/jailkit.py).
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import grader
-from grader.grading import grade
 from grader.judging import prepared
 from grader.reading import assignment as spec
-from grader.sandbox import execute, isolation, jail, run
+from grader.sandbox import isolation, jail, run
 from grader.sandbox.limits import Limits
-from grader.sandbox.scratch import prepare_scratch, remove_scratch
-from tests.conftest import make_notebook, write_notebook
-from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
-
-ROOTLESS = os.geteuid() != 0
-
-
-def _body(code: str) -> str:
-    """A graded function's body that runs `code` (which fills `obs`) and raises what it saw."""
-    lines = ["import json, os", "obs = {}", *code.strip("\n").splitlines()]
-    lines.append('raise RuntimeError("OBS" + json.dumps(obs, sort_keys=True) + "SBO")')
-    return "".join(f"    {line}\n" for line in lines)
-
-
-def _seen(text: str) -> dict[str, Any]:
-    found = re.search(r"OBS(.*?)SBO", text)
-    assert found, text
-    return json.loads(found.group(1))
-
-
-def _graded(code: str, folder: Path, *, session: run.Session | None = None, hide: tuple[str, ...] = ()) -> Any:
-    """What `code` saw, run as a graded function of a submission in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = write_notebook(folder / "submission.ipynb", make_notebook([IMPORTS, graded(ZEROS, _body(code))]))
-    options = grade.Options(assignment="initialization", hide=hide)
-    report = grade.grade_path(path, options, session)
-    return _seen(report.functions[0].message)
-
-
-def _cell(code: str, folder: Path, *, hide: tuple[str, ...] = ()) -> Any:
-    """What `code` saw, run as a top-level cell of the full-notebook run."""
-    folder.mkdir(parents=True, exist_ok=True)
-    source = "import json, os\nobs = {}\n" + code + '\nraise RuntimeError("OBS" + json.dumps(obs) + "SBO")\n'
-    path = write_notebook(folder / "submission.ipynb", make_notebook([source]))
-    result = execute.run_notebook(path, "initialization", output=None, cell_timeout=60, hide=hide)
-    assert result["errors"], result
-    return _seen(result["errors"][0]["evalue"])
+from tests.jailkit import (
+    ROOTLESS,
+    changeable,
+    exit_code_in_child,
+    in_jail,
+    mounts_or_skip,
+    reachable,
+    readable_by_all,
+    saw_in_cell,
+    saw_in_function,
+)
+from tests.redteam_scenarios import ROOT
 
 
 @pytest.fixture
@@ -117,9 +86,9 @@ def test_ipc_objects_never_pass_between_sandboxes(tmp_path: Path) -> None:
     look = IPC_SEEN.replace("KEY", str(key)).replace("/NAME", name)
     try:
         with run.Session(Limits()) as session:  # one warm worker for two submissions
-            _graded(make, tmp_path / "alice", session=session)
-            assert _graded(look, tmp_path / "bob", session=session)["seen"] == [False] * 3
-        assert _graded(look, tmp_path / "carol")["seen"] == [False] * 3  # another sandbox
+            saw_in_function(make, tmp_path / "alice", session=session)
+            assert saw_in_function(look, tmp_path / "bob", session=session)["seen"] == [False] * 3
+        assert saw_in_function(look, tmp_path / "carol")["seen"] == [False] * 3  # another sandbox
         assert _host_ipc(key, name) == [False, False], "IPC objects outlived the sandbox"
     finally:
         if _host_ipc(key, name)[0]:  # the sandbox failed: clean up what the test made
@@ -150,8 +119,7 @@ def _plant(outside: Path) -> tuple[Path, tuple[str, ...], list[str]]:
     for folder, name in ((subs / "bob", "bob.ipynb"), (out, "bob.json"), (outside / "book", "grades.db")):
         folder.mkdir(parents=True)
         (folder / name).write_text("secret")
-    for d in outside.rglob("*"):
-        d.chmod(0o755 if d.is_dir() else 0o644)
+    readable_by_all(outside)
     hide = (str(subs), str(out), str(outside / "book"))
     root = spec.project_root()
     targets = [str(subs / "bob"), str(out), str(outside / "book"), str(root / "expected"),
@@ -161,12 +129,11 @@ def _plant(outside: Path) -> tuple[Path, tuple[str, ...], list[str]]:
 
 
 def test_full_run_and_function_grading_cover_the_same_folders(outside_tmp: Path) -> None:
-    if not isolation.available_isolation().mounts:
-        pytest.skip("this machine gives the sandbox no mount namespace")
+    mounts_or_skip()
     alice, hide, targets = _plant(outside_tmp)
     peek = PEEK.replace("TARGETS", repr(targets))
-    assert _graded(peek, alice, hide=hide)["read"] == []
-    assert _cell(peek, alice, hide=hide)["read"] == []
+    assert saw_in_function(peek, alice, hide=hide)["read"] == []
+    assert saw_in_cell(peek, alice, hide=hide)["read"] == []
 
 
 def test_one_list_decides_what_is_hidden() -> None:
@@ -211,36 +178,11 @@ def test_student_code_cannot_change_the_grader(own_course: Path, tmp_path: Path)
                str(own_course / "expected"), str(ROOT), str(Path.home())]  # fmt: skip
     writable = [t for t in targets if os.access(t, os.W_OK)]  # without root, most of them
     try:
-        assert _graded(WRITE.replace("TARGETS", repr(targets)), tmp_path / "sub")["wrote"] == []
+        assert saw_in_function(WRITE.replace("TARGETS", repr(targets)), tmp_path / "sub")["wrote"] == []
     finally:
         for t in writable:
             Path(t, "planted.pth").unlink(missing_ok=True)
     assert ROOTLESS or not writable or iso.user  # as root, the user switch alone keeps them safe
-
-
-def _exit_code_in_child(body: Callable[[], int]) -> int:
-    """Run `body` in a forked child (its namespaces and mounts die with it): its exit code, 2
-    when it raised."""
-    pid = os.fork()
-    if pid == 0:
-        code = 2
-        try:
-            code = body()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
-def _changeable(places: Iterable[Path]) -> bool:
-    """Whether a file can be planted in any of `places`."""
-    for place in places:
-        try:
-            (place / "planted").write_text("x")
-            return True
-        except OSError:
-            pass
-    return False
 
 
 def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_places(tmp_path: Path) -> None:
@@ -254,9 +196,9 @@ def test_freezing_keeps_the_flags_a_user_namespace_must_keep_and_the_writable_pl
         _enter_mount_namespace()  # every mount, nosuid or noexec ones too, remounted read-only
         jail._freeze([str(tmp)])
         (tmp / "x").write_text("x")  # the writable place stays so
-        return 3 if _changeable([own]) else 0
+        return 3 if changeable([own]) else 0
 
-    assert _exit_code_in_child(frozen) == 0
+    assert exit_code_in_child(frozen) == 0
 
 
 def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path) -> None:
@@ -278,9 +220,9 @@ def test_freezing_keeps_the_locked_flags_of_a_mount_it_was_given(tmp_path: Path)
         jail._freeze([])
         if not os.statvfs(strict).f_flag & jail.ST_NOSYMFOLLOW:  # kept, though not locked
             return 4
-        return 3 if _changeable([strict]) else 0
+        return 3 if changeable([strict]) else 0
 
-    assert _exit_code_in_child(frozen) == 0
+    assert exit_code_in_child(frozen) == 0
 
 
 def test_freezing_covers_the_posix_queues_folder() -> None:
@@ -288,23 +230,20 @@ def test_freezing_covers_the_posix_queues_folder() -> None:
     # IPC namespace, whatever the sandbox's own: made here on a /dev of the test's own
     if not isolation.available_isolation().readonly:
         pytest.skip("this machine cannot mount the grader read-only")
-    pid = os.fork()
-    if pid == 0:
+
+    def frozen() -> int:
+        _enter_mount_namespace(jail.CLONE_NEWIPC)
+        jail._mount("tmpfs", "/dev", "tmpfs", jail.MS_NOSUID, "size=64k,mode=755")
+        os.mkdir("/dev/mqueue")
+        jail._mount("mqueue", "/dev/mqueue", "mqueue", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
+        jail._freeze([])
         try:
-            _enter_mount_namespace(jail.CLONE_NEWIPC)
-            jail._mount("tmpfs", "/dev", "tmpfs", jail.MS_NOSUID, "size=64k,mode=755")
-            os.mkdir("/dev/mqueue")
-            jail._mount("mqueue", "/dev/mqueue", "mqueue", jail.MS_NOSUID | jail.MS_NODEV | jail.MS_NOEXEC)
-            jail._freeze([])
-            try:
-                os.close(os.open("/dev/mqueue/left-by-a-student", os.O_CREAT | os.O_WRONLY, 0o666))
-                os._exit(3)
-            except OSError:
-                os._exit(0)
-        except BaseException:
-            os._exit(2)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+            os.close(os.open("/dev/mqueue/left-by-a-student", os.O_CREAT | os.O_WRONLY, 0o666))
+            return 3
+        except OSError:
+            return 0
+
+    assert exit_code_in_child(frozen) == 0
 
 
 def _enter_mount_namespace(more: int = 0) -> None:
@@ -337,7 +276,7 @@ def test_proc_is_private_in_both_modes(tmp_path: Path) -> None:
     if not iso.proc:
         assert any("/proc" in n for n in iso.notes)  # then the report must say so
         pytest.skip("this machine gives the sandbox no private /proc")
-    for seen in (_graded(PROC, tmp_path / "fn"), _cell(PROC, tmp_path / "nb")):
+    for seen in (saw_in_function(PROC, tmp_path / "fn"), saw_in_cell(PROC, tmp_path / "nb")):
         assert not seen["grader"] and seen["pids"] < 10, seen
 
 
@@ -354,12 +293,6 @@ def test_a_missing_private_proc_is_reported(monkeypatch: pytest.MonkeyPatch) -> 
 # ----------------------------------------------------------------------------- finding 10: no CAP_SYS_ADMIN
 
 
-def _reachable(exe: str) -> bool:
-    """Whether a user of no group could run `exe` (every folder on its way traversable)."""
-    real = Path(exe).resolve()
-    return all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents])
-
-
 def test_user_switch_is_probed_without_mounts(monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() != 0:
         pytest.skip("the user switch needs root")
@@ -368,42 +301,28 @@ def test_user_switch_is_probed_without_mounts(monkeypatch: pytest.MonkeyPatch) -
     refused = ("network", "ipc", "mounts", "pids")
     monkeypatch.setattr(isolation, "_probe", lambda cfg: not any(cfg[k] for k in refused) and real_probe(cfg))
     iso = isolation.available_isolation()
-    assert iso.user == _reachable(sys.executable) and not iso.mounts  # where Python is reachable
+    assert iso.user == reachable(sys.executable) and not iso.mounts  # where Python is reachable
 
 
 # ----------------------------------------------------------------------------- finding 11: /tmp gives back only what it must
 
 
 def test_private_tmp_gives_back_the_installation_not_its_neighbours() -> None:
-    if not isolation.available_isolation().mounts:
-        pytest.skip("this machine gives the sandbox no mount namespace")
+    mounts_or_skip()
     base = Path(tempfile.mkdtemp(dir="/tmp"))  # the shared /tmp itself, as a course would use it
-    venv, secret = base / "course" / "main" / ".venv", base / "course" / "bundle.zip"
+    course = base / "course"
+    venv, secret = course / "main" / ".venv", course / "bundle.zip"
     venv.mkdir(parents=True)
     (venv / "python").write_text("")
     secret.write_text("expected values")
-    for d in [base, *base.rglob("*")]:
-        d.chmod(0o755 if d.is_dir() else 0o644)
-    scratch = prepare_scratch(Path("."), ())
-    iso = replace(isolation.available_isolation(), user=False)
-    cfg = isolation.jail_config(scratch, Limits(), iso, [])
-    cfg["needed"] += [str(venv)]
-    cfg["readonly"] = True
+    readable_by_all(base)
+
+    def inside() -> int:
+        code = 0 if (venv / "python").exists() else 3  # the installation is there,
+        code = code or (4 if secret.exists() or os.listdir(course) != ["main"] else 0)  # alone
+        return code or (5 if changeable((course, venv)) else 0)  # and neither it nor the way to it changes
+
     try:
-        pid = os.fork()
-        if pid == 0:
-            code = 2
-            try:
-                jail.apply(cfg)
-                course = base / "course"
-                code = 0 if (venv / "python").exists() else 3  # the installation is there,
-                code = code or (4 if secret.exists() or os.listdir(course) != ["main"] else 0)  # alone
-                # and neither it nor the way to it can be changed
-                code = code or (5 if _changeable((course, venv)) else 0)
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert in_jail(inside, shown=[venv], pids=isolation.available_isolation().pids, readonly=True) == 0
     finally:
-        remove_scratch(scratch)
         shutil.rmtree(base)

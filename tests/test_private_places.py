@@ -13,20 +13,26 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from grader.sandbox import isolation, jail
+from grader.sandbox import isolation
 from grader.sandbox.limits import Limits
 from grader.sandbox.root import SYSTEM
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
-from tests.conftest import make_notebook, write_notebook
-from tests.redteam_scenarios import IMPORTS, ROOT, ZEROS, graded
-from tests.test_isolation_layers import _body, _cell, _changeable, _graded, _seen
-
-ROOTLESS = os.geteuid() != 0
+from tests.jailkit import (
+    ROOTLESS,
+    changeable,
+    in_jail,
+    mounts_or_skip,
+    observed,
+    readable_by_all,
+    saw_in_cell,
+    saw_in_function,
+    submission,
+)
+from tests.redteam_scenarios import ROOT
 
 
 def _home_base() -> Path:
@@ -43,21 +49,12 @@ def in_home() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _mounts_or_skip() -> None:
-    iso = isolation.available_isolation()
-    if not iso.mounts:
-        assert any("mount namespace" in n for n in iso.notes)  # then the report says so
-        pytest.skip("this machine gives the sandbox no mount namespace")
-
-
 # ----------------------------------------------------------------------------- finding 2
 
 
-def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(
-    in_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(in_home: Path) -> None:
     # the README's layout: the course folder holds the virtualenv, the notebooks and out/
-    _mounts_or_skip()
+    mounts_or_skip()
     course = in_home / "course"
     venv, alice, out = course / ".venv", course / "alice.ipynb", course / "out"
     (venv / "bin").mkdir(parents=True)
@@ -65,31 +62,14 @@ def test_a_folder_holding_a_needed_path_is_covered_all_but_that_path(
     out.mkdir()
     alice.write_text("CANARY")
     (out / "alice.json").write_text("CANARY")
-    for d in [in_home, *in_home.rglob("*")]:
-        d.chmod(0o755 if d.is_dir() else 0o644)
-    real_needed = isolation._needed
-    monkeypatch.setattr(isolation, "_needed", lambda: [*real_needed(), str(venv)])
-    scratch = prepare_scratch(Path("."), ())
-    iso = replace(isolation.available_isolation(), user=False, pids=False, proc=False)
-    cfg = isolation.jail_config(scratch, Limits(), iso, isolation.hidden([str(course)]))
-    assert str(course) in cfg["hide"]  # never dropped for the venv inside it
-    try:
-        pid = os.fork()
-        if pid == 0:
-            code = 2
-            try:
-                jail.apply(cfg)
-                code = 0 if (venv / "bin" / "python").exists() else 3  # the venv is there,
-                code = code or (4 if alice.exists() or out.exists() or os.listdir(course) != [".venv"] else 0)
-                # and neither it nor the way to it can be changed
-                code = code or (5 if _changeable((course, venv)) else 0)
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-    finally:
-        isolation.release_uid(cfg["uid"])
-        remove_scratch(scratch)
+    readable_by_all(in_home)
+
+    def inside() -> int:
+        code = 0 if (venv / "bin" / "python").exists() else 3  # the venv is there,
+        code = code or (4 if alice.exists() or out.exists() or os.listdir(course) != [".venv"] else 0)
+        return code or (5 if changeable((course, venv)) else 0)  # and neither it nor the way to it changes
+
+    assert in_jail(inside, shown=[venv], hide=[course]) == 0  # the course never uncovered for the venv
 
 
 def test_a_folder_the_interpreter_needs_is_refused_not_left_uncovered() -> None:
@@ -128,7 +108,7 @@ def _venv_in(course: Path) -> Path | None:
 
 def test_grader_run_with_the_virtualenv_beside_the_notebooks(in_home: Path) -> None:
     # the red team's repro: `grader run mallory.ipynb` from ~/course/.venv read alice.ipynb
-    _mounts_or_skip()
+    mounts_or_skip()
     course = in_home / "course"
     course.mkdir()
     venv = _venv_in(course)
@@ -137,11 +117,8 @@ def test_grader_run_with_the_virtualenv_beside_the_notebooks(in_home: Path) -> N
     (course / "alice.ipynb").write_text("CANARY_ALICE")
     (course / "out").mkdir()
     (course / "out" / "alice.json").write_text("CANARY_REPORT")
-    body = _body(LIST_COURSE.replace("COURSE", repr(str(course))))
-    write_notebook(course / "mallory.ipynb", make_notebook([IMPORTS, graded(ZEROS, body)]))
-    for d in [in_home, *in_home.rglob("*")]:
-        if not d.is_symlink():
-            d.chmod(0o755 if d.is_dir() else d.stat().st_mode & 0o755 | 0o444)
+    submission(course, LIST_COURSE.replace("COURSE", repr(str(course))), "mallory.ipynb")
+    readable_by_all(in_home)
     cli = "import sys; sys.argv[0] = 'grader'; from grader.cli import main; main()"
     env = {**os.environ, "GRADER_ROOT": str(ROOT)}
     done = subprocess.run(
@@ -150,7 +127,7 @@ def test_grader_run_with_the_virtualenv_beside_the_notebooks(in_home: Path) -> N
     )  # fmt: skip
     got = json.loads(done.stdout)
     got = got[0] if isinstance(got, list) else got
-    seen = _seen(got["functions"][0]["message"])
+    seen = observed(got["functions"][0]["message"])
     assert seen == {"course": [".venv"], "read": []}, seen
 
 
@@ -170,17 +147,16 @@ obs["listed"] = os.path.isdir(FOLDER) and bool(os.listdir(FOLDER))
 
 def test_home_folders_are_covered_in_both_modes(in_home: Path, tmp_path: Path) -> None:
     # last week's batch and the grader user's own files, world-readable in a home folder
-    _mounts_or_skip()
+    mounts_or_skip()
     old = in_home / "last-week"
     old.mkdir()
     (old / "bob.ipynb").write_text("CANARY_BOB")
     (old / "gradebook.sqlite").write_text("CANARY_BOOK")
-    for d in [in_home, *in_home.rglob("*")]:
-        d.chmod(0o755 if d.is_dir() else 0o644)
+    readable_by_all(in_home)
     names = [str(old / "bob.ipynb"), str(old / "gradebook.sqlite")]
     code = PEEK_HOME.replace("NAMES", repr(names)).replace("FOLDER", repr(str(old)))
-    assert _graded(code, tmp_path / "fn") == {"read": [], "listed": False}
-    assert _cell(code, tmp_path / "nb") == {"read": [], "listed": False}
+    assert saw_in_function(code, tmp_path / "fn") == {"read": [], "listed": False}
+    assert saw_in_cell(code, tmp_path / "nb") == {"read": [], "listed": False}
 
 
 def test_no_home_folder_is_on_the_allow_list() -> None:
@@ -222,12 +198,12 @@ for d in sorted(set(os.listdir("/")) - set(SYSTEM)):
 
 def test_other_top_level_folders_are_covered_in_both_modes(tmp_path: Path) -> None:
     # a checkout, last week's batch in /srv or /work: world-readable, outside any home folder
-    _mounts_or_skip()
+    mounts_or_skip()
     if ROOT.parts[1] in SYSTEM_TOPS:
         pytest.skip("the checkout is in one of the system's folders here")
     names = [str(ROOT / "README.md"), str(ROOT / "pyproject.toml")]
     code = PEEK_ELSEWHERE.replace("NAMES", repr(names)).replace("SYSTEM", repr(sorted(SYSTEM_TOPS)))
-    for seen in (_graded(code, tmp_path / "fn"), _cell(code, tmp_path / "nb")):
+    for seen in (saw_in_function(code, tmp_path / "fn"), saw_in_cell(code, tmp_path / "nb")):
         assert seen["read"] == [], seen
         # what is left in the covered folders is the way to the interpreter, nothing else
         tops = {Path(p).parts[1] for p in isolation._needed() if Path(p).parts[1] not in SYSTEM_TOPS}
