@@ -1,17 +1,21 @@
 """One memory and process budget for each sandbox as a whole: a cgroup of its own.
 
-Rlimits bound each process: a function that forks holds `memory_mb` in every process it starts.
-A cgroup bounds them together: memory (swap none) and the number of processes of the worker, its
+Rlimits bound each process: a function that forks holds `memory_mb` in every process it starts. A
+cgroup bounds them together: memory (swap none) and the number of processes of the worker, its
 function child and everything that child starts; the kernel's OOM killer then acts inside the
 sandbox only, and the grader reads its count to say "ran out of memory".
 
-Layout: in the grader's own cgroup (in cgroup v2's one hierarchy, or in each of v1's `memory`
-and `pids` hierarchies), a folder `grader-<pid>` made at the first sandbox and removed at exit,
-holding a folder per sandbox. A folder the grader may not make (no root and no delegated cgroup)
-means no budget: the isolation notes say so. A grader killed outright leaves its folder behind;
-the next one removes it once empty. Per worker, not per function child: a worker runs one
-function at a time (the zygote forks the next only when the last and all it started are gone),
-so the worker's budget is each function's, less the zygote's own few dozen MB.
+Layout: in the grader's own cgroup (in cgroup v2's one hierarchy, or in each of v1's `memory` and
+`pids` hierarchies), a folder `grader-<pid>` made at the first sandbox and removed at exit, holding
+a folder per sandbox, both readable by the grader only (without a mount namespace the sandbox sees
+/sys/fs/cgroup). A folder the grader may not make (no root and no delegated cgroup), a controller
+the hierarchy does not offer (on a "hybrid" machine memory and pids are v1's), or a first sandbox
+folder that cannot be limited and removed means no budget: `why` says which, and the isolation
+notes say so. Every change to the hierarchy goes through `_write`, `_mkdir` and `_rmdir` (tests run
+this module against a fake cgroup2 tree: see tests/cgroupkit.py). A grader killed outright leaves
+its folder behind; the next one removes it once empty. Per worker, not per function child: a worker
+runs one function at a time (the zygote forks the next only when the last and all it started are
+gone), so the worker's budget is each function's, less the zygote's own few dozen MB.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from grader.sandbox.limits import Limits
 ROOT = "/sys/fs/cgroup"
 CONTROLLERS = ("memory", "pids")
 GONE_SECONDS = 2.0  # how long a removed sandbox's processes get to die
+MODE = 0o700  # no one else may look inside: other sandboxes' processes and memory use
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class _Parent:
 
 _LOCK = threading.Lock()
 _PARENT: list[_Parent | None] = []  # empty: not tried yet; [None]: no cgroup for us
+_WHY: list[str] = []  # why not, when _PARENT is [None]
 _LIVE: set[Budget] = set()
 _NAMES = itertools.count()
 
@@ -110,8 +116,19 @@ def _where(key: str, own: dict[str, str], mounts: dict[str, tuple[str, str]]) ->
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as exc:  # the kernel refuses in write() (EBUSY, EINVAL): name the file
+        raise OSError(exc.errno, exc.strerror, path) from None
+
+
+def _mkdir(path: str) -> None:
+    os.mkdir(path, MODE)
+
+
+def _rmdir(path: str) -> None:
+    os.rmdir(path)
 
 
 def _read(path: str) -> str:
@@ -130,38 +147,38 @@ def _sweep(base: str) -> None:
         if found is None or os.path.exists(f"/proc/{found.group(1)}"):
             continue
         top = os.path.join(base, name)
-        for inner in os.listdir(top):
-            if os.path.isdir(os.path.join(top, inner)):
-                try:
-                    os.rmdir(os.path.join(top, inner))
-                except OSError:
-                    pass
-        try:
-            os.rmdir(top)
-        except OSError:
-            pass
+        inner = [os.path.join(top, i) for i in os.listdir(top) if os.path.isdir(os.path.join(top, i))]
+        _undo([(top, ""), *((path, "") for path in inner)])  # the sandboxes' first, then its own
 
 
-def _parent_v1(own: dict[str, str], mounts: dict[str, tuple[str, str]]) -> _Parent | None:
+class _NoBudget(Exception):
+    """Why this machine gives the sandboxes no cgroup (see `why`)."""
+
+
+def _failed(what: str, exc: OSError) -> _NoBudget:
+    return _NoBudget(f"{what} {exc.filename}: {exc.strerror}" if exc.filename else f"{what}: {exc.strerror}")
+
+
+def _parent_v1(own: dict[str, str], mounts: dict[str, tuple[str, str]]) -> _Parent:
     dirs: dict[str, str] = {}
-    for name in CONTROLLERS:
-        base = _where(name, own, mounts)
-        if base is None or not os.path.isdir(base):
-            break
-        _sweep(base)
-        top = os.path.join(base, f"grader-{os.getpid()}")
-        try:
-            os.mkdir(top, 0o755)
-        except OSError:
-            break
-        dirs[name] = top
-    if len(dirs) == len(CONTROLLERS):
-        return _Parent(
-            dirs, tuple(os.path.dirname(top) for top in dirs.values()), [(top, "") for top in dirs.values()]
-        )
-    for top in dirs.values():
-        os.rmdir(top)
-    return None
+    try:
+        for name in CONTROLLERS:
+            base = _where(name, own, mounts)
+            if base is None or not os.path.isdir(base):
+                raise _NoBudget(f"our own cgroup of the v1 {name} hierarchy is out of sight")
+            _sweep(base)
+            top = os.path.join(base, f"grader-{os.getpid()}")
+            try:
+                _mkdir(top)
+            except OSError as exc:
+                raise _failed("cannot make", exc) from None
+            dirs[name] = top
+    except _NoBudget:
+        _undo([(top, "") for top in dirs.values()])
+        raise
+    return _Parent(
+        dirs, tuple(os.path.dirname(top) for top in dirs.values()), [(top, "") for top in dirs.values()]
+    )
 
 
 def _enable(folder: str, undo: list[tuple[str, str]]) -> None:
@@ -172,13 +189,15 @@ def _enable(folder: str, undo: list[tuple[str, str]]) -> None:
         undo.append((control, " ".join(f"-{c}" for c in wanted)))
 
 
-def _parent_v2(base: str, home: str, *, move: bool) -> _Parent | None:
+def _parent_v2(base: str, home: str, *, move: bool) -> _Parent:
     """grader-<pid> in `base`, its controllers enabled; `home`: where the grader is. A cgroup
     that holds processes may not enable controllers for its children (but the root): with
     `move` (`base` is our own cgroup), its processes (ours, and as root any other) move to a
     leaf beside it first, and back at exit."""
-    if not set(CONTROLLERS) <= set(_read(os.path.join(base, "cgroup.controllers")).split()):
-        return None
+    offered = _read(os.path.join(base, "cgroup.controllers")).split()
+    missing = [c for c in CONTROLLERS if c not in offered]
+    if missing:
+        raise _NoBudget(f"the cgroup v2 folder {base} offers no {' or '.join(missing)} controller")
     _sweep(base)
     top = os.path.join(base, f"grader-{os.getpid()}")
     undo: list[tuple[str, str]] = []
@@ -189,18 +208,18 @@ def _parent_v2(base: str, home: str, *, move: bool) -> _Parent | None:
             if not move:
                 raise
             leaf = home = top + ".procs"
-            os.mkdir(leaf, 0o755)
+            _mkdir(leaf)
             undo.append((leaf, ""))  # rmdir, once its processes are back in `base`
             for pid in _read(os.path.join(base, "cgroup.procs")).split():
                 _write(os.path.join(leaf, "cgroup.procs"), pid)
                 undo.append((os.path.join(base, "cgroup.procs"), pid))
             _enable(base, undo)
-        os.mkdir(top, 0o755)
+        _mkdir(top)
         undo.append((top, ""))
         _enable(top, undo)
-    except OSError:
+    except OSError as exc:
         _undo(undo)
-        return None
+        raise _failed("cannot set up", exc) from None
     return _Parent(dict.fromkeys(CONTROLLERS, top), (home,), undo)
 
 
@@ -212,31 +231,61 @@ def _undo(undo: list[tuple[str, str]]) -> None:
             if text:
                 _write(path, text)
             else:
-                os.rmdir(path)
+                _rmdir(path)
         except OSError:
             pass
     undo.clear()
 
 
+def _made() -> _Parent:
+    """The grader's folder in the hierarchy that holds both controllers (raises _NoBudget)."""
+    try:
+        own, mounts = _own_cgroups(), _mounts()
+    except (OSError, ValueError, IndexError) as exc:
+        raise _NoBudget(f"cannot read our cgroups ({exc})") from None
+    v2 = _where("", own, mounts)
+    if all(c in mounts for c in CONTROLLERS):  # v1 (a "hybrid" machine has a v2 beside it)
+        return _parent_v1(own, mounts)
+    if v2 is None:
+        raise _NoBudget("no cgroup hierarchy holding memory and pids is mounted where we can see it")
+    bound = [c for c in CONTROLLERS if c in mounts]
+    if bound:  # a hybrid machine: the v2 hierarchy cannot offer what a v1 one holds
+        raise _NoBudget(f"{' and '.join(bound)} belong to a cgroup v1 hierarchy, the v2 one cannot have them")
+    # as root, the hierarchy's top first (exempt from the rule on processes, when it is the
+    # machine's root and not a container's); else our own cgroup, its processes moved
+    top = mounts[""][0]
+    if os.geteuid() == 0 and os.path.realpath(top) != os.path.realpath(v2):
+        try:
+            return _parent_v2(top, v2, move=False)
+        except _NoBudget:
+            pass
+    return _parent_v2(v2, v2, move=True)
+
+
+def _tried(parent: _Parent) -> None:
+    """Make, limit and remove a first sandbox's folder: what every sandbox will need (a delegated
+    tree may let us make folders but not write their limits). Raises _NoBudget, undone."""
+    try:
+        budget = _new(parent, Limits())
+    except OSError as exc:
+        _undo(parent.undo)
+        raise _failed("cannot limit a sandbox's cgroup:", exc) from None
+    if not _removed(budget):
+        _undo(parent.undo)
+        raise _NoBudget(f"cannot remove a sandbox's cgroup {budget.dirs[0]}")
+
+
 def _parent() -> _Parent | None:
-    """The grader's folder, made once (None when this machine gives us no cgroup)."""
+    """The grader's folder, made once (None when this machine gives us no cgroup: see `why`)."""
     if _PARENT:
         return _PARENT[0]
     made: _Parent | None = None
     try:
-        own, mounts = _own_cgroups(), _mounts()
-        v2 = _where("", own, mounts)
-        if all(c in mounts for c in CONTROLLERS):  # v1 (a "hybrid" machine has a v2 beside it)
-            made = _parent_v1(own, mounts)
-        elif v2 is not None:
-            # as root, the hierarchy's top first (exempt from the rule on processes, when it is
-            # the machine's root and not a container's); else our own cgroup, its processes moved
-            top = mounts[""][0]
-            if os.geteuid() == 0 and os.path.realpath(top) != os.path.realpath(v2):
-                made = _parent_v2(top, v2, move=False)
-            made = made or _parent_v2(v2, v2, move=True)
-    except (OSError, ValueError, IndexError):
+        made = _made()
+        _tried(made)
+    except _NoBudget as exc:
         made = None
+        _WHY[:] = [str(exc)]
     _PARENT.append(made)
     if made is not None:
         atexit.register(remove_all)
@@ -249,27 +298,55 @@ def available() -> bool:
         return _parent() is not None
 
 
+def writable_by_us() -> list[str]:
+    """Our own cgroups that our user may change: student code running as our user, with
+    /sys/fs/cgroup in sight, could freeze or kill them, or move itself out of its budget."""
+    try:
+        own, mounts = _own_cgroups(), _mounts()
+    except (OSError, ValueError, IndexError):
+        return []
+    folders = [f for f in {_where(key, own, mounts) for key in own} if f is not None]
+    return sorted(f for f in folders if os.access(f, os.W_OK) or os.access(f"{f}/cgroup.procs", os.W_OK))
+
+
+def why() -> str:
+    """Why sandboxes get no budget here ("" when they do, or before `available`)."""
+    with _LOCK:
+        return _WHY[0] if _PARENT == [None] and _WHY else ""
+
+
 def create(limits: Limits) -> Budget | None:
     """A new sandbox's cgroup with its limits, or None (no cgroup here, or it failed)."""
     with _LOCK:
         parent = _parent()
         if parent is None:
             return None
-        name = f"s{next(_NAMES)}"
-        dirs = {c: os.path.join(parent.dirs[c], name) for c in CONTROLLERS}
-        made: list[str] = []
         try:
-            for path in dict.fromkeys(dirs.values()):
-                os.mkdir(path, 0o755)
-                made.append(path)
-            _limit(dirs["memory"], dirs["pids"], limits, parent.v2)
+            budget = _new(parent, limits)
         except OSError:
-            for path in made:
-                os.rmdir(path)
             return None
-        budget = Budget(tuple(made), dirs["memory"], parent.v2, parent.home)
         _LIVE.add(budget)
         return budget
+
+
+def _new(parent: _Parent, limits: Limits) -> Budget:
+    """A sandbox's folder (one per hierarchy) in the grader's, limited; undone if that fails."""
+    name = f"s{next(_NAMES)}"
+    dirs = {c: os.path.join(parent.dirs[c], name) for c in CONTROLLERS}
+    made: list[str] = []
+    try:
+        for path in dict.fromkeys(dirs.values()):
+            _mkdir(path)
+            made.append(path)
+        _limit(dirs["memory"], dirs["pids"], limits, parent.v2)
+    except OSError:
+        for path in made:
+            try:
+                _rmdir(path)
+            except OSError:  # left for the exit's sweep
+                pass
+        raise
+    return Budget(tuple(made), dirs["memory"], parent.v2, parent.home)
 
 
 def _limit(memory: str, pids: str, limits: Limits, v2: bool) -> None:
@@ -319,9 +396,18 @@ def _kill(budget: Budget) -> None:
 
 
 def remove(budget: Budget | None) -> bool:
-    """End what is left in a sandbox's cgroup and remove it; False if it would not go."""
+    """End what is left in a sandbox's cgroup and remove it; False if it would not go (it is
+    then tried again at exit, and a later grader's sweep removes it once empty)."""
     if budget is None:
         return True
+    if not _removed(budget):
+        return False
+    with _LOCK:
+        _LIVE.discard(budget)
+    return True
+
+
+def _removed(budget: Budget) -> bool:
     deadline = time.monotonic() + GONE_SECONDS
     pause = 0.0005
     while _procs(budget):
@@ -332,13 +418,11 @@ def remove(budget: Budget | None) -> bool:
         pause = min(pause * 2, 0.05)
     for path in budget.dirs:
         try:
-            os.rmdir(path)
+            _rmdir(path)
         except FileNotFoundError:
             pass
-        except OSError:
+        except OSError:  # EBUSY: a process is still in it, or a folder its processes made
             return False
-    with _LOCK:
-        _LIVE.discard(budget)
     return True
 
 

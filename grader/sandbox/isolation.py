@@ -233,16 +233,28 @@ def _noted(iso: Isolation) -> Isolation:
         )
     if iso.user and not iso.mounts:  # only permissions keep our private files from student code
         notes.extend(exposure.notes(project_root()))
-    if not iso.budget:
+    if not iso.mounts:  # not writable to it (root's files, or our user's only when reported below)
+        notes.append(
+            "no mount namespace: student code sees /sys/fs/cgroup (the machine's cgroups and their processes)"
+        )
+    ours = cgroups.writable_by_us() if not (iso.user or iso.mounts) else []
+    budget = iso.budget and not ours
+    if ours:
+        notes.append(
+            f"student code runs as the grader's user with the grader's cgroup {ours[0]} writable: it could"
+            " freeze or kill the grader, or lift its own limits (no cgroup budget is counted on)"
+        )
+    elif not budget:
         if iso.user:
             procs = "its processes are counted for its own user"
         elif os.geteuid() != 0 and iso.mounts and jail._nproc_per_namespace():
             procs = "its processes are counted in its own user namespace"
         else:
             procs = "its number of processes is not bounded"
+        why = cgroups.why()
         notes.append(
-            "no cgroup for the sandbox: memory is bounded per process only, not for all of them"
-            f" together, and {procs} (without root, a delegated cgroup gives one:"
+            f"no cgroup for the sandbox{f' ({why})' if why else ''}: memory is bounded per process only,"
+            f" not for all of them together, and {procs} (without root, a delegated cgroup gives one:"
             " systemd-run --user --scope -p Delegate=yes grader ...)"
         )
     if not iso.user:
@@ -260,7 +272,7 @@ def _noted(iso: Isolation) -> Isolation:
         ipc=iso.ipc,
         proc=proc,
         readonly=readonly,
-        budget=iso.budget,
+        budget=budget,
     )
 
 
