@@ -112,7 +112,7 @@ def _where(key: str, own: dict[str, str], mounts: dict[str, tuple[str, str]]) ->
     path = own[key]
     if top != "/" and not (path == top or path.startswith(top.rstrip("/") + "/")):
         return None
-    return os.path.join(point, os.path.relpath(path, top))
+    return os.path.normpath(os.path.join(point, os.path.relpath(path, top)))  # not ".../." at the top
 
 
 def _write(path: str, text: str) -> None:
@@ -250,7 +250,8 @@ def _made() -> _Parent:
         raise _NoBudget("no cgroup hierarchy holding memory and pids is mounted where we can see it")
     bound = [c for c in CONTROLLERS if c in mounts]
     if bound:  # a hybrid machine: the v2 hierarchy cannot offer what a v1 one holds
-        raise _NoBudget(f"{' and '.join(bound)} belong to a cgroup v1 hierarchy, the v2 one cannot have them")
+        what = f"the {' and '.join(bound)} controller{' is' if len(bound) == 1 else 's are'}"
+        raise _NoBudget(f"{what} bound to a cgroup v1 hierarchy: the v2 one cannot have them")
     # as root, the hierarchy's top first (exempt from the rule on processes, when it is the
     # machine's root and not a container's); else our own cgroup, its processes moved
     top = mounts[""][0]
