@@ -18,15 +18,25 @@ Faults can be injected per operation and path (`fail`). Every change is logged (
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from grader.sandbox import cgroups
+
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 CORE = {
     "cgroup.procs": "",
@@ -270,3 +280,71 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# ----------------------------------------------------------------------------- a real delegated cgroup
+
+DELEGATED = ("", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "cgroup.freeze", "cgroup.kill")
+
+
+def cgroup2_mount() -> str | None:
+    """Where a cgroup v2 hierarchy is mounted (on a "hybrid" machine, beside the v1 ones)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[fields.index("-") + 1] == "cgroup2":
+            return fields[4]
+    return None
+
+
+@contextlib.contextmanager
+def delegated_to_graderci(module: str) -> Iterator[tuple[Path, str]]:
+    """A real cgroup v2 folder delegated to the plain user graderci, as systemd delegates one to
+    every user's session, and an interpreter that user may run `module` (a test module) with;
+    skips where root, the hierarchy, the user or such an interpreter is missing."""
+    top = cgroup2_mount()
+    if os.geteuid() != 0 or top is None:
+        pytest.skip("needs root (to delegate a cgroup to a plain user) and a cgroup v2 hierarchy")
+    try:
+        user = pwd.getpwnam("graderci")
+    except KeyError:
+        pytest.skip("no plain user graderci (see .ci/run)")
+    exe = os.environ.get("GRADER_PUBLIC_PYTHON") or sys.executable  # see .ci/run
+    probe = f"cd / && {exe} -c 'import sys; sys.path.insert(0, sys.argv[1]); import tests.{module}' {CHECKOUT}"
+    if subprocess.run(["su", "graderci", "-s", "/bin/sh", "-c", probe], capture_output=True).returncode != 0:
+        pytest.skip("graderci cannot run this checkout's tests (GRADER_PUBLIC_PYTHON: a venv it may run)")
+    own = Path(top, Path("/proc/self/cgroup").read_text().split("0::", 1)[1].split("\n")[0].lstrip("/"))
+    delegated = own / f"grader-test-{module}-{os.getpid()}"
+    delegated.mkdir()
+    try:
+        for name in DELEGATED:
+            if (delegated / name).exists():
+                os.chown(delegated / name, user.pw_uid, user.pw_gid)
+        yield delegated, exe
+    finally:
+        if (delegated / "cgroup.kill").exists():
+            (delegated / "cgroup.kill").write_text("1")
+        for _ in range(100):
+            try:
+                delegated.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+def run_as_graderci_in(delegated: Path, exe: str, script: str, grader_root: Path) -> str:
+    """Run `script` (Python, given the checkout as argv[1]) as graderci inside `delegated`:
+    the last line it prints."""
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # where the plain user can read it
+    try:
+        folder.chmod(0o755)
+        (folder / "script.py").write_text(script)
+        (folder / "script.py").chmod(0o644)
+        inner = f"cd / && GRADER_ROOT={grader_root} exec {exe} {folder}/script.py {CHECKOUT}"
+        proc = subprocess.run(
+            ["sh", "-c", f"echo $$ > {delegated}/cgroup.procs && exec su graderci -s /bin/sh -c '{inner}'"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]

@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +24,7 @@ from grader.reading.notebook import Unit
 from grader.sandbox import cgroups, codec, isolation, run
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.tasks import Task
+from tests.cgroupkit import delegated_to_graderci, run_as_graderci_in
 
 NAMESPACES = ("network", "ipc", "mounts", "pids")
 
@@ -112,19 +108,11 @@ AS_USER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import pytest
-import test_cgroup_sight as t
+import tests.test_cgroup_sight as t
 mp = pytest.MonkeyPatch()
 iso = t._without_namespaces(mp)
 print(repr({"notes": list(iso.notes), "budget": iso.budget, "seen": t._look()}))
 """
-
-
-def _cgroup2() -> str | None:
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[fields.index("-") + 1] == "cgroup2":
-            return fields[4]
-    return None
 
 
 def test_a_plain_user_in_a_delegated_cgroup_without_namespaces_is_told_the_sandbox_can_reach_it(
@@ -132,57 +120,11 @@ def test_a_plain_user_in_a_delegated_cgroup_without_namespaces_is_told_the_sandb
 ) -> None:
     """The grader runs as a plain user in a cgroup its user owns (systemd's delegation), on a
     machine that gives it no user namespace: student code, as that user, can write it."""
-    import pwd
-
-    top = _cgroup2()
-    if os.geteuid() != 0 or top is None:
-        pytest.skip("needs root (to delegate a cgroup to a plain user) and a cgroup v2 hierarchy")
-    try:
-        user = pwd.getpwnam("graderci")
-    except KeyError:
-        pytest.skip("no plain user graderci (see .ci/run)")
-    exe = os.environ.get("GRADER_PUBLIC_PYTHON") or sys.executable  # see .ci/run
-    probe = f"cd / && {exe} -c 'import sys; sys.path.insert(0, sys.argv[1]); import test_cgroup_sight' {Path(__file__).parent}"
-    if subprocess.run(["su", "graderci", "-s", "/bin/sh", "-c", probe], capture_output=True).returncode != 0:
-        pytest.skip("graderci cannot run this checkout's tests (GRADER_PUBLIC_PYTHON: a venv it may run)")
-    own = Path(top, Path("/proc/self/cgroup").read_text().split("0::", 1)[1].split("\n")[0].lstrip("/"))
-    delegated = own / f"grader-test-sight-{os.getpid()}"
-    delegated.mkdir()
-    script = Path(tempfile.mkdtemp(dir="/tmp"), "sight.py")
-    try:
-        for name in (
-            "",
-            "cgroup.procs",
-            "cgroup.threads",
-            "cgroup.subtree_control",
-            "cgroup.freeze",
-            "cgroup.kill",
-        ):
-            if (delegated / name).exists():
-                os.chown(delegated / name, user.pw_uid, user.pw_gid)
-        script.parent.chmod(0o755)
-        script.write_text(AS_USER)
-        script.chmod(0o644)
-        inner = f"cd / && GRADER_ROOT={toy_root} exec {exe} {script} {Path(__file__).parent}"
-        proc = subprocess.run(
-            ["sh", "-c", f"echo $$ > {delegated}/cgroup.procs && exec su graderci -s /bin/sh -c '{inner}'"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        got = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    with delegated_to_graderci("test_cgroup_sight") as (delegated, exe):
+        got = ast.literal_eval(run_as_graderci_in(delegated, exe, AS_USER, toy_root))
         assert any(w.startswith(f"{delegated}/") for w in got["seen"]["writable"]), got  # the footing
         assert not got["budget"], got
         assert any(f"grader's cgroup {delegated}" in n and "writable" in n for n in got["notes"]), got[
             "notes"
         ]
         assert "frozen 0" in (delegated / "cgroup.events").read_text()
-    finally:
-        shutil.rmtree(script.parent, ignore_errors=True)
-        if (delegated / "cgroup.kill").exists():
-            (delegated / "cgroup.kill").write_text("1")
-        for _ in range(100):
-            try:
-                delegated.rmdir()
-                break
-            except OSError:
-                time.sleep(0.05)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from grader.reading.notebook import Unit
 from grader.sandbox import cgroups, codec, isolation, run
 from grader.sandbox.limits import Limits
 from grader.sandbox.tasks import Task
+from tests.cgroupkit import delegated_to_graderci, run_as_graderci_in
 
 LIMITS = Limits(memory_mb=256, processes=16)  # small: the machine is shared
 
@@ -245,81 +244,20 @@ def test_student_code_can_neither_write_nor_name_the_graders_cgroups(toy_root: P
 LOOK_AS_USER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import test_sandbox_budget as t
+import tests.test_sandbox_budget as t
 print(repr(t._look(t._run("look", t.CGROUP_LOOK))))
 """
-
-
-def _cgroup2() -> str | None:
-    """Where a cgroup v2 hierarchy is mounted (on a "hybrid" machine, beside the v1 ones)."""
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[fields.index("-") + 1] == "cgroup2":
-            return fields[4]
-    return None
 
 
 def test_from_a_delegated_cgroup_student_code_cannot_reach_it(toy_root: Path) -> None:
     """The red team's attack: the grader runs without root in a cgroup its user owns (what systemd
     delegates to every user's session), and a graded function looks for it, to write cgroup.freeze
     (the grader hangs forever) or cgroup.kill (the user's whole session ends)."""
-    import pwd
-
-    top = _cgroup2()
-    if os.geteuid() != 0 or top is None:
-        pytest.skip("needs root (to delegate a cgroup to a plain user) and a cgroup v2 hierarchy")
-    try:
-        user = pwd.getpwnam("graderci")
-    except KeyError:
-        pytest.skip("no plain user graderci (see .ci/run)")
-    exe = os.environ.get("GRADER_PUBLIC_PYTHON") or sys.executable  # see .ci/run
-    probe = f"cd / && {exe} -c 'import sys; sys.path.insert(0, sys.argv[1]); import test_sandbox_budget' {Path(__file__).parent}"
-    if subprocess.run(["su", "graderci", "-s", "/bin/sh", "-c", probe], capture_output=True).returncode != 0:
-        pytest.skip("graderci cannot run this checkout's tests (GRADER_PUBLIC_PYTHON: a venv it may run)")
-    own = Path(top, Path("/proc/self/cgroup").read_text().split("0::", 1)[1].split("\n")[0].lstrip("/"))
-    delegated = own / f"grader-test-delegated-{os.getpid()}"
-    delegated.mkdir()
-    try:
-        for name in (
-            "",
-            "cgroup.procs",
-            "cgroup.threads",
-            "cgroup.subtree_control",
-            "cgroup.freeze",
-            "cgroup.kill",
-        ):
-            if (delegated / name).exists():
-                os.chown(delegated / name, user.pw_uid, user.pw_gid)
+    with delegated_to_graderci("test_sandbox_budget") as (delegated, exe):
         # the attack's footing: the plain user may freeze its own cgroup
-        assert (
-            subprocess.run(
-                ["su", "graderci", "-s", "/bin/sh", "-c", f"test -w {delegated}/cgroup.freeze"]
-            ).returncode
-            == 0
-        )
-        script = Path(tempfile.mkdtemp(dir="/tmp"), "look.py")  # where the plain user can read it
-        script.parent.chmod(0o755)
-        script.write_text(LOOK_AS_USER)
-        script.chmod(0o644)
-        inner = f"cd / && GRADER_ROOT={toy_root} exec {exe} {script} {Path(__file__).parent}"
-        proc = subprocess.run(
-            ["sh", "-c", f"echo $$ > {delegated}/cgroup.procs && exec su graderci -s /bin/sh -c '{inner}'"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        shutil.rmtree(script.parent)
-        assert proc.returncode == 0, proc.stderr
-        seen = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+        footing = f"test -w {delegated}/cgroup.freeze"
+        assert subprocess.run(["su", "graderci", "-s", "/bin/sh", "-c", footing]).returncode == 0
+        seen = ast.literal_eval(run_as_graderci_in(delegated, exe, LOOK_AS_USER, toy_root))
         assert seen["writable"] == [] and seen["files"] == 0, seen
         assert seen["paths"] == ["/"], seen
         assert "frozen 0" in (delegated / "cgroup.events").read_text()
-    finally:
-        if (delegated / "cgroup.kill").exists():
-            (delegated / "cgroup.kill").write_text("1")
-        for _ in range(100):
-            try:
-                delegated.rmdir()
-                break
-            except OSError:
-                time.sleep(0.05)
