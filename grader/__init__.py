@@ -85,6 +85,7 @@ def grade(
     timeout: float | None = None,
     output: str | PathLike[str] | None = None,
     images: bool = False,
+    student: str | None = None,
 ) -> Report:
     """Grade one notebook file and return its `Report`, as `grader run NOTEBOOK` does.
 
@@ -97,6 +98,9 @@ def grade(
     - `output`: a folder the sandbox hides (where reports go), and where the full run writes the
       executed notebook.
     - `images`: keep the full run's figures in the report (for HTML reports).
+    - `student`: grade on this student's variant of the secret cases (`--variants per-student`),
+      computing its expected document first if it is missing or stale; needs a secret
+      (`GraderError` without one).
 
     Each graded function runs in a fresh child of a sandboxed worker (no network, no other
     files, limited memory and time). Never raises for the notebook's sake, nor for a bug of the
@@ -109,9 +113,10 @@ def grade(
 
     notebook = Path(path)
     hide = (str(Path(output).resolve()),) if output is not None else ()
+    variant = _variants({notebook: student}, assignment)[0][notebook] if student is not None else ""
     # a worker the console script started early for this very notebook, or one started now
     started = None if notebook.is_symlink() else run.prestart(notebook, assignment, hide)
-    options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)
+    options = grading.Options(assignment=assignment, timeout=timeout, hide=hide, variant=variant)
     session = started.session if started else None
     try:
         try:
@@ -143,6 +148,8 @@ def grade_many(
     progress: bool = False,
     images: bool = False,
     found: tuple[list[Path], dict[Path, str]] | None = None,
+    variants: str = "shared",
+    students: dict[Path, str] | None = None,
 ) -> Outcome:
     """Grade every notebook in `paths` (files, and folders searched for *.ipynb) as a batch, as
     `grader run` does with several: warm sandboxed workers, `jobs` submissions at once (default:
@@ -155,6 +162,10 @@ def grade_many(
     - `assignment`, `fast`, `timeout`, `images`: as for `grade`; `progress`: a bar on stderr.
     - `found`: the files to grade and the refused ones' reasons, when the caller read `paths`
       already (an LMS download: `grader.course.intake`); `paths` is then not searched.
+    - `variants`: "shared" (every student the same secret cases) or "per-student" (each on the
+      cases HMAC(secret, student) draws; needs a secret): `students` maps a file to its
+      student's id (default: the file's stem); the documents of variants that are missing or
+      stale are computed first (`Outcome.variants` says how many, and in how long).
 
     A symbolic link, or a hard link to one of the grader's own files, is never read: its report
     is "invalid" with the reason. Returns the `Outcome`: the reports in input order, counts, and
@@ -172,6 +183,13 @@ def grade_many(
         from grader.course.links import grader_links
 
         refused = {**refused, **grader_links([f for f in files if f not in refused])}
+    per_student: dict[Path, str] = {}
+    made = None
+    if variants == "per-student":
+        readable = [f for f in files if f not in refused]
+        per_student, made = _variants({f: (students or {}).get(f, f.stem) for f in readable}, assignment)
+    elif variants != "shared":
+        raise ValueError(f"variants is 'shared' or 'per-student', not {variants!r}")
     folder = Path(output) if output is not None else None
     hide = (str(folder.resolve()),) if folder is not None else ()
     options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)
@@ -186,4 +204,23 @@ def grade_many(
         cell_timeout=timeout or 60.0,
         images=images,
     )
-    return batch.run_batch(files, options, plan, refused=refused)
+    outcome = batch.run_batch(files, options, plan, refused=refused, variants=per_student)
+    outcome.variants = made
+    return outcome
+
+
+def _variants(students: dict[Path, str], assignment: str | None) -> tuple[dict[Path, str], Any]:
+    """Each file's variant (its student's), after computing the variants' documents that are
+    missing or stale; raises `GraderError` without a secret."""
+    from grader.authoring import variants
+    from grader.errors import GraderError
+    from grader.reading import secret
+
+    key = secret.load()
+    if key is None:
+        raise GraderError(
+            "per-student variants draw each student's hidden cases from the secret, and none is "
+            "configured: run `grader secret init` (or set GRADER_SECRET)"
+        )
+    made = variants.ensure(variants.wanted(students.items(), key=key, assignment=assignment), key=key)
+    return {f: secret.variant_of(key, s) for f, s in students.items()}, made

@@ -91,7 +91,7 @@ def test_the_command_grades_through_the_api(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(grader, "grade_many", grade_many)
     one = CliRunner().invoke(main, ["run", "--fast", "--timeout", "5", str(REF)])
     assert one.exit_code == 0, one.output
-    assert calls == [("grade", (str(REF), {"assignment": None, "fast": True, "timeout": 5.0, "output": None, "images": False}))]
+    assert calls == [("grade", (str(REF), {"assignment": None, "fast": True, "timeout": 5.0, "output": None, "images": False, "student": None}))]
     calls.clear()
     shutil.copy(REF, tmp_path / "a.ipynb")
     shutil.copy(REF, tmp_path / "b.ipynb")

@@ -87,8 +87,15 @@ def _drawn(
     )
 
 
-def build(a: Assignment, *, limits: Limits | None = None, draw: Draw | None = None) -> dict[str, Any]:
-    """The whole expected document for an assignment (with `draw`: on its secret cases)."""
+def build(
+    a: Assignment,
+    *,
+    limits: Limits | None = None,
+    draw: Draw | None = None,
+    session: run.Session | None = None,
+) -> dict[str, Any]:
+    """The whole expected document for an assignment (with `draw`: on its secret cases; `session`:
+    warm sandboxed workers to run the reference and the mutants in, for many documents)."""
     inputs = build_inputs(a, draw)
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     given = selection.given_units(parsed, a.given)
@@ -101,7 +108,7 @@ def build(a: Assignment, *, limits: Limits | None = None, draw: Draw | None = No
             raise SpecError(f"the reference notebook does not define {f.name}")
         cases = [{"name": c.name, "args": inputs[f.name][c.name]["args"], "setup": c.setup} for c in f.cases]
         tasks.append(task_for(ans, given, cases, f.timeout * 3, peers, trusted=True))
-    results, _, output = run.execute(a, tasks, limits=limits or Limits())
+    results, _, output = run.execute(a, tasks, limits=limits or Limits(), session=session)
     functions: dict[str, Any] = {}
     for f in a.functions:
         raw = results[f.name]
@@ -117,7 +124,8 @@ def build(a: Assignment, *, limits: Limits | None = None, draw: Draw | None = No
     # that calls it: grading then needs no reference/ (a Gradescope bundle has none). Here, with
     # no student code about, the reference's callers get it in their own process (task_for)
     doc["peers"] = {name: [[u.filename, u.source] for u in units] for name, units in peers.items()}
-    words = mistakes.record(a, parsed, given, functions, limits=limits or Limits(), peers=peers)
+    limits = limits or Limits()
+    words = mistakes.record(a, parsed, given, functions, limits=limits, peers=peers, session=session)
     if words:
         doc["mistakes"] = words
     if draw is not None:

@@ -79,17 +79,37 @@ def _draw(use_secret: bool) -> expected_mod.Draw | None:
     "--secret", "use_secret", is_flag=True,
     help="Compute the secret cases into the file beside the secret (never into expected/).",
 )
-def expected_cmd(names: tuple[str, ...], check: bool, use_secret: bool) -> None:
+@click.option(
+    "--student", "students", multiple=True, metavar="ID",
+    help="With --secret: this student's variant (--variants per-student); repeatable.",
+)
+@click.option(
+    "--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --secret: the variant of every student of this CSV (id, name, email, section).",
+)
+def expected_cmd(
+    names: tuple[str, ...],
+    check: bool,
+    use_secret: bool,
+    students: tuple[str, ...] = (),
+    roster: Path | None = None,
+) -> None:
     """Regenerate expected/<assignment>.json (or, with --secret, the secret cases' values) from
     the reference solutions.
 
     Example: grader expected --check
+    Example: grader expected --secret --roster class.csv   (every student's variant)
     """
     from grader.authoring import expected as expected_mod
 
     draw = _draw(use_secret)
     if check and draw is not None:
         raise click.UsageError("--check compares expected/ only")
+    if (students or roster is not None) and draw is None:
+        raise click.UsageError("--student and --roster choose variants of secret cases: add --secret")
+    if draw is not None and (students or roster is not None):
+        _variants(names, draw.key, [*students, *_roster_ids(roster)])
+        return
     stale = False
     for name in assignment_names(names):
         a = spec.load(name)
@@ -109,6 +129,25 @@ def expected_cmd(names: tuple[str, ...], check: bool, use_secret: bool) -> None:
                 click.echo(f"wrote {release_mod.release_visible(a)}")
     if stale:
         sys.exit(1)
+
+
+def _roster_ids(roster: Path | None) -> list[str]:
+    if roster is None:
+        return []
+    from grader.course.handins import roster as roster_mod
+
+    return list(roster_mod.load(roster))
+
+
+def _variants(names: tuple[str, ...], key: bytes, students: list[str]) -> None:
+    """Compute the per-student variants' documents that are missing or stale (a batch graded
+    with --variants per-student computes its own; this makes them ahead, e.g. for a roster)."""
+    from grader.authoring import variants
+
+    if not students or not all(s.strip() for s in students):
+        raise click.UsageError("no student ids: --student takes a non-empty id, --roster a CSV with ids")
+    made = variants.ensure(variants.of_students(assignment_names(names), students, key), key=key)
+    click.echo(made.to_text())
 
 
 @click.command("release")

@@ -25,16 +25,20 @@ def assignment_names(names: tuple[str, ...]) -> list[str]:
     return list(names) or spec.names()
 
 
-def require_expected(assignment: str | None, *, hidden_too: bool = True) -> None:
+def require_expected(assignment: str | None, *, hidden_too: bool = True, per_student: bool = False) -> None:
     """Exit 2 with one line naming the command to run when an expected/ file a submission may be
     graded against (or, with a secret, the secret cases' file) is missing, unreadable or out of
-    step with its spec (never a traceback later)."""
+    step with its spec (never a traceback later). Per-student variants' files are computed when
+    missing: only expected/, which they extend, must be current."""
     from grader.judging import hidden
 
     try:
         for name in [assignment] if assignment else spec.names():
             a = spec.load(name)
-            hidden.choose(a) if hidden_too else hidden.visible(a)
+            if per_student:
+                hidden.public(a)
+            else:
+                hidden.choose(a) if hidden_too else hidden.visible(a)
     except GraderError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -66,6 +66,15 @@ if TYPE_CHECKING:
 )
 @click.option("--due", help="Deadline (ISO 8601, e.g. 2024-10-01T23:59): later hand-ins are late.")
 @POLICY
+@click.option(
+    "--variants",
+    type=click.Choice(["shared", "per-student"]),
+    default="shared",
+    show_default=True,
+    help="per-student: each student's hidden cases drawn from the secret and their id (needs "
+    "`grader secret init`; ids from the hand-in layout, or --student for one notebook).",
+)
+@click.option("--student", help="The student id of the one notebook graded (--variants per-student).")
 def run_cmd(
     paths: tuple[Path, ...],
     assignment: str | None,
@@ -83,6 +92,8 @@ def run_cmd(
     roster: Path | None = None,
     due: str | None = None,
     policy: str = "latest",
+    variants: str = "shared",
+    student: str | None = None,
 ) -> None:
     """Grade notebooks headless and print a score per function.
 
@@ -91,11 +102,14 @@ def run_cmd(
 
     Example: grader run submissions/alice.ipynb --format json --output reports/
     Example: grader run submissions.zip --roster class.csv --output reports/
+    Example: grader run submissions/ --variants per-student --output reports/
     """
     from grader.sandbox import isolation
 
     known_assignment(assignment)
-    require_expected(assignment)
+    per_student = variants == "per-student"
+    _check_variants(per_student, student, paths)
+    require_expected(assignment, per_student=per_student)
     if require_isolation and not isolation.available_isolation().complete:
         raise click.UsageError(
             "isolation is incomplete here: " + "; ".join(isolation.available_isolation().notes)
@@ -125,6 +139,7 @@ def run_cmd(
     if students or len(files) > 1 or jobs is not None or scheduler is not None:
         from grader.course import cluster
 
+        who_is = {h.path.resolve(): student or h.student for h in taken.collection.handins}
         try:
             outcome = grader.grade_many(
                 paths,
@@ -139,10 +154,14 @@ def run_cmd(
                 progress=sys.stderr.isatty(),
                 images=fmt == "html",
                 found=(files, refused) if students else None,
+                variants=variants,
+                students={f: who_is.get(f.resolve(), student or f.stem) for f in files},
             )
         except cluster.ClusterError as exc:  # nothing could be graded: one line, exit 3 (a grader error)
             click.echo(f"error: {exc}", err=True)
             sys.exit(3)
+        if outcome.variants is not None:
+            click.echo(outcome.variants.to_text(), err=True)
         book = gradebook or (output / "gradebook.sqlite" if output is not None else None)
         who = intake.students(taken, book, files, outcome) if students or book is not None else None
         single = len(paths) == 1 and len(files) == 1 and not students
@@ -162,7 +181,13 @@ def run_cmd(
         report = Report(str(path), assignment, "invalid", refused[path])
     else:  # the worker the console script started for this notebook is claimed by `grade`
         report = grader.grade(
-            path, assignment=assignment, fast=fast, timeout=timeout, output=output, images=fmt == "html"
+            path,
+            assignment=assignment,
+            fast=fast,
+            timeout=timeout,
+            output=output,
+            images=fmt == "html",
+            student=student,
         )
     from grader.files import file_names, write_atomic
     from grader.reports.text import to_json, to_text
@@ -176,6 +201,38 @@ def run_cmd(
     if fmt in FILE_FORMATS and output is not None:
         _write_format(fmt, [report], output, [path])
     _exit([report.status], [report.percent], fail_under)
+
+
+def _check_variants(per_student: bool, student: str | None, paths: tuple[Path, ...]) -> None:
+    """Refuse, in one line, per-student variants that cannot be: no secret to draw them with,
+    one notebook without its student, or --student for more than one notebook."""
+    from grader.reading import secret
+
+    if student is not None and not per_student:
+        raise click.UsageError("--student chooses a student's variant: give --variants per-student too")
+    if not per_student:
+        return
+    if secret.load() is None:
+        raise click.UsageError(
+            "--variants per-student draws each student's hidden cases from the installation's "
+            "secret, and none is configured: run `grader secret init` (or set GRADER_SECRET)"
+        )
+    one = len(paths) == 1 and not paths[0].is_dir()
+    if one and student is None and not _is_download(paths[0]):
+        raise click.UsageError(
+            f"--variants per-student: whose variant grades {paths[0].name}? give --student ID "
+            "(a folder or an LMS download names its students itself)"
+        )
+    if student is not None and not one:
+        raise click.UsageError("--student names the student of one notebook: give a single notebook")
+    if student is not None and not student.strip():
+        raise click.UsageError("--student: an empty id")
+
+
+def _is_download(path: Path) -> bool:
+    from grader.course.handins import zipsafe
+
+    return zipsafe.is_zip(path)
 
 
 def _exit(statuses: list[str], percents: list[float], fail_under: float | None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grader.course.cluster import DaskPool, fingerprint
+from grader.course.cluster import NO_SECRET, SECRET, DaskPool, fingerprint
 from grader.course.gradebook import Gradebook
 from grader.course.links import grader_links
 from grader.course.plan import Outcome, Plan, Submission, Written, materialise, write_report
@@ -33,14 +33,20 @@ from grader.sandbox import isolation
 
 
 def run_batch(
-    paths: list[Path], options: grade.Options, plan: Plan, *, refused: dict[Path, str] | None = None
+    paths: list[Path],
+    options: grade.Options,
+    plan: Plan,
+    *,
+    refused: dict[Path, str] | None = None,
+    variants: dict[Path, str] | None = None,
 ) -> Outcome:
     """Grade every notebook in `paths`, skipping contents the gradebook already holds; those in
-    `refused` (`handins.find`: links) are reported invalid with the reason, never read."""
+    `refused` (`handins.find`: links) are reported invalid with the reason, never read; each in
+    `variants` is graded on that variant's secret cases (its student's)."""
     started = time.perf_counter()
     refused = dict(refused or {})
     refused.update(grader_links([p for p in paths if p not in refused], options.root))
-    subs = survey(paths, refused)
+    subs = survey(paths, refused, variants)
     if plan.output is not None:
         _sweep(plan.output)
     book = Gradebook(plan.book_path) if plan.book_path is not None else None
@@ -79,14 +85,21 @@ def _sweep(output: Path, age: float = 60.0) -> None:
             pass
 
 
-def survey(paths: list[Path], refused: dict[Path, str] | None = None) -> list[Submission]:
-    """Hash every file (never one in `refused`) and give each a unique report name."""
+def survey(
+    paths: list[Path], refused: dict[Path, str] | None = None, variants: dict[Path, str] | None = None
+) -> list[Submission]:
+    """Hash every file (never one in `refused`) and give each a unique report name; a file with
+    a variant is keyed by its content and its variant, so the same bytes graded on two students'
+    variants are two grades, and on one variant one."""
     names = unique_names(paths)
-    refused = refused or {}
-    return [
-        Submission(i, p, _refused_digest(p) if p in refused else _digest(p), names[i], refused.get(p, ""))
-        for i, p in enumerate(paths)
-    ]
+    refused, variants = refused or {}, variants or {}
+    out = []
+    for i, p in enumerate(paths):
+        content = _refused_digest(p) if p in refused else _digest(p)
+        variant = variants.get(p, "")
+        key = f"{content}@{variant}" if variant and ":" not in content else content
+        out.append(Submission(i, p, key, names[i], refused.get(p, ""), variant, content))
+    return out
 
 
 def _refused_digest(path: Path) -> str:
@@ -99,8 +112,8 @@ def copies(subs: list[Submission]) -> list[list[str]]:
     inode) are: each is a submission of its own."""
     files: dict[str, dict[str, str]] = defaultdict(dict)
     for s in subs:
-        if not s.refused and not s.digest.startswith("unreadable:"):
-            files[s.digest].setdefault(os.path.abspath(s.path), printable(s.label))
+        if not s.refused and not s.bytes_digest.startswith("unreadable:"):
+            files[s.bytes_digest].setdefault(os.path.abspath(s.path), printable(s.label))
     return [list(group.values()) for group in files.values() if len(group) > 1]
 
 
@@ -141,10 +154,16 @@ def _hide_dirs(paths: list[Path], plan: Plan) -> tuple[str, ...]:
 
 
 def graded_against(options: grade.Options) -> dict[str, str]:
-    """Each assignment's digest of what a grade depends on (spec, expected/, released files): a
-    grade recorded against another is graded again, its old grade kept as history."""
+    """Each assignment's digest of what a grade depends on (spec, expected/, released files, and
+    the secret when one draws the hidden cases): a grade recorded against another is graded
+    again, its old grade kept as history."""
     found = fingerprint(options.root, options.assignment)
-    return {k.removeprefix("assignment "): v for k, v in found.items() if k.startswith("assignment ")}
+    drawn = found[SECRET] if found[SECRET] != NO_SECRET else ""
+    return {
+        k.removeprefix("assignment "): hashlib.sha256(f"{v}\0{drawn}".encode()).hexdigest() if drawn else v
+        for k, v in found.items()
+        if k.startswith("assignment ")
+    }
 
 
 def _reuse(

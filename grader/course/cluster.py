@@ -24,11 +24,12 @@ from grader.course.pool import (
     refusal,
     unreadable,
     windowed,
+    with_variant,
 )
 from grader.errors import GraderError, NotebookError, SpecError
 from grader.grading import grade
 from grader.reading import assignment as spec
-from grader.reading import notebook
+from grader.reading import notebook, secret
 from grader.results import Report
 from grader.sandbox import cache as cache_mod
 from grader.sandbox import run
@@ -43,12 +44,21 @@ def fingerprint(root: Path | None, assignment: str | None = None) -> dict[str, s
     when one is forced, else all of them: recognition depends on them all), a digest of its spec,
     expected values, released notebook and released files."""
     root = root or spec.project_root()
-    out = {"the grader's version": _version()}
+    out = {"the grader's version": _version(), SECRET: _secret()}
     for name in [assignment] if assignment else spec.names(root=root):
         digest = _assignment_digest(name, root)
         if digest is not None:
             out[f"assignment {name}"] = digest
     return out
+
+
+SECRET = "the secret"  # which secret draws the hidden cases (a one-way fingerprint), or none
+NO_SECRET = "none: the public hidden cases"
+
+
+def _secret() -> str:
+    key = secret.load()
+    return NO_SECRET if key is None else secret.fingerprint(key)
 
 
 @cache
@@ -226,7 +236,7 @@ class DaskPool:
                 data,
                 s.label,
                 s.digest,
-                self.options,
+                with_variant(self.options, s),
                 self.plan.fast,
                 self.hide,
                 self.plan.cell_timeout,

@@ -28,7 +28,7 @@ from grader.errors import GraderError
 from grader.files import private_folder
 
 FILENAME = "gradebook.sqlite"
-SCHEMA_VERSION = 3  # 1 (no user_version set): grades, function_scores, submissions only; 2: no withdrawals
+SCHEMA_VERSION = 3  # 1 (no user_version set): grades, function_scores, submissions only; 2: no withdrawals, no variant
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grades (
     hash TEXT PRIMARY KEY,
@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS grades (
     mode TEXT NOT NULL,
     run TEXT NOT NULL,
     graded_at REAL NOT NULL,
-    report TEXT NOT NULL
+    report TEXT NOT NULL,
+    basis TEXT,
+    variant TEXT
 );
 CREATE TABLE IF NOT EXISTS function_scores (
     hash TEXT NOT NULL REFERENCES grades(hash) ON DELETE CASCADE,
@@ -68,7 +70,8 @@ CREATE TABLE IF NOT EXISTS grade_history (
     graded_at REAL NOT NULL,
     basis TEXT,
     report TEXT NOT NULL,
-    replaced_at REAL NOT NULL
+    replaced_at REAL NOT NULL,
+    variant TEXT
 );
 CREATE TABLE IF NOT EXISTS handins (
     student TEXT NOT NULL,
@@ -149,6 +152,9 @@ class Gradebook:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(grades)")}
             if "basis" not in columns:  # NULL: graded against unknown expected values
                 self.db.execute("ALTER TABLE grades ADD COLUMN basis TEXT")
+            for table in ("grades", "grade_history"):  # NULL: the public hidden cases graded
+                if "variant" not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN variant TEXT")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -215,15 +221,16 @@ class Gradebook:
         it replaces goes to grade_history."""
         now = time.time()
         with self._transaction():
+            kept = "hash, assignment, status, score, max_score, mode, run, graded_at, basis, report"
             self.db.execute(
-                "INSERT INTO grade_history SELECT hash, assignment, status, score, max_score, mode, run, "
-                "graded_at, basis, report, ? FROM grades WHERE hash = ?",
+                f"INSERT INTO grade_history ({kept}, replaced_at, variant) SELECT {kept}, ?, variant "
+                "FROM grades WHERE hash = ?",
                 (now, digest),
             )
             self.db.execute("DELETE FROM grades WHERE hash = ?", (digest,))
             self.db.execute(
                 "INSERT INTO grades (hash, assignment, status, message, score, max_score, mode, run, "
-                "graded_at, report, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "graded_at, report, basis, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     digest,
                     report.get("assignment"),
@@ -236,6 +243,7 @@ class Gradebook:
                     now,
                     json.dumps(report),
                     basis,
+                    report.get("variant"),  # "": the shared secret cases; an id: a student's
                 ),
             )
             self.db.executemany(

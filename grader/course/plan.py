@@ -46,9 +46,16 @@ class Submission:
 
     index: int
     path: Path
-    digest: str  # sha256 of the file's bytes
+    digest: str  # what its grade is keyed by: the content, and the variant it is graded on
     name: str  # unique report stem within the batch
     refused: str = ""  # why the file is never read (a symbolic link), or nothing
+    variant: str = ""  # the student's secret cases (`--variants per-student`); "": shared
+    content: str = ""  # sha256 of the file's bytes ("": the digest is)
+
+    @property
+    def bytes_digest(self) -> str:
+        """The file's content alone: byte-identical files share it whatever their variants."""
+        return self.content or self.digest
 
     @property
     def label(self) -> str:
@@ -70,7 +77,8 @@ class Outcome:
     cache_misses: int = 0
     tasks_sent: int = 0
     copies: list[list[str]] = field(default_factory=list)  # byte-identical files, as labels
-    digests: list[str] = field(default_factory=list)  # each path's content key, in input order
+    digests: list[str] = field(default_factory=list)  # each path's grade key, in input order
+    variants: Any = None  # per-student variants: what computing their documents did (variants.Made)
     files: list[str] = field(default_factory=list)  # each submission's file, in input order
 
     def results(self) -> list[Report]:

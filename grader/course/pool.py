@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Se
     return grade.grade_parsed(label, parsed, prep, options, session)
 
 
+def with_variant(options: grade.Options, sub: Submission) -> grade.Options:
+    """The options a submission is graded with: on its student's variant, if it has one."""
+    return replace(options, variant=sub.variant) if sub.variant else options
+
+
 def unreadable(
     label: str, digest: str, assignment: str | None, reason: str
 ) -> tuple[str, dict[str, Any], bool]:
@@ -134,7 +140,7 @@ class LocalPool:
         except NotebookError as exc:
             return unreadable(sub.label, sub.digest, self.options.assignment, str(exc))
         try:
-            report = grade_bytes(data, sub.label, self.options, self._session())
+            report = grade_bytes(data, sub.label, with_variant(self.options, sub), self._session())
             if not self.plan.fast and report.status == "graded":
                 plan = self.plan
                 report = grade.with_execution(

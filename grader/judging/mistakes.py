@@ -17,6 +17,7 @@ mutant, whatever one output looks like.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import textwrap
@@ -163,10 +164,12 @@ def record(
     *,
     limits: Limits,
     peers: Peers | None = None,
+    session: run.Session | None = None,
 ) -> dict[str, dict[str, dict[str, str]]]:
     """Run every mutant; add its outputs to the cases it fails; return the catalogue's words.
 
-    `functions` is the expected document's "functions" part, completed in place.
+    `functions` is the expected document's "functions" part, completed in place; `session`: warm
+    workers to run the mutants in (a session of their own without it).
     """
     catalogue = load(a)
     rounds: list[list[Mistake]] = []  # one mutant per function per round: results are keyed by function
@@ -175,10 +178,10 @@ def record(
         if k == len(rounds):
             rounds.append([])
         rounds[k].append(m)
-    with run.Session(limits) as session:
+    with contextlib.nullcontext(session) if session is not None else run.Session(limits) as warm:
         for batch in rounds:
             tasks = [_task(a, parsed, m, given, functions, peers or {}) for m in batch]
-            results, _, _ = run.execute(a, tasks, limits=limits, session=session)
+            results, _, _ = run.execute(a, tasks, limits=limits, session=warm)
             for m in batch:
                 _store(a.function(m.function), m, results.get(m.function, {}), functions[m.function])
     for f in a.functions:

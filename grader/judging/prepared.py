@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from grader.reading.assignment import Assignment, Function
 from grader.results import FunctionResult, TestResult
 from grader.sandbox.tasks import Peers
 
+Templates = dict[str, tuple[str, str]]  # function -> the released definition's skeleton, shape
 RESULT_FLOOR = 1 << 20  # bytes of results any function may return, whatever its answers weigh
 RESULT_SLACK = 64  # times the right answers' size (as JSON)
 
@@ -73,26 +74,38 @@ class Prepared:
         return max(RESULT_FLOOR, RESULT_SLACK * right)
 
 
+VARIANTS_KEPT = 16  # variants' expected documents kept loaded per process (each is 0.1-0.5 MB of
+# JSON, several MB as Python objects): a batch of per-student variants grades each student once
+
+
 class _Prepare:
     """`prepare(name, root, variant)`, remembered per secret: a secret set or changed in the
-    same process (a test, a long-lived worker) is never graded with another one's cases."""
+    same process (a test, a long-lived worker) is never graded with another one's cases. What
+    every variant shares (spec, released notebook) is loaded once; the variants' documents are
+    kept for the last VARIANTS_KEPT of them only."""
 
     def __call__(self, name: str, root: Path | None = None, variant: str | None = secret.SHARED) -> Prepared:
         """Load an assignment's spec, expected values (the secret cases' of `variant` when a
         secret is configured; variant None: the visible cases', for `grader check`) and released
         notebook."""
         key = secret.load() if variant is not None else None
-        return _prepare(name, root, variant, secret.fingerprint(key) if key is not None else None)
+        fingerprint = secret.fingerprint(key) if key is not None else None
+        if variant in (None, secret.SHARED) or fingerprint is None:
+            return _prepare(name, root, variant, fingerprint)
+        return _prepare_variant(name, root, variant, fingerprint)
 
     def cache_clear(self) -> None:
         _prepare.cache_clear()
+        _prepare_variant.cache_clear()
+        _released.cache_clear()
 
 
 prepare = _Prepare()
 
 
 @cache
-def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str | None) -> Prepared:
+def _released(name: str, root: Path | None) -> tuple[Assignment, tuple[notebook.Unit, ...], Templates]:
+    """An assignment's spec, the released notebook's given functions and blank templates."""
     a = spec.load(name, root=root)
     released = notebook.parse(notebook.read(a.student_notebook))
     templates = {}
@@ -100,6 +113,21 @@ def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str
         d, _ = selection.choose(released, f.name)
         if d is not None:
             templates[f.name] = (skeleton(d.unit.source), d.shape)
+    return a, selection.given_units(released, a.given), templates
+
+
+@cache
+def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str | None) -> Prepared:
+    return _build(name, root, variant, fingerprint)
+
+
+@lru_cache(maxsize=VARIANTS_KEPT)
+def _prepare_variant(name: str, root: Path | None, variant: str, fingerprint: str) -> Prepared:
+    return _build(name, root, variant, fingerprint)
+
+
+def _build(name: str, root: Path | None, variant: str | None, fingerprint: str | None) -> Prepared:
+    a, given, templates = _released(name, root)
     if variant is None:
         chosen = hidden.visible(a)
     else:
@@ -109,8 +137,7 @@ def _prepare(name: str, root: Path | None, variant: str | None, fingerprint: str
         name: tuple(notebook.Unit(str(f), str(s)) for f, s in units)
         for name, units in expected.get("peers", {}).items()
     }
-    given = selection.given_units(released, a.given)
-    return Prepared(a, expected, given, templates, peers, note=chosen.note, variant=chosen.variant)
+    return Prepared(a, expected, given, dict(templates), peers, note=chosen.note, variant=chosen.variant)
 
 
 def skeleton(source: str) -> str:

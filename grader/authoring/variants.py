@@ -1,0 +1,101 @@
+"""Per-student variants' expected documents: each student's secret cases, computed with the
+trusted reference path (`expected.build` with the student's variant), once, and kept beside the
+secret (0600); a document made with another secret, or before expected/, the spec or the cases
+changed, is computed again.
+
+A batch graded with `--variants per-student` needs one document per (assignment, student):
+`wanted` works out which from the hand-ins (the assignment each notebook is recognised as, or the
+one forced), `ensure` computes those missing or stale in one warm sandbox session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.authoring import expected
+from grader.errors import GraderError, SpecError
+from grader.judging import hidden
+from grader.reading import assignment as spec
+from grader.reading import notebook, secret
+from grader.sandbox import run
+from grader.sandbox.limits import Limits
+
+
+@dataclass(frozen=True)
+class Made:
+    """What `ensure` did: documents computed, documents already current, and its time."""
+
+    computed: int
+    current: int
+    seconds: float
+
+    def to_text(self) -> str:
+        n = self.computed + self.current
+        line = f"variants: {n} per-student expected document{'s' if n != 1 else ''} needed, "
+        line += f"{self.computed} computed"
+        if self.computed:
+            line += f" in {self.seconds:.1f} s ({self.seconds / self.computed:.2f} s each)"
+        return line + f", {self.current} already current (beside the secret, in {secret.folder()})"
+
+
+def wanted(
+    students: Iterable[tuple[Path, str]], *, key: bytes, assignment: str | None, root: Path | None = None
+) -> dict[str, set[str]]:
+    """assignment -> the variants a batch needs: each hand-in's student's, for the assignment it
+    is forced to or recognised as (a notebook no assignment recognises needs none)."""
+    names = spec.names(root=root)
+    out: dict[str, set[str]] = defaultdict(set)
+    for path, student in students:
+        name = assignment or _recognised(path, root)
+        if name in names:
+            out[name].add(secret.variant_of(key, student))
+    return dict(out)
+
+
+def _recognised(path: Path, root: Path | None) -> str | None:
+    try:
+        parsed = notebook.parse(notebook.read(path))
+    except GraderError:  # unreadable: graded invalid, on no variant
+        return None
+    return spec.recognise(set(parsed.markers) | set(parsed.definitions), root=root)
+
+
+def of_students(names: Iterable[str], students: Iterable[str], key: bytes) -> dict[str, set[str]]:
+    """assignment -> variants, for every student on each named assignment (`--roster`)."""
+    variants = {secret.variant_of(key, s) for s in students}
+    return {name: set(variants) for name in names}
+
+
+def stale(a: spec.Assignment, key: bytes, variants: Iterable[str]) -> list[str]:
+    """The variants whose documents are missing, unreadable or stale, in order."""
+    out = []
+    for v in sorted(variants):
+        try:
+            hidden.current(a, key, v)
+        except SpecError:
+            out.append(v)
+    return out
+
+
+def ensure(
+    needed: dict[str, set[str]], *, key: bytes, root: Path | None = None, limits: Limits | None = None
+) -> Made:
+    """Compute every needed document that is missing or stale (the reference and the catalogued
+    mistakes on the variant's cases, as `grader expected --secret` does), in one warm session."""
+    started = time.perf_counter()
+    computed = current = 0
+    limits = limits or Limits()
+    with run.Session(limits) as session:
+        for name in sorted(needed):
+            a = spec.load(name, root=root)
+            todo = stale(a, key, needed[name])
+            current += len(needed[name]) - len(todo)
+            for v in todo:
+                doc = expected.build(a, limits=limits, draw=expected.Draw(key, v), session=session)
+                expected.write(a, doc)
+                computed += 1
+    return Made(computed, current, time.perf_counter() - started)
