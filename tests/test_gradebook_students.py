@@ -94,6 +94,29 @@ def test_a_version_1_gradebook_is_migrated_and_keeps_its_grades(toy_root: Path, 
         assert book.handins() == [] and book.adjustments() == []
 
 
+V2_HISTORY = """
+CREATE TABLE grade_history (hash TEXT NOT NULL, assignment TEXT, status TEXT NOT NULL, score REAL NOT NULL,
+    max_score REAL NOT NULL, mode TEXT NOT NULL, run TEXT NOT NULL, graded_at REAL NOT NULL, basis TEXT,
+    report TEXT NOT NULL, replaced_at REAL NOT NULL);
+"""
+
+
+def test_a_version_2_gradebook_gains_the_variant_and_keeps_it_through_a_regrade(tmp_path: Path) -> None:
+    path = tmp_path / gradebook.FILENAME
+    with sqlite3.connect(path) as con:
+        con.executescript(V1_SCHEMA + V2_HISTORY + "ALTER TABLE grades ADD COLUMN basis TEXT;")
+        con.execute("INSERT INTO grades VALUES ('h1', 'toy', 'graded', 'graded', 3, 5, 'fast', 'r1', 1.0, '{}', 'b')")
+        con.execute("PRAGMA user_version = 2")
+    report = {"assignment": "toy", "status": "graded", "message": "graded", "score": 4, "max_score": 5}
+    with Gradebook(path) as book:
+        assert book.db.execute("SELECT hash, variant FROM grades").fetchall() == [("h1", None)]
+        book.record("h1", {**report, "variant": "v1"}, mode="fast", run="r2", files=[])
+        book.record("h1", {**report, "variant": "v1", "score": 5}, mode="fast", run="r3", files=[])
+        assert book.db.execute("SELECT variant, score FROM grades").fetchall() == [("v1", 5.0)]
+        history = book.db.execute("SELECT run, variant FROM grade_history ORDER BY replaced_at").fetchall()
+        assert history == [("r1", None), ("r2", "v1")]
+
+
 def test_a_newer_gradebook_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / gradebook.FILENAME
     with sqlite3.connect(path) as con:

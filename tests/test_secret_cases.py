@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from grader.authoring import reference
 from grader.reading import assignment as spec
 from grader.sandbox import harness
 from tests import secretkit
@@ -27,26 +26,13 @@ def _grader(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return subprocess.run([*GRADER, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
-def _reference_docs(a: Any) -> dict[str, Any]:
-    """The reference's own outputs on the public cases, computed here (not read from expected/)."""
-    ns = reference.namespace_of(a.reference_notebook, a.folder)
-    doc = spec.load_expected(a)
-    with reference.inside(a.folder):
-        for f in a.functions:
-            for c in f.cases:
-                if not c.setup:  # a case whose setup swaps collaborators: expected/ has it
-                    entry = doc["functions"][f.name][c.name]
-                    entry["output"] = harness.encode(ns[f.name](*[harness.decode(x) for x in entry["args"]]))
-    return doc
-
-
 @pytest.fixture(scope="module")
 def attack(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """One lookup-table notebook per assignment, built from expected/*.json and reference/."""
     folder = tmp_path_factory.mktemp("lookup")
     out = []
     for a in spec.load_all():
-        answers = secretkit.table([_reference_docs(a), spec.load_expected(a)])
+        answers = secretkit.table([secretkit.reference_doc(a), spec.load_expected(a)])
         names = [f.name for f in a.functions]
         out.append(secretkit.lookup_notebook(folder / a.notebook, names, answers))
     return out
