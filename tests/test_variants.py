@@ -221,3 +221,24 @@ def test_a_new_secret_grades_the_class_again(no_secret: Path, tmp_path: Path) ->
     assert _grader("secret", "init", "--force", env=env).returncode == 0
     assert _grader("expected", "--secret", "initialization", env=env).returncode == 0
     assert "graded 1, already in the gradebook 0" in _grader(*args, env=env).stderr  # other cases now
+
+
+def test_a_dask_cluster_grades_each_student_on_their_variant_and_a_worker_with_another_secret_refuses(
+    no_secret: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from grader.course import cluster
+
+    monkeypatch.setenv("GRADER_SECRET", "variants-test-secret-0123456789")
+    files = {}
+    for who in ("alice", "bob"):
+        files[_mistaken(tmp_path / who / "Initialization.ipynb")] = who
+    ordered = sorted(files)
+    local = grader.grade_many(ordered, fast=True, jobs=1, variants="per-student", students=files)
+    dask = grader.grade_many(ordered, fast=True, jobs=1, variants="per-student", students=files, scheduler="local")
+    assert [r["variant"] for r in dask.reports] == [secret.variant_of(b"variants-test-secret-0123456789", w)
+                                                    for w in ("alice", "bob")]
+    assert dask.reports == local.reports and local.variants.computed == 2 and dask.variants.computed == 0
+    client = cluster.fingerprint(None)
+    monkeypatch.setenv("GRADER_SECRET", "another-secret-of-a-worker-0123")
+    assert cluster.differences(client, cluster.fingerprint(None)) == ["the secret differs"]
