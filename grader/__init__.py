@@ -187,7 +187,8 @@ def grade_many(
     made = None
     if variants == "per-student":
         readable = [f for f in files if f not in refused]
-        per_student, made = _variants({f: (students or {}).get(f, f.stem) for f in readable}, assignment)
+        who = {f: (students or {}).get(f, f.stem) for f in readable}
+        per_student, made = _variants(who, assignment, jobs)
     elif variants != "shared":
         raise ValueError(f"variants is 'shared' or 'per-student', not {variants!r}")
     folder = Path(output) if output is not None else None
@@ -209,7 +210,9 @@ def grade_many(
     return outcome
 
 
-def _variants(students: dict[Path, str], assignment: str | None) -> tuple[dict[Path, str], Any]:
+def _variants(
+    students: dict[Path, str], assignment: str | None, jobs: int | None = None
+) -> tuple[dict[Path, str], Any]:
     """Each file's variant (its student's), after computing the variants' documents that are
     missing or stale; raises `GraderError` without a secret."""
     from grader.authoring import variants
@@ -222,5 +225,6 @@ def _variants(students: dict[Path, str], assignment: str | None) -> tuple[dict[P
             "per-student variants draw each student's hidden cases from the secret, and none is "
             "configured: run `grader secret init` (or set GRADER_SECRET)"
         )
-    made = variants.ensure(variants.wanted(students.items(), key=key, assignment=assignment), key=key)
+    needed = variants.wanted(students.items(), key=key, assignment=assignment)
+    made = variants.ensure(needed, key=key, jobs=jobs)
     return {f: secret.variant_of(key, s) for f, s in students.items()}, made

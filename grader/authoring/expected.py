@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ FORMAT = 1
 
 
 ATTEMPTS = 50  # draws of a secret case before its builder's refusals are a spec error
+INPUTS_LOCK = threading.Lock()  # building inputs changes the working directory: one at a time
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ def build(
 ) -> dict[str, Any]:
     """The whole expected document for an assignment (with `draw`: on its secret cases; `session`:
     warm sandboxed workers to run the reference and the mutants in, for many documents)."""
-    inputs = build_inputs(a, draw)
+    with INPUTS_LOCK:  # the builders run in this process, in the assignment's folder (chdir)
+        inputs = build_inputs(a, draw)
     parsed = notebook.parse(notebook.read(a.reference_notebook))
     given = selection.given_units(parsed, a.given)
     graded = frozenset(f.name for f in a.functions) | frozenset(a.given)

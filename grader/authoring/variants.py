@@ -10,9 +10,12 @@ one forced), `ensure` computes those missing or stale in one warm sandbox sessio
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,20 +85,46 @@ def stale(a: spec.Assignment, key: bytes, variants: Iterable[str]) -> list[str]:
 
 
 def ensure(
-    needed: dict[str, set[str]], *, key: bytes, root: Path | None = None, limits: Limits | None = None
+    needed: dict[str, set[str]],
+    *,
+    key: bytes,
+    root: Path | None = None,
+    limits: Limits | None = None,
+    jobs: int | None = None,
 ) -> Made:
     """Compute every needed document that is missing or stale (the reference and the catalogued
-    mistakes on the variant's cases, as `grader expected --secret` does), in one warm session."""
+    mistakes on the variant's cases, as `grader expected --secret` does), `jobs` at once, each
+    thread with its warm session (the time is the sandbox's: the reference's and each mutant's
+    runs, one round after another)."""
     started = time.perf_counter()
-    computed = current = 0
     limits = limits or Limits()
-    with run.Session(limits) as session:
-        for name in sorted(needed):
-            a = spec.load(name, root=root)
-            todo = stale(a, key, needed[name])
-            current += len(needed[name]) - len(todo)
-            for v in todo:
-                doc = expected.build(a, limits=limits, draw=expected.Draw(key, v), session=session)
-                expected.write(a, doc)
-                computed += 1
-    return Made(computed, current, time.perf_counter() - started)
+    todo: list[tuple[spec.Assignment, str]] = []
+    current = 0
+    for name in sorted(needed):
+        a = spec.load(name, root=root)
+        mine = stale(a, key, needed[name])
+        current += len(needed[name]) - len(mine)
+        todo += [(a, v) for v in mine]
+    if todo:
+        _compute(todo, key, limits, max(1, min(jobs or os.cpu_count() or 1, len(todo))))
+    return Made(len(todo), current, time.perf_counter() - started)
+
+
+def _compute(todo: list[tuple[spec.Assignment, str]], key: bytes, limits: Limits, jobs: int) -> None:
+    local = threading.local()
+    sessions: list[run.Session] = []
+
+    def one(item: tuple[spec.Assignment, str]) -> None:
+        if not hasattr(local, "session"):
+            local.session = run.Session(limits)
+            sessions.append(local.session)
+        a, v = item
+        expected.write(a, expected.build(a, limits=limits, draw=expected.Draw(key, v), session=local.session))
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="variants") as pool:
+            for done in pool.map(one, todo):  # the first error stops the rest
+                del done
+    finally:
+        for s in sessions:
+            s.close()

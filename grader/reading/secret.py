@@ -21,8 +21,12 @@ SHARED = ""  # the variant every student shares (no --variants per-student)
 
 
 def folder() -> Path:
-    """The grader's configuration folder: the secret and the secret cases' expected values."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    """The grader's configuration folder: the secret and the secret cases' expected values. A
+    relative XDG_CONFIG_HOME is ignored, as the XDG specification says (it would name another
+    folder whenever the working directory changes)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "grader"
 
 
