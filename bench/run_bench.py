@@ -10,6 +10,9 @@ Measures (medians of `--repeat` runs unless said otherwise):
                 plain nbclient execution of the same notebook
   nbgrader      `nbgrader autograde` on equivalent notebooks, when nbgrader is installed
   memory        peak RSS of each sandboxed worker and function child, batches of growing size
+  secret        the batch with secret cases, and with per-student variants (cold: their
+                documents computed first; warm), against the public hidden cases; the answer
+                cache's hit rate, shared vs per-student (secret_bench.py)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import make_class  # noqa: E402
+import secret_bench  # noqa: E402
 
 from grader.judging import prepared  # noqa: E402
 from grader.reading import assignment as spec  # noqa: E402
@@ -302,6 +306,8 @@ def table(r: dict[str, Any]) -> str:
             f"| one submission, full mode vs plain nbclient ({fp:.2f} s) | {fg:.2f} s "
             f"| {100 * (fg / fp - 1):+.0f}% | <= +10% | {verdict(fg <= 1.1 * fp)} |"
         )
+    if "secret" in r:
+        lines += secret_bench.rows(r["secret"], r["typical_j2"], nt)
     lines.append(f"| nbgrader autograde, equivalent notebooks | {r['nbgrader']} | | | |")
     for size, worker, child, parent in r["memory"]:
         lines.append(
@@ -319,6 +325,7 @@ def main() -> None:
     p.add_argument("--assignment", default="initialization")
     p.add_argument("--work", type=Path, default=Path("/tmp/grader-bench"))
     p.add_argument("--skip-full", action="store_true", help="skip the (slow) full-mode comparison")
+    p.add_argument("--skip-secret", action="store_true", help="skip secret cases and per-student variants")
     args = p.parse_args()
     r = run_all(args)
     command = " ".join(["python", "bench/run_bench.py", *sys.argv[1:]])
@@ -331,6 +338,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     # as after `pip install`, which byte-compiles the package (an editable install compiles on
     # first import, unless PYTHONDONTWRITEBYTECODE is set, as on some CI machines)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "grader")], check=True)
+    # never the user's secret: the rows without one are the public hidden cases' (secret_bench
+    # configures its own)
+    os.environ["XDG_CONFIG_HOME"] = str(args.work / "no-secret")
+    os.environ.pop("GRADER_SECRET", None)
     full_class, typical, manifest = make(args.work, args.assignment, args.n)
     typical_paths = notebooks(typical)
     one = typical_paths[0]
@@ -347,6 +358,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         runs = [_in_process(typical_paths, 2, cache) for _ in range(args.repeat)]
         seconds = statistics.median(s for s, _ in runs)
         r[f"cache_{'on' if cache else 'off'}_j2"] = (seconds, runs[0][1], r["functions"])
+    if not args.skip_secret:
+        r["secret"] = secret_bench.measure(GRADER, typical, typical_paths, args.assignment, out, args.repeat)
     r["full"] = (float("nan"), float("nan")) if args.skip_full else full(one, args.assignment, args.repeat)
     r["nbgrader"] = nbgrader_status()
     nt = len(typical_paths)

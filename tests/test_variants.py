@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 import grader
+from grader.authoring import expected
 from grader.errors import GraderError
+from grader.judging import hidden
 from grader.reading import assignment as spec
 from grader.reading import secret
 from grader.sandbox import harness
@@ -254,3 +256,29 @@ def test_a_dask_cluster_grades_each_student_on_their_variant_and_a_worker_with_a
     client = cluster.fingerprint(None)
     monkeypatch.setenv("GRADER_SECRET", "another-secret-of-a-worker-0123")
     assert cluster.differences(client, cluster.fingerprint(None)) == ["the secret differs"]
+
+
+def test_variant_files_are_owner_only_and_a_stale_one_is_computed_again(no_secret: Path, tmp_path: Path) -> None:
+    env, key = _with_secret(no_secret)
+    made = lambda: _grader("expected", "--secret", "--student", "alice", "initialization", env=env)  # noqa: E731
+    first = made()
+    assert first.returncode == 0 and "1 computed" in first.stdout, first.stdout + first.stderr
+    path = secret.expected_path("initialization", secret.variant_of(key, "alice"))
+    assert path.is_file() and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert "0 computed, 1 already current" in made().stdout
+    doc = json.loads(path.read_text())
+    assert hidden.stamped(path) == doc["secret"]  # read from the file's first bytes
+    old = {**doc["secret"], "spec": "before the spec changed"}
+    path.write_text(expected.dumps({"secret": old, **{k: v for k, v in doc.items() if k != "secret"}}))
+    assert hidden.stamped(path) == old
+    again = made().stdout
+    assert "1 computed in" in again and "0 already current" in again  # stale: computed again
+    assert json.loads(path.read_text())["secret"] == doc["secret"]
+    path.write_text("{}")  # no stamp to read at the top: the whole file is checked
+    assert "1 computed in" in made().stdout
+    roster = tmp_path / "class.csv"
+    roster.write_text("id,name\nalice,Alice\nbob,Bob\n")
+    both = _grader("expected", "--secret", "--roster", str(roster), "initialization", env=env)
+    assert "2 per-student expected documents needed, 1 computed in" in both.stdout, both.stdout
+    assert "1 already current" in both.stdout

@@ -216,9 +216,9 @@ def write(a: Assignment, doc: dict[str, Any]) -> Path:
     one goes beside the secret; the public one in an owner-only folder (0700), since where the
     sandbox has no mount namespace to hide it (a container without CAP_SYS_ADMIN), permissions
     are all that keep it from student code."""
-    if "secret" in doc:
+    if "secret" in doc:  # its stamp first: `hidden.stamped` reads it without the rest
         target = secret.expected_path(a.name, doc["secret"]["variant"])
-        write_atomic(target, dumps(doc), private=True)
+        write_atomic(target, dumps({"secret": doc["secret"], **doc}), private=True)
         return target
     write_atomic(a.expected_path, dumps(doc))
     folder = a.expected_path.parent
