@@ -192,6 +192,21 @@ def _strict(value: Any) -> Any:
     return value
 
 
+def _binary(value: Any) -> Any:
+    """The document with every array's numbers as base64 bytes, exact as before: a secret
+    document is never diffed, and is read for every student of a batch (JSON of lists of
+    floats parses 6-9 times slower: 5.3 against 0.6 ms for initialization's)."""
+    if isinstance(value, list):
+        return [_binary(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("$") == "ndarray" and "data" in value:
+        arr = np.array(value["data"], dtype=value["dtype"]).reshape(value["shape"])
+        packed = codec.encode(arr, binary=True)
+        return {**{k: v for k, v in value.items() if k != "data"}, "b64": packed["b64"]}
+    return {k: _binary(v) for k, v in value.items()}
+
+
 def dumps(doc: dict[str, Any]) -> str:
     """JSON that reads well in a diff: one array per line, full-precision floats."""
 
@@ -218,7 +233,7 @@ def write(a: Assignment, doc: dict[str, Any]) -> Path:
     are all that keep it from student code."""
     if "secret" in doc:  # its stamp first: `hidden.stamped` reads it without the rest
         target = secret.expected_path(a.name, doc["secret"]["variant"])
-        write_atomic(target, dumps({"secret": doc["secret"], **doc}), private=True)
+        write_atomic(target, dumps(_binary({"secret": doc["secret"], **doc})), private=True)
         return target
     write_atomic(a.expected_path, dumps(doc))
     folder = a.expected_path.parent

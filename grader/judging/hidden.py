@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,23 @@ class Chosen:
     variant: str | None  # None: the public hidden cases
 
 
-def _digest(*blobs: bytes) -> str:
+def _digest(*files: Path) -> str:
+    """A digest of the files' bytes (a missing file counts as empty), worked out once per
+    version of them: a batch of per-student variants checks a stamp for every student."""
     h = hashlib.sha256()
-    for b in blobs:
-        h.update(hashlib.sha256(b).digest())
+    for path in files:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            h.update(hashlib.sha256(b"").digest())
+            continue
+        h.update(bytes.fromhex(_file_digest(path, st.st_mtime_ns, st.st_size, st.st_ino)))
     return h.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: Path, mtime_ns: int, size: int, inode: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def stamp(a: Assignment, key: bytes, variant: str) -> dict[str, str]:
@@ -56,10 +69,9 @@ def stamp(a: Assignment, key: bytes, variant: str) -> dict[str, str]:
 
 def _sources(a: Assignment) -> dict[str, str]:
     """The part of a stamp that needs no secret: the public expected values and the spec."""
-    public = a.expected_path.read_bytes() if a.expected_path.is_file() else b""
     return {
-        "public": _digest(public),
-        "spec": _digest((a.folder / "assignment.toml").read_bytes(), a.cases_module.read_bytes()),
+        "public": _digest(a.expected_path),
+        "spec": _digest(a.folder / "assignment.toml", a.cases_module),
     }
 
 
