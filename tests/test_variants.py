@@ -154,6 +154,10 @@ def test_a_regrade_reproduces_each_students_variant_and_score(no_secret: Path, t
     assert rows == [("alice", pairs[0][0], pairs[0][1]), ("bob", pairs[1][0], pairs[1][1])]
     history = db.execute("SELECT variant, score FROM grade_history ORDER BY variant").fetchall()
     assert sorted(history) == sorted((v, s) for v, s, _ in pairs)  # what --regrade replaced: the same
+    exported = _grader("export", str(tmp_path / "out"), "--to", "json", "--file", str(tmp_path / "e.json"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    students = {s["student"]: s["assignments"]["initialization"] for s in json.loads((tmp_path / "e.json").read_text())}
+    assert {w: s["counted"]["variant"] for w, s in students.items()} == {"alice": pairs[0][0], "bob": pairs[1][0]}
     skipped = _grader(*args, env=env)  # no --regrade: both already in the gradebook, on their variants
     assert skipped.returncode == 0 and "graded 0, already in the gradebook 2" in skipped.stderr
     one = _grader("run", str(tmp_path / "class" / "alice" / "Initialization.ipynb"), "--variants", "per-student",

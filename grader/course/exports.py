@@ -147,7 +147,9 @@ def standing_dict(s: Standing, book: Gradebook) -> dict[str, Any]:
 
 def _handin(h: dict[str, Any]) -> dict[str, Any]:
     keys = ("label", "hash", "late", "layout", "status", "message", "score", "max_score", "report_file")
-    return {**{k: h[k] for k in keys}, "handed_at": _iso(h["handed_at"])}
+    out = {**{k: h[k] for k in keys}, "handed_at": _iso(h["handed_at"])}
+    variant = h.get("report", {}).get("variant")  # the student's secret cases (--variants per-student)
+    return {**out, "variant": variant} if variant else out
 
 
 def _iso(t: float | None) -> str | None:
