@@ -286,3 +286,6 @@ def test_variant_files_are_owner_only_and_a_stale_one_is_computed_again(no_secre
     both = _grader("expected", "--secret", "--roster", str(roster), "initialization", env=env)
     assert "2 per-student expected documents needed, 1 computed in" in both.stdout, both.stdout
     assert "1 already current" in both.stdout
+    replaced = _grader("secret", "init", "--force", env=env)  # the old secret's answer keys go with it
+    assert replaced.returncode == 0 and "removed the old secret's 2 expected files" in replaced.stdout
+    assert not path.exists() and not path.parent.exists()

@@ -52,7 +52,10 @@ def secret_init_cmd(force: bool) -> None:
     from grader.reading import secret
 
     try:
-        click.echo(f"wrote {secret.init(force=force)}; now run `grader expected --secret`")
+        written = secret.init(force=force)
+        removed = secret.forget_cases() if force else 0
+        gone = f" (removed the old secret's {removed} expected files)" if removed else ""
+        click.echo(f"wrote {written}{gone}; now run `grader expected --secret`")
     except GraderError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -49,6 +49,25 @@ def init(*, force: bool = False) -> Path:
     return target
 
 
+def forget_cases() -> int:
+    """Remove the secret cases' expected files (shared and every student's variant): made with a
+    secret just replaced, they answer nothing any more, and are answer keys all the same. Links
+    are never followed; a folder left empty is removed. Returns how many files were removed."""
+    removed = 0
+    for top, dirs, names in os.walk(folder() / "expected", topdown=False, followlinks=False):
+        for name in names:
+            doc = os.path.join(top, name)
+            if name.endswith(".json") and not os.path.islink(doc):
+                os.unlink(doc)
+                removed += 1
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(top, d))
+            except OSError:  # not empty (something else in it), or a link: left alone
+                pass
+    return removed
+
+
 def load() -> bytes | None:
     """The configured secret, or None when there is none."""
     value = os.environ.get(ENV)
