@@ -28,7 +28,8 @@ from grader.errors import GraderError
 from grader.files import private_folder
 
 FILENAME = "gradebook.sqlite"
-SCHEMA_VERSION = 3  # 1 (no user_version set): grades, function_scores, submissions only; 2: no withdrawals, no variant
+# 1 (no user_version set): grades, function_scores, submissions only; 2: no withdrawals, no variant
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS grades (
     hash TEXT PRIMARY KEY,
