@@ -20,7 +20,6 @@ import pytest
 from grader.reading import assignment as spec
 from tests import secretkit
 from tests.test_formats import check_gradescope
-from tests.test_secret_cases import _reference_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADER = str(Path(sys.executable).parent / "grader")
@@ -67,7 +66,7 @@ def _autograde(top: Path, notebook: Path, config: Path) -> dict[str, Any]:
 def lookup(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A notebook that answers from a table of expected/ and the reference's own outputs."""
     a = spec.load(NAME)
-    answers = secretkit.table([_reference_docs(a), spec.load_expected(a)])
+    answers = secretkit.table([secretkit.reference_doc(a), spec.load_expected(a)])
     folder = tmp_path_factory.mktemp("lookup")
     return secretkit.lookup_notebook(folder / a.notebook, [f.name for f in a.functions], answers, guess=False)
 
