@@ -115,7 +115,8 @@ def write_atomic(path: Path, text: str | bytes, *, private: bool = True) -> None
     outside the covers. `text` is UTF-8 text, or the bytes of a figure."""
     private_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    # a lone surrogate (which no UTF-8 holds) is written as its escape, never the reason a report is lost
+    data = text.encode("utf-8", "backslashreplace") if isinstance(text, str) else text
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -24,6 +24,16 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unsurrogate(text: str) -> str:
+    """`text` with every lone surrogate written as an escape (`\\udce9`): what no UTF-8 output can
+    encode (a JSON `\\ud800` in a notebook; a file name's byte that was not UTF-8, which
+    `os.fsdecode` keeps as a surrogate). The same text always gives the same escape."""
+    return _SURROGATE.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 # Line breaks are kept in JSON (escaped there) but never reach text output as they are: a name or
 # a message holding one would add lines of its own (a forged "batch: ... mean 100.0%" line).
 _BREAKS = re.compile("[\n\r\u2028\u2029]")

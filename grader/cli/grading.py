@@ -199,8 +199,8 @@ def run_cmd(
     else:
         click.echo(to_text(report, color=sys.stdout.isatty()))
     if fmt in FILE_FORMATS and output is not None:
-        _write_format(fmt, [report], output, [path])
-    _exit([report.status], [report.percent], fail_under)
+        undrawn = _write_format(fmt, [report], output, [path])
+    _exit([report.status], [report.percent], fail_under, undrawn)
 
 
 def _check_variants(per_student: bool, student: str | None, paths: tuple[Path, ...]) -> None:
@@ -235,10 +235,15 @@ def _is_download(path: Path) -> bool:
     return zipsafe.is_zip(path)
 
 
-def _exit(statuses: list[str], percents: list[float], fail_under: float | None) -> None:
-    """Exit 3 when the grader failed on a submission, else 1 when one scores under --fail-under."""
-    if "error" in statuses:
-        click.echo(f"{statuses.count('error')} submission(s) hit an internal error of the grader", err=True)
+def _exit(statuses: list[str], percents: list[float], fail_under: float | None, undrawn: int = 0) -> None:
+    """Exit 3 when the grader failed on a submission or on one's page (`undrawn`: how many pages
+    could not be drawn), else 1 when one scores under --fail-under."""
+    errors = statuses.count("error")
+    if errors:
+        click.echo(f"{errors} submission(s) hit an internal error of the grader", err=True)
+    if undrawn:
+        click.echo(f"{undrawn} page(s) could not be drawn: an internal error of the grader", err=True)
+    if errors or undrawn:
         sys.exit(3)
     if fail_under is not None and any(p < fail_under for p in percents):
         sys.exit(1)
@@ -251,20 +256,26 @@ def _write_format(
     sources: list[Path],
     digest: Summary | None = None,
     owners: tuple[list[list[str]], list[list[str]]] | None = None,
-) -> None:
+) -> int:
     """The file formats: an HTML page per submission (with its feedback notebook; and an index
     showing `digest`, a batch's summary, and `owners`: each file's students), Gradescope's
-    results.json, JUnit XML, or the feedback notebooks alone; `sources`: each report's file."""
+    results.json, JUnit XML, or the feedback notebooks alone; `sources`: each report's file.
+    Returns how many pages could not be drawn."""
     from grader.reports import feedback, formats, html
+    from grader.results import one_line
 
+    failed: list[str] = []
     writers = {
-        "html": lambda: html.write(reports, output, digest, list(sources), owners),
+        "html": lambda: html.write(reports, output, digest, list(sources), owners, failed),
         "gradescope": lambda: formats.write_gradescope(reports, output),
         "junit": lambda: formats.write_junit(reports, output),
-        "feedback": lambda: feedback.write(reports, list(sources), output),
+        "feedback": lambda: feedback.write(reports, list(sources), output, failed),
     }
     for path in writers[fmt]():
-        click.echo(f"wrote {path}", err=True)
+        click.echo(one_line(f"wrote {path}"), err=True)
+    for line in failed:
+        click.echo(f"error: {line}; a page saying so was written in its place", err=True)
+    return len(failed)
 
 
 def _code_of(outcome: Outcome) -> Callable[[int, str], str | None]:
@@ -301,6 +312,7 @@ def _show_batch(
 
         outcome.copies = intake.between_students(outcome.copies, files, owners[0])
     digest = summary.summarise(reports, copies=outcome.copies, code_of=_code_of(outcome), who=who)
+    undrawn = 0
     if output is not None:
         summary.write(digest, output)
         if students is not None:
@@ -308,7 +320,7 @@ def _show_batch(
 
             intake.add_to_summary(students, output)
         if fmt in FILE_FORMATS:
-            _write_format(fmt, outcome.results(), output, files, digest, owners)
+            undrawn = _write_format(fmt, outcome.results(), output, files, digest, owners)
         if owners is not None:  # what `grader adjust` renders the batch's files again from
             from grader.course import rerender
 
@@ -330,7 +342,7 @@ def _show_batch(
     note += f", in {outcome.seconds:.1f} s"
     click.echo(note, err=True)
     percents = [100.0 * r["score"] / r["max_score"] if r.get("max_score") else 0.0 for r in reports]
-    _exit([str(r.get("status")) for r in reports], percents, fail_under)
+    _exit([str(r.get("status")) for r in reports], percents, fail_under, undrawn)
 
 
 @click.command("check")

@@ -19,7 +19,7 @@ from typing import Any
 from grader.errors import NotebookError
 from grader.files import file_names, write_atomic
 from grader.reading import notebook, selection
-from grader.reports import feedback_page, safe
+from grader.reports import feedback_page, safe, unbuilt
 from grader.results import FunctionResult, Report
 
 # The most a feedback page weighs: the normal budget stays well under it (safe.Budget: 400 k
@@ -159,7 +159,7 @@ def annotated(nb: dict[str, Any], report: Report, cells: dict[str, int], how: st
     first = [_ours(_summary_markdown(summary), summary, "summary")]
     for f in report.functions:
         a = _function(f, f.name in cells)
-        cell = _ours(_function_markdown(a), a, re.sub(r"\W", "_", f.name))
+        cell = _ours(_function_markdown(a), a, re.sub(r"[^A-Za-z0-9_-]", "_", f.name)[:50])  # nbformat's id
         (before.setdefault(cells[f.name], []) if f.name in cells else first).append(cell)
     out = list(first)
     for i, c in enumerate(nb["cells"], start=1):
@@ -210,12 +210,36 @@ def names(reports: list[Report]) -> list[str]:
     return [f"{name}.feedback.html" for name in file_names([r.submission for r in reports])]
 
 
-def write(reports: list[Report], sources: list[Path | None], output: Path) -> list[Path]:
+def unbuilt_notebook(report: Report, exc: Exception) -> str:
+    """The feedback notebook of a submission whose own could not be built (a bug of ours): our
+    summary alone, saying so."""
+    summary = _summary(
+        report, f"This feedback could not be drawn (an internal error of the grader: {unbuilt.why(exc)})."
+    )
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [_ours(_summary_markdown(summary), summary, "summary")],
+    }
+    return json.dumps(nb, indent=1) + "\n"
+
+
+def write(
+    reports: list[Report], sources: list[Path | None], output: Path, failed: list[str] | None = None
+) -> list[Path]:
     """`<name>.feedback.ipynb` and `<name>.feedback.html` per submission under `output` (owner-only,
-    atomically); `sources`: each report's submitted file, in order."""
+    atomically); `sources`: each report's submitted file, in order. A page that cannot be built
+    (a bug of ours) is written as `unbuilt` says, and a line saying so added to `failed`: one
+    student's page never costs the others theirs."""
     written = []
     for r, path, name in zip(reports, sources, file_names([r.submission for r in reports]), strict=True):
-        nb, page = build(r, path, output / f"{name}.executed.ipynb")
+        try:
+            nb, page = build(r, path, output / f"{name}.executed.ipynb")
+        except Exception as exc:  # any bug of ours: it costs this page alone
+            nb, page = unbuilt_notebook(r, exc), unbuilt.page(r, "its feedback page", exc)
+            if failed is not None:
+                failed.append(unbuilt.failure(r, "its feedback page", exc))
         for suffix, text in ((".feedback.ipynb", nb), (".feedback.html", page)):
             write_atomic(output / f"{name}{suffix}", text)
             written.append(output / f"{name}{suffix}")

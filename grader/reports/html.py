@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from grader.files import file_names, write_atomic
-from grader.reports import summary
+from grader.reports import summary, unbuilt
 from grader.results import Report, TestResult
 from grader.sandbox import codec
 
@@ -305,17 +305,26 @@ def write(
     digest: summary.Summary | None = None,
     sources: list[Path | None] | None = None,
     owners: Owners | None = None,
+    failed: list[str] | None = None,
 ) -> list[Path]:
     """Write a page per submission, and an index page when there are several (showing `digest`,
     the batch's summary, when given: it alone knows the clusters' code); with `sources` (each
-    report's submitted file), each submission's feedback notebook and page too, linked from both."""
+    report's submitted file), each submission's feedback notebook and page too, linked from both.
+    A page that cannot be drawn (a bug of ours) is written as `unbuilt.page` says, and a line saying
+    so added to `failed`: one student's page never costs the others theirs, nor the index."""
     from grader.reports import feedback
 
     names = page_names(reports)
-    written = feedback.write(reports, sources, output) if sources is not None else []
+    written = feedback.write(reports, sources, output, failed) if sources is not None else []
     links: list[str | None] = [*feedback.names(reports)] if sources is not None else [None] * len(reports)
     for r, name, link in zip(reports, names, links, strict=True):
-        write_atomic(output / name, page(r, link))
+        try:
+            text = page(r, link)
+        except Exception as exc:  # any bug of ours: it costs this page alone
+            text = unbuilt.page(r, "its page", exc)
+            if failed is not None:
+                failed.append(unbuilt.failure(r, "its page", exc))
+        write_atomic(output / name, text)
         written.append(output / name)
     if len(reports) > 1:
         write_atomic(output / "index.html", index(reports, names, digest, links, owners))

@@ -19,6 +19,8 @@ from typing import Any
 
 import nh3
 
+from grader.results import unsurrogate
+
 # What a rendered page keeps of student HTML (a table from pandas, markup in markdown cells):
 # structure and text; no image (an external one would load), no class or style (a student's
 # output must not dress up as the grader's verdicts), links only to the web.
@@ -38,7 +40,7 @@ _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 def html(fragment: str) -> str:
     """Student HTML with everything that could run or load removed (ammonia, through nh3)."""
     return nh3.clean(
-        fragment,
+        unsurrogate(fragment),  # a lone surrogate cannot cross into Rust: nh3 would raise
         tags=HTML_TAGS,
         attributes=HTML_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
@@ -105,11 +107,18 @@ def _cut(text: str, limit: int, what: str) -> str:
 
 
 def _text(value: Any) -> str:
+    """Student text as a page can hold it: lone surrogates (valid JSON, but no UTF-8) escaped."""
     if isinstance(value, str):
-        return value
+        return unsurrogate(value)
     if isinstance(value, list):
-        return "".join(v for v in value if isinstance(v, str))
+        return unsurrogate("".join(v for v in value if isinstance(v, str)))
     return ""
+
+
+def _count(value: Any) -> int | None:
+    """An execution count as nbformat's schema takes it (an integer >= 0, else none): a student's
+    -1 or `true` would fail the exporter's validation, and the page with it."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def _image(value: Any, mime: str) -> str | None:
@@ -125,7 +134,7 @@ def _image(value: Any, mime: str) -> str | None:
 
 
 def _note(text: str) -> dict[str, Any]:
-    return {"output_type": "stream", "name": "stderr", "text": f"[{text}]\n"}
+    return {"output_type": "stream", "name": "stderr", "text": f"[{unsurrogate(text)}]\n"}  # MIME types are theirs
 
 
 def _data(data: Any, left: _Left) -> tuple[dict[str, str], list[str]]:
@@ -175,7 +184,7 @@ def _output(out: Any, left: _Left) -> list[dict[str, Any]]:
     if kind == "error":
         lines = out.get("traceback")
         lines = lines if isinstance(lines, list) else []
-        trace = left.text("\n".join(line for line in lines if isinstance(line, str)))
+        trace = left.text(_text("\n".join(line for line in lines if isinstance(line, str))))
         return [
             {
                 "output_type": "error",
@@ -190,8 +199,7 @@ def _output(out: Any, left: _Left) -> list[dict[str, Any]]:
         if data:
             shown.append({"output_type": "display_data", "data": data, "metadata": {}})
             if kind == "execute_result":
-                count = out.get("execution_count")
-                shown[0].update(output_type=kind, execution_count=count if isinstance(count, int) else None)
+                shown[0].update(output_type=kind, execution_count=_count(out.get("execution_count")))
         return shown + [_note(n) for n in notes]
     return []
 
@@ -203,10 +211,9 @@ def cell(raw: Any, index: int, left: _Left) -> dict[str, Any]:
     built: dict[str, Any] = {"id": f"cell-{index}", "cell_type": kind, "metadata": {}}
     built["source"] = left.source(_text(raw.get("source")))
     if kind == "code":
-        count = raw.get("execution_count")
-        built["execution_count"] = count if isinstance(count, int) else None
-        outputs = [o for out in raw.get("outputs") or [] for o in _output(out, left)]
-        built["outputs"] = outputs
+        built["execution_count"] = _count(raw.get("execution_count"))
+        outputs = raw.get("outputs")
+        built["outputs"] = [o for out in (outputs if isinstance(outputs, list) else []) for o in _output(out, left)]
     return built
 
 
