@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,105 @@ def test_the_stand_in_page_escapes_what_it_shows() -> None:
     page = unbuilt.page(report, "its page", ValueError("<b>\ud800"))
     assert "<img" not in page and "<script>" not in page and "<b>" not in page
     page.encode("utf-8")
+
+
+# ----------------------------------------------------------------------------- names and numbers
+
+
+def test_a_file_name_in_latin1_bytes_is_graded_stored_and_exported_with_the_class(
+    toy_root: Path, tmp_path: Path
+) -> None:
+    cls, out = tmp_path / "class", tmp_path / "out"
+    cls.mkdir()
+    write_notebook(cls / "alice.ipynb", _notebook())
+    renee = Path(os.fsdecode(os.fsencode(cls) + b"/ren\xe9e.ipynb"))  # as an unzipped Windows zip leaves it
+    write_notebook(renee, _notebook("y = 2"))
+    for fmt in ("html", "feedback", "gradescope", "junit", "text"):
+        proc = _run(toy_root, str(cls), "--fast", "--format", fmt, "--output", str(out))
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "already in the gradebook 2" in proc.stderr  # stored the first time: never graded again
+    with sqlite3.connect(out / "gradebook.sqlite") as db:
+        assert sorted(db.execute("SELECT student FROM handins")) == [("alice",), ("ren\\udce9e",)]
+    assert "ren_udce9e.html" in (out / "index.html").read_text(encoding="utf-8")
+    env = {**os.environ, "GRADER_ROOT": str(toy_root)}
+    export = subprocess.run(
+        [*GRADER, "export", str(out), "--to", "csv"], capture_output=True, text=True, env=env
+    )
+    assert export.returncode == 0, export.stderr
+    rows = (out / "gradebook-students.csv").read_text(encoding="utf-8")
+    assert "ren\\udce9e" in rows and "alice" in rows
+    typed = os.fsdecode(b"ren\xe9e")  # the id as a shell passes those bytes
+    adjust = [
+        *GRADER,
+        "adjust",
+        typed,
+        "toy",
+        "scale",
+        "--points",
+        "1",
+        "--comment",
+        "c",
+        "--gradebook",
+        str(out),
+    ]
+    proc = subprocess.run(adjust, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "ren\\udce9e toy scale: 0 -> 1" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_handin_keeps_its_path_and_names_what_any_output_can_hold() -> None:
+    from grader.course.handins import Handin
+
+    path = Path(os.fsdecode(b"/x/ren\xe9e.ipynb"))
+    h = Handin(os.fsdecode(b"ren\xe9e"), path, os.fsdecode(b"d/ren\xe9e.ipynb"), name="\ud800")
+    assert (h.student, h.label, h.name, h.path) == ("ren\\udce9e", "d/ren\\udce9e.ipynb", "\\ud800", path)
+    assert h == Handin(os.fsdecode(b"ren\xe9e"), path, os.fsdecode(b"d/ren\xe9e.ipynb"), name="\ud800")
+
+
+LONG = "9" * 5000  # past Python's 4,300 digits: json.loads raises ValueError, not JSONDecodeError
+
+
+def _with_long_number(where: str) -> str:
+    nb = _notebook()
+    if where == "execution_count":
+        nb["cells"][0]["execution_count"] = 12345
+        return json.dumps(nb).replace("12345", LONG)
+    nb["metadata"]["n"] = 12345
+    return json.dumps(nb).replace("12345", f"-{LONG}")
+
+
+@pytest.mark.parametrize("where", ["execution_count", "metadata"])
+def test_a_number_too_long_to_read_makes_the_notebook_invalid_with_the_reason(
+    toy_root: Path, tmp_path: Path, where: str
+) -> None:
+    path = tmp_path / "long.ipynb"
+    path.write_text(_with_long_number(where), encoding="utf-8")
+    proc = _run(toy_root, str(path), "--fast", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "invalid" and "number too long" in report["message"], report
+    env = {**os.environ, "GRADER_ROOT": str(toy_root)}
+    check = subprocess.run([*GRADER, "check", str(path)], capture_output=True, text=True, env=env)
+    assert check.returncode == 1 and "number too long" in check.stdout + check.stderr, check.stderr
+
+
+def test_a_number_too_long_in_a_class_is_stored_invalid_not_retried(toy_root: Path, tmp_path: Path) -> None:
+    cls, out = tmp_path / "class", tmp_path / "out"
+    cls.mkdir()
+    write_notebook(cls / "alice.ipynb", _notebook())
+    (cls / "long.ipynb").write_text(_with_long_number("execution_count"), encoding="utf-8")
+    for seen in (0, 2):
+        proc = _run(toy_root, str(cls), "--fast", "--format", "html", "--output", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert f"already in the gradebook {seen}" in proc.stderr and "internal error" not in proc.stderr
+    report = json.loads((out / "long.json").read_text(encoding="utf-8"))
+    assert report["status"] == "invalid" and "number too long" in report["message"]
+
+
+def test_gradescope_metadata_with_a_number_too_long_is_refused_in_one_line(tmp_path: Path) -> None:
+    from grader.course.handins import layouts
+
+    (tmp_path / "submission_1").mkdir()
+    write_notebook(tmp_path / "submission_1" / "Toy.ipynb", _notebook())
+    (tmp_path / "submission_metadata.yml").write_text(f"submission_1:\n  :submitters: []\n  :n: {LONG}\n")
+    with pytest.raises(layouts.LayoutError, match="is not YAML"):
+        layouts.read("gradescope", tmp_path)

@@ -99,6 +99,9 @@ def adjust_cmd(
         raise click.UsageError(
             "give STUDENT ASSIGNMENT FUNCTION --points N --comment TEXT (or --remove, --list)"
         )
+    from grader.results import unsurrogate
+
+    student = unsurrogate(student)  # a name typed in bytes that are not UTF-8, as a hand-in's id keeps it
     if remove:
         if points is not None or comment is not None:
             raise click.UsageError("--remove takes no --points or --comment")

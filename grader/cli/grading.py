@@ -198,8 +198,8 @@ def run_cmd(
         click.echo(to_json([report], single=len(paths) == 1))
     else:
         click.echo(to_text(report, color=sys.stdout.isatty()))
-    if fmt in FILE_FORMATS and output is not None:
-        undrawn = _write_format(fmt, [report], output, [path])
+    drawn = fmt in FILE_FORMATS and output is not None
+    undrawn = _write_format(fmt, [report], output, [path]) if drawn and output is not None else 0
     _exit([report.status], [report.percent], fail_under, undrawn)
 
 

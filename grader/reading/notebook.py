@@ -135,6 +135,8 @@ def _load_json(source: str) -> dict[str, Any]:
         raise NotebookError(
             f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); the file may be truncated"
         ) from None
+    except ValueError:  # an integer past Python's 4,300 digits (sys.get_int_max_str_digits)
+        raise NotebookError("the JSON holds a number too long to read (thousands of digits)") from None
     if not isinstance(raw, dict):
         raise NotebookError(f"the JSON is a {type(raw).__name__}, not a notebook object")
     return raw

@@ -134,7 +134,8 @@ def _image(value: Any, mime: str) -> str | None:
 
 
 def _note(text: str) -> dict[str, Any]:
-    return {"output_type": "stream", "name": "stderr", "text": f"[{unsurrogate(text)}]\n"}  # MIME types are theirs
+    # a note may name the notebook's own MIME types: surrogates and all
+    return {"output_type": "stream", "name": "stderr", "text": f"[{unsurrogate(text)}]\n"}
 
 
 def _data(data: Any, left: _Left) -> tuple[dict[str, str], list[str]]:
@@ -213,7 +214,8 @@ def cell(raw: Any, index: int, left: _Left) -> dict[str, Any]:
     if kind == "code":
         built["execution_count"] = _count(raw.get("execution_count"))
         outputs = raw.get("outputs")
-        built["outputs"] = [o for out in (outputs if isinstance(outputs, list) else []) for o in _output(out, left)]
+        outputs = outputs if isinstance(outputs, list) else []
+        built["outputs"] = [o for out in outputs for o in _output(out, left)]
     return built
 
 

@@ -220,7 +220,7 @@ def _gradescope_metadata(path: Path) -> dict[str, Any]:
         raise LayoutError(f"{path.name} cannot be read (a link, not a file, or over {METADATA_BYTES} bytes)")
     try:
         data = yaml.safe_load(text)  # plain data only: no tags, no objects
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of thousands of digits
         raise LayoutError(f"{path.name} is not YAML: {' '.join(str(exc).split())[:200]}") from None
     if not isinstance(data, dict):
         raise LayoutError(f"{path.name} does not map submission folders to their metadata")

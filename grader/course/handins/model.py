@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from grader.results import unsurrogate
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,13 @@ class Handin:
     attempt: int = 0  # order among one student's hand-ins when times tie (higher: later)
     layout: str = "plain"
     source: str = ""  # the folder or zip it came from, as named
+
+    def __post_init__(self) -> None:
+        # Names taken from file names: a byte that was not UTF-8 (a Windows zip's Latin-1 name)
+        # is a lone surrogate after os.fsdecode, which sqlite, JSON and pages cannot hold; each
+        # is kept as its escape (the same name, the same text: ids stay stable and apart). The
+        # path keeps its bytes: it is what opens the file.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                object.__setattr__(self, f.name, unsurrogate(value))
