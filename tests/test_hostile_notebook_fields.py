@@ -204,6 +204,41 @@ def test_a_page_that_cannot_be_drawn_costs_that_page_alone(
     assert "zed.html" in (out / "index.html").read_text()
 
 
+def test_an_index_that_cannot_be_drawn_still_lists_every_page(
+    toy_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cls, out = tmp_path / "class", tmp_path / "out"
+    cls.mkdir()
+    for name in ("alice", "<i>bob"):
+        write_notebook(cls / f"{name}.ipynb", _notebook())
+    monkeypatch.setattr(html, "index", lambda *args: 1 / 0)
+    result = CliRunner().invoke(main, ["run", str(cls), "--fast", "--format", "html", "--output", str(out)])
+    assert result.exit_code == 3 and "the index could not be drawn" in result.output, result.output
+    index = (out / "index.html").read_text()
+    assert 'href="alice.html"' in index and 'href="_i_bob.html"' in index and "<i>bob" not in index
+    assert "2 / 5" in (out / "alice.html").read_text()
+
+
+def test_a_bug_outside_any_submission_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import grader.cli
+
+    def broken(**kwargs: Any) -> None:
+        raise KeyError("\x1b[2Jforged")
+
+    monkeypatch.setattr(grader.cli, "main", broken)
+    with pytest.raises(SystemExit) as exit_:
+        grader.cli.entry()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 3 and err.count("\n") == 1 and "\x1b" not in err, err
+    assert err.startswith("error: internal error of the grader (at __init__.py:")  # the innermost of ours
+    assert "KeyError" in err and "GRADER_TRACEBACK=1" in err
+    monkeypatch.setenv("GRADER_TRACEBACK", "1")
+    with pytest.raises(KeyError):
+        grader.cli.entry()
+
+
 def test_the_stand_in_page_escapes_what_it_shows() -> None:
     from grader.reports import unbuilt
 

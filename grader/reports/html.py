@@ -327,6 +327,12 @@ def write(
         write_atomic(output / name, text)
         written.append(output / name)
     if len(reports) > 1:
-        write_atomic(output / "index.html", index(reports, names, digest, links, owners))
+        try:
+            overview = index(reports, names, digest, links, owners)
+        except Exception as exc:  # a bug of ours: the class still gets its list of pages
+            overview = unbuilt.index(reports, names, exc)
+            if failed is not None:
+                failed.append(f"the index could not be drawn (an internal error: {unbuilt.why(exc)})")
+        write_atomic(output / "index.html", overview)
         written.append(output / "index.html")
     return written

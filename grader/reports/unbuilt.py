@@ -21,18 +21,38 @@ def failure(report: Report, what: str, exc: BaseException) -> str:
     return f"{one_line(report.submission)}: {what} could not be drawn (an internal error: {why(exc)})"
 
 
-def page(report: Report, what: str, exc: BaseException) -> str:
-    """A small page standing in for `what` (its page, its feedback page) of `report`."""
+def _grade(report: Report) -> str:
     if report.status == "graded":
-        grade = f"{report.score:g} / {report.max_score:g} ({report.percent:.1f}%)"
-    else:
-        grade = f"not graded: {report.message}"
+        return f"{report.score:g} / {report.max_score:g} ({report.percent:.1f}%)"
+    return f"not graded: {report.message}"
+
+
+def _html(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{escape(report.submission)}</title></head><body>"
-        f"<h1>{escape(report.submission)}</h1><p>{escape(grade)}</p>"
+        f"<title>{escape(title)}</title></head><body>{body}</body></html>\n"
+    )
+
+
+def page(report: Report, what: str, exc: BaseException) -> str:
+    """A small page standing in for `what` (its page, its feedback page) of `report`."""
+    return _html(
+        report.submission,
+        f"<h1>{escape(report.submission)}</h1><p>{escape(_grade(report))}</p>"
         f"<p>{escape(what[:1].upper() + what[1:])} could not be drawn: an internal error of the "
-        f"grader ({escape(why(exc))}). The grade above stands; a rerun draws the page again.</p>"
-        "</body></html>\n"
+        f"grader ({escape(why(exc))}). The grade above stands; a rerun draws the page again.</p>",
+    )
+
+
+def index(reports: list[Report], links: list[str], exc: BaseException) -> str:
+    """A plain index standing in for the batch's: each submission's grade and a link to its page."""
+    rows = "".join(
+        f'<li><a href="{escape(link)}">{escape(r.submission)}</a>: {escape(_grade(r))}</li>'
+        for r, link in zip(reports, links, strict=True)
+    )
+    return _html(
+        "Submissions",
+        f"<h1>Submissions</h1><p>The class's overview could not be drawn: an internal error of the "
+        f"grader ({escape(why(exc))}). Each submission's page:</p><ul>{rows}</ul>",
     )
