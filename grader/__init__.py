@@ -178,7 +178,9 @@ def grade_many(
     from grader.course import batch, handins
     from grader.grading import grade as grading
 
-    files, refused = handins.find(Path(p) for p in paths) if found is None else found
+    folder = Path(output) if output is not None else None
+    skip = [folder] if folder is not None else []  # a rerun never grades its own reports
+    files, refused = handins.find((Path(p) for p in paths), skip=skip) if found is None else found
     if found is not None:
         from grader.course.links import grader_links
 
@@ -191,7 +193,6 @@ def grade_many(
         per_student, made = _variants(who, assignment, jobs)
     elif variants != "shared":
         raise ValueError(f"variants is 'shared' or 'per-student', not {variants!r}")
-    folder = Path(output) if output is not None else None
     hide = (str(folder.resolve()),) if folder is not None else ()
     options = grading.Options(assignment=assignment, timeout=timeout, hide=hide)
     plan = batch.Plan(

@@ -75,6 +75,15 @@ if TYPE_CHECKING:
     "`grader secret init`; ids from the hand-in layout, or --student for one notebook).",
 )
 @click.option("--student", help="The student id of the one notebook graded (--variants per-student).")
+@click.option(
+    "--assignment-prefix",
+    help="GitHub Classroom: the assignment prefix of the clones' names (hw1 in hw1-<username>).",
+)
+@click.option(
+    "--no-check-owner",
+    is_flag=True,
+    help="nbgrader inbound/: grade folders not owned by the student they name (copied folders).",
+)
 def run_cmd(
     paths: tuple[Path, ...],
     assignment: str | None,
@@ -94,6 +103,8 @@ def run_cmd(
     policy: str = "latest",
     variants: str = "shared",
     student: str | None = None,
+    assignment_prefix: str | None = None,
+    no_check_owner: bool = False,
 ) -> None:
     """Grade notebooks headless and print a score per function.
 
@@ -128,14 +139,17 @@ def run_cmd(
             raise click.UsageError(why) from None
     from grader.course import handins, intake
 
-    taken = intake.take(list(paths), layout=layout, output=output, roster=roster, due=intake.parse_due(due))
+    told = handins.Options(prefix=assignment_prefix or "", check_owner=not no_check_owner)
+    due_at = intake.parse_due(due)
+    taken = intake.take(list(paths), layout=layout, output=output, roster=roster, due=due_at, options=told)
     students = roster is not None or layout != "auto" or not taken.collection.plain
     if students:  # the layout's hand-ins (unpacked zips among them)
         files, refused = taken.files, dict(taken.refused)
-    else:  # as ever: the notebooks under the paths, each its own student
-        files, refused = handins.find(paths)
+    else:  # as ever: the notebooks under the paths (never under --output), each its own student
+        files, refused = handins.find(paths, skip=[output] if output is not None else [])
     if not files:
-        raise click.UsageError("no notebooks found in the given paths")
+        skipped = [f"\n  skipped {f}: {why}" for f, why in taken.collection.skipped[:20]]
+        raise click.UsageError("no notebooks found in the given paths" + "".join(skipped))
     if students or len(files) > 1 or jobs is not None or scheduler is not None:
         from grader.course import cluster
 
@@ -153,7 +167,7 @@ def run_cmd(
                 scheduler=scheduler,
                 progress=sys.stderr.isatty(),
                 images=fmt == "html",
-                found=(files, refused) if students else None,
+                found=(files, refused),
                 variants=variants,
                 students={f: who_is.get(f.resolve(), student or f.stem) for f in files},
             )
@@ -334,7 +348,7 @@ def _show_batch(
             click.echo(to_text(r, color=sys.stdout.isatty()))
         click.echo(summary.to_text(digest))
     errors = f"internal errors {outcome.errors} (not stored: a rerun retries), " if outcome.errors else ""
-    if students is not None and (students["unknown"] or students["missing"] or students["skipped"]):
+    if students is not None and any(students.get(k) for k in ("unknown", "missing", "skipped", "notes")):
         from grader.course import intake
 
         click.echo(intake.to_text(students), err=True)

@@ -16,27 +16,33 @@ from grader.course.links import grader_links
 from grader.grading.grade import through_link
 
 
-def find(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
+def find(paths: Iterable[Path], *, skip: Iterable[Path] = ()) -> tuple[list[Path], dict[Path, str]]:
     """The notebooks to grade under `paths`, and why each refused one is never read (`collect`,
-    and the hard links to the grader's own files)."""
-    files, refused = collect(paths)
+    and the hard links to the grader's own files); folders in `skip` are not searched."""
+    files, refused = collect(paths, skip=skip)
     refused.update(grader_links([f for f in files if f not in refused]))
     return files, refused
 
 
-def collect(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
+def collect(paths: Iterable[Path], *, skip: Iterable[Path] = ()) -> tuple[list[Path], dict[Path, str]]:
     """The notebooks to grade under `paths` (a file as named, a folder searched), and the reason
     each refused one is never read: it is a symbolic link, or is reached through one.
 
     A folder named on the command line may itself be reached through links (the instructor chose
     it); below it, nothing is followed: a linked file or folder is refused, so a submission can
     never be graded as another student's file, or as a file of the grader's.
+
+    `skip`: folders never searched, however reached: the run's --output (its reports, feedback
+    and executed notebooks, unpacked zips) when it lies inside a folder being graded.
     """
     files: list[Path] = []
     refused: dict[Path, str] = {}
+    skipped = {key for key in map(_identity, skip) if key is not None}
     for p in paths:
         if p.is_dir():
-            for found, reason in _walk(p):
+            if _identity(p) in skipped:
+                continue
+            for found, reason in _walk(p, skipped):
                 files.append(found)
                 if reason:
                     refused[found] = reason
@@ -49,11 +55,22 @@ def collect(paths: Iterable[Path]) -> tuple[list[Path], dict[Path, str]]:
     return files, refused
 
 
-def _walk(folder: Path) -> list[tuple[Path, str | None]]:
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """A folder as the file system knows it (device, inode): the same whatever path names it."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk(folder: Path, skip: set[tuple[int, int]]) -> list[tuple[Path, str | None]]:
     found: list[tuple[Path, str | None]] = []
     for top, dirs, names in os.walk(folder, followlinks=False):
         here = Path(top)
         dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+        if skip:
+            dirs[:] = [d for d in dirs if _identity(here / d) not in skip]
         for d in list(dirs):
             if (here / d).is_symlink():  # not followed; named, so its notebooks are not lost unseen
                 dirs.remove(d)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,17 +50,25 @@ def parse_due(text: str | None) -> float | None:
 
 
 def take(
-    paths: list[Path], *, layout: str, output: Path | None, roster: Path | None, due: float | None
+    paths: list[Path],
+    *,
+    layout: str,
+    output: Path | None,
+    roster: Path | None,
+    due: float | None,
+    options: handins_mod.Options = handins_mod.NO_OPTIONS,
 ) -> Intake:
-    """Read every hand-in under `paths`; zips unpack under OUTPUT/handins/ (a temporary folder
-    without --output)."""
+    """Read every hand-in under `paths` (never under --output); zips unpack under
+    OUTPUT/handins/ (a temporary folder without --output)."""
     keep = None
     if output is not None:
         unpack = output / "handins"
     else:
         keep = tempfile.TemporaryDirectory(prefix="grader-handins-")
         unpack = Path(keep.name)
-    found = handins_mod.read(paths, layout=layout, unpack_to=unpack, due=due)
+    if output is not None:
+        options = replace(options, skip=(*options.skip, output))
+    found = handins_mod.read(paths, layout=layout, unpack_to=unpack, due=due, options=options)
     intake = Intake(found, _keep=keep)
     if roster is not None:
         intake.roster = roster_mod.load(roster)
@@ -181,6 +189,7 @@ def summary(intake: Intake) -> dict[str, Any]:
         "unknown": intake.unknown,
         "missing": intake.missing,
         "skipped": [{"file": f, "why": why} for f, why in intake.collection.skipped],
+        "notes": [{"file": f, "note": note} for f, note in intake.collection.notes],
     }
 
 
@@ -195,6 +204,8 @@ def to_text(data: dict[str, Any]) -> str:
         lines.append(f"  on the roster, no hand-in: {', '.join(data['missing'])}")
     for s in data["skipped"]:
         lines.append(f"  skipped {s['file']}: {s['why']}")
+    for n in data.get("notes", []):
+        lines.append(f"  note {n['file']}: {n['note']}")
     return "\n".join(lines)
 
 

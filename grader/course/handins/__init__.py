@@ -8,15 +8,28 @@ Which hand-in counts for a student is the gradebook's decision, not this package
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.course.found import collect, find
 from grader.course.handins import layouts, zipsafe
-from grader.course.handins.model import Handin
+from grader.course.handins.model import NO_OPTIONS, Handin, Options
 from grader.errors import GraderError
 
-__all__ = ["Collection", "Handin", "HandinError", "LAYOUTS", "collect", "find", "read"]
+__all__ = [
+    "NO_OPTIONS",
+    "Collection",
+    "Handin",
+    "HandinError",
+    "LAYOUTS",
+    "Options",
+    "collect",
+    "find",
+    "read",
+]
 
 LAYOUTS = ("auto", *layouts.NAMES)
 
@@ -33,35 +46,63 @@ class Collection:
     layouts: dict[str, str] = field(default_factory=dict)  # source -> layout name
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why it is no hand-in)
     refused: dict[Path, str] = field(default_factory=dict)  # links: never read, graded invalid
+    notes: list[tuple[str, str]] = field(default_factory=list)  # hand-ins read, worth a look
+    unpacked: list[str] = field(default_factory=list)  # the sources that were zips
 
     @property
     def plain(self) -> bool:
-        return all(name == "plain" for name in self.layouts.values())
+        return all(name == "plain" for name in self.layouts.values()) and not self.unpacked
 
 
 def read(
-    sources: list[Path], *, layout: str = "auto", unpack_to: Path, due: float | None = None
+    sources: list[Path],
+    *,
+    layout: str = "auto",
+    unpack_to: Path,
+    due: float | None = None,
+    options: Options = NO_OPTIONS,
 ) -> Collection:
     """Every hand-in in `sources` (folders, zips, single notebooks); zips unpacked under
     `unpack_to`; with `due` (seconds since the epoch), a hand-in after it is late."""
     out = Collection()
+    if layout == "classroom":  # a folder holding one clone takes the prefix the others share
+        shared = {layouts.classroom_prefix(s) for s in sources if s.is_dir()} - {""}
+        options = replace(options, prefixes=tuple(sorted(shared)))
+    folders = _unpack_folders(sources)
     for source in sources:
         root = source
-        if zipsafe.is_zip(source):
-            root = zipsafe.extract(source, unpack_to / _stem(source))
+        if source in folders:
+            root = zipsafe.extract(source, unpack_to / folders[source])
+            out.unpacked.append(str(source))
         if not root.is_dir():  # a notebook named directly: a plain hand-in of its own
             found = layouts.read_one(root)
             name = "plain"
         else:
-            name = layout if layout != "auto" else layouts.detect(root)
+            name = layout if layout != "auto" else layouts.detect(root, options)
             try:
-                found = layouts.read(name, root)
+                found = layouts.read(name, root, options)
             except layouts.LayoutError as exc:
                 raise HandinError(f"{source}: {exc}") from None
         out.layouts[str(source)] = name
         out.handins += [replace(_late(h, due), layout=name, source=str(source)) for h in found.handins]
         out.skipped += found.skipped
+        out.notes += found.notes
         out.refused.update(found.refused)
+    return out
+
+
+def _unpack_folders(sources: list[Path]) -> dict[Path, str]:
+    """The folder each zip among `sources` unpacks into: its name's stem, and when two zips of
+    one run share a stem, the stem and 8 hex digits of the zip's absolute path (the same zip
+    always unpacks into the same folder, two zips never into one)."""
+    zips = [s for s in dict.fromkeys(sources) if zipsafe.is_zip(s)]
+    stems = Counter(_stem(z).casefold() for z in zips)
+    out = {}
+    for z in zips:
+        stem = _stem(z)
+        if stems[stem.casefold()] > 1:
+            stem += "-" + hashlib.sha256(os.path.abspath(z).encode()).hexdigest()[:8]
+        out[z] = stem
     return out
 
 

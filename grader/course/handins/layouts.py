@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grader.course import found as walk
-from grader.course.handins.model import Handin
+from grader.course.handins import exchange
+from grader.course.handins.model import NO_OPTIONS, Handin, Options
 
 NAMES = ("plain", "nbgrader", "canvas", "moodle", "gradescope", "classroom")
 METADATA_BYTES = 16 << 20  # submission_metadata.yml of a class of thousands is a few MB
@@ -30,6 +31,8 @@ CANVAS_ANONYMOUS = re.compile(r"^(?P<late>late_)?(?P<uid>anon_[a-z0-9]+)_(?P<sub
 RESUBMITTED = re.compile(r"^(?P<base>.+?)-(?P<n>\d+)(?P<ext>\.ipynb)$", re.I)  # Canvas: Work-1.ipynb
 MOODLE_DIR = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_?$")
 MOODLE_FILE = re.compile(r"^(?P<name>[^_]+)_(?P<id>\d+)_assignsubmission_file_(?P<file>.+)$")
+# GitHub's rule for a username: letters, digits and single inner hyphens, at most 39 characters
+GITHUB_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 
 
 class LayoutError(Exception):
@@ -41,9 +44,10 @@ class Found:
     handins: list[Handin] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: dict[Path, str] = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (file, what to look at)
 
 
-def detect(root: Path) -> str:
+def detect(root: Path, options: Options = NO_OPTIONS) -> str:
     """The layout of the folder `root`: the first whose marks it carries, else plain."""
     if _gradescope_base(root) is not None:
         return "gradescope"
@@ -52,18 +56,18 @@ def detect(root: Path) -> str:
     names = [p.name for p in _children(root)]
     if any(MOODLE_DIR.match(n) or MOODLE_FILE.match(n) for n in names):
         return "moodle"
-    files, _ = walk.collect([root])
+    files, _ = walk.collect([root], skip=options.skip)
     if any(_canvas_name(f.name) for f in files):
         return "canvas"
-    dirs = [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
-    if len(dirs) >= 2 and _classroom_prefix(dirs) and any((d / ".git").is_dir() for d in dirs):
+    dirs = _dirs(root)
+    if _common_prefix(dirs) and any((d / ".git").is_dir() for d in dirs):
         return "classroom"
     return "plain"
 
 
-def read(name: str, root: Path) -> Found:
+def read(name: str, root: Path, options: Options = NO_OPTIONS) -> Found:
     """The hand-ins under `root` read as layout `name`."""
-    readers: dict[str, Callable[[Path], Found]] = {
+    readers: dict[str, Callable[[Path, Options], Found]] = {
         "plain": _plain,
         "nbgrader": _nbgrader,
         "canvas": _canvas,
@@ -73,7 +77,7 @@ def read(name: str, root: Path) -> Found:
     }
     if name not in readers:
         raise LayoutError(f"unknown layout {name!r}; known: {', '.join(NAMES)}")
-    return readers[name](root)
+    return readers[name](root, options)
 
 
 def read_one(path: Path) -> Found:
@@ -85,15 +89,15 @@ def read_one(path: Path) -> Found:
 # ----------------------------------------------------------------------------- the layouts
 
 
-def _walk(root: Path) -> tuple[list[tuple[Path, PurePosixPath]], dict[Path, str]]:
-    files, refused = walk.collect([root])
+def _walk(root: Path, options: Options) -> tuple[list[tuple[Path, PurePosixPath]], dict[Path, str]]:
+    files, refused = walk.collect([root], skip=options.skip)
     rel = [(f, PurePosixPath(f.relative_to(root).as_posix())) for f in files]
     return [(f, r) for f, r in rel if ".git" not in r.parts], refused
 
 
-def _plain(root: Path) -> Found:
+def _plain(root: Path, options: Options) -> Found:
     """Student = the first folder below `root`, or the file's stem for a file at the top."""
-    files, refused = _walk(root)
+    files, refused = _walk(root, options)
     out = Found(refused=refused)
     for f, rel in files:
         student = rel.parts[0] if len(rel.parts) > 1 else rel.stem
@@ -110,14 +114,15 @@ def _nbgrader_base(root: Path) -> tuple[str, Path] | None:
     return None
 
 
-def _nbgrader(root: Path) -> Found:
+def _nbgrader(root: Path, options: Options) -> Found:
     """submitted/<student>/<assignment>/<notebook>.ipynb (timestamp.txt beside it), or the
-    exchange's inbound/<student>+<assignment>+<timestamp>[+<random>]/<notebook>.ipynb."""
+    exchange's inbound/<student>+<assignment>+<timestamp>[+<random>]/<notebook>.ipynb: a folder
+    its student does not own is skipped, its time checked against the notebook's (exchange.py)."""
     found = _nbgrader_base(root)
     if found is None:
         raise LayoutError("no submitted/ or inbound/ folder (nbgrader's course layout)")
     kind, base = found
-    files, refused = _walk(base)
+    files, refused = _walk(base, options)
     out = Found(refused=refused)
     for f, rel in files:
         if kind == "submitted" and len(rel.parts) >= 3:
@@ -126,7 +131,13 @@ def _nbgrader(root: Path) -> Found:
             when = _parse_time(stamp.strip()) if stamp else None
         elif kind == "inbound" and len(rel.parts) >= 2 and rel.parts[0].count("+") >= 2:
             student, assignment, stamp = rel.parts[0].split("+")[:3]
-            when = _parse_time(stamp)
+            why = exchange.not_theirs(base / rel.parts[0], f, student) if options.check_owner else None
+            if why:
+                out.skipped.append((str(f), why))
+                continue
+            when, note = exchange.trusted_time(_parse_time(stamp), f)
+            if note:
+                out.notes.append((str(f), note))
         else:
             out.skipped.append((str(f), f"not where nbgrader puts a hand-in ({kind}/...)"))
             continue
@@ -138,11 +149,11 @@ def _canvas_name(name: str) -> re.Match[str] | None:
     return CANVAS_ANONYMOUS.match(name) or CANVAS.match(name)
 
 
-def _canvas(root: Path) -> Found:
+def _canvas(root: Path, options: Options) -> Found:
     """<lastfirst>[_LATE]_<user id>_<attachment id>_<file name> (anonymous grading:
     [LATE_]anon_<anonymous id>_<attachment id>_<file name>), the file name with Canvas's `-N`
     suffix when the student handed in a file of that name before."""
-    files, refused = _walk(root)
+    files, refused = _walk(root, options)
     out = Found(refused=refused)
     for f, rel in files:
         m = _canvas_name(f.name)
@@ -160,10 +171,10 @@ def _canvas(root: Path) -> Found:
     return out
 
 
-def _moodle(root: Path) -> Found:
+def _moodle(root: Path, options: Options) -> Found:
     """A folder per participant, `Full Name_<id>_assignsubmission_file_/`, or (an older
     download) the same prefix on each file."""
-    files, refused = _walk(root)
+    files, refused = _walk(root, options)
     out = Found(refused=refused)
     for f, rel in files:
         m = MOODLE_DIR.match(rel.parts[0]) if len(rel.parts) > 1 else MOODLE_FILE.match(rel.parts[0])
@@ -183,13 +194,13 @@ def _gradescope_base(root: Path) -> Path | None:
     return inner[0] if len(inner) == 1 else None
 
 
-def _gradescope(root: Path) -> Found:
+def _gradescope(root: Path, options: Options) -> Found:
     """A folder per submission and submission_metadata.yml naming each one's submitters."""
     base = _gradescope_base(root)
     if base is None:
         raise LayoutError("no submission_metadata.yml (Gradescope's export)")
     meta = _gradescope_metadata(base / "submission_metadata.yml")
-    files, refused = _walk(base)
+    files, refused = _walk(base, options)
     out = Found(refused=refused)
     for f, rel in files:
         entry = meta.get(rel.parts[0]) if len(rel.parts) > 1 else None
@@ -232,25 +243,48 @@ def _plain_keys(d: dict[Any, Any]) -> dict[str, Any]:
     return {str(k).lstrip(":"): v for k, v in d.items()}
 
 
-def _classroom_prefix(dirs: list[Path]) -> str:
-    prefix = os.path.commonprefix([d.name for d in dirs])
+def classroom_prefix(root: Path) -> str:
+    """The assignment prefix ("hw1-") that the two or more clones in `root` share, else ""."""
+    return _common_prefix(_dirs(root))
+
+
+def _common_prefix(dirs: list[Path]) -> str:
+    prefix = os.path.commonprefix([d.name for d in dirs]) if len(dirs) >= 2 else ""
     return prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
 
 
-def _classroom(root: Path) -> Found:
-    """GitHub Classroom clones: a folder `<assignment>-<username>` per student."""
-    dirs = [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
-    prefix = _classroom_prefix(dirs) if len(dirs) > 1 else ""
-    files, refused = _walk(root)
+def _prefix(root: Path, dirs: list[Path], options: Options) -> str:
+    """The assignment prefix of the clones in `root`: as named, else the one the clones share,
+    else the one the run's other Classroom folders share; never guessed from one name, since a
+    GitHub username may hold '-' itself (hw-mal-alice: is it mal-alice's or alice's?)."""
+    if options.prefix:
+        return options.prefix.rstrip("-") + "-"
+    fits = {p for p in (_common_prefix(dirs), *options.prefixes) if p}
+    fits = {p for p in fits if all(d.name.startswith(p) for d in dirs)}
+    if len(fits) == 1 or not dirs:
+        return fits.pop() if fits else ""
+    names = ", ".join(d.name for d in dirs[:3]) + (", ..." if len(dirs) > 3 else "")
+    raise LayoutError(
+        f"cannot tell the assignment prefix of {names} from the usernames (a GitHub username may "
+        "hold '-'): name it with --assignment-prefix"
+    )
+
+
+def _classroom(root: Path, options: Options) -> Found:
+    """GitHub Classroom clones: a folder `<assignment prefix>-<username>` per student."""
+    skip = {s.resolve() for s in options.skip}
+    dirs = [d for d in _dirs(root) if not d.name.startswith(".") and d.resolve() not in skip]
+    prefix = _prefix(root, dirs, options)
+    files, refused = _walk(root, options)
     out = Found(refused=refused)
     for f, rel in files:
         top = rel.parts[0]
-        cut = len(prefix) if prefix else top.rfind("-") + 1
-        if len(rel.parts) < 2 or cut <= 0 or cut >= len(top):
-            out.skipped.append((str(f), "not in a clone folder named <assignment>-<username>"))
+        user = top[len(prefix) :] if top.startswith(prefix) else ""
+        if len(rel.parts) < 2 or not GITHUB_USER.match(user):
+            out.skipped.append((str(f), f"not in a clone folder named {prefix}<GitHub username>"))
             continue
         when = _last_commit(root / top) or _mtime(f)
-        out.handins.append(Handin(top[cut:], f, str(rel), assignment=top[: cut - 1], time=when))
+        out.handins.append(Handin(user, f, str(rel), assignment=prefix[:-1], time=when))
     return out
 
 
@@ -270,6 +304,10 @@ def _children(root: Path) -> list[Path]:
         return sorted(root.iterdir())
     except OSError:
         return []
+
+
+def _dirs(root: Path) -> list[Path]:
+    return [p for p in _children(root) if p.is_dir() and not p.is_symlink()]
 
 
 def _read_small(path: Path, limit: int = METADATA_BYTES) -> str | None:

@@ -33,3 +33,15 @@ class Handin:
             value = getattr(self, f.name)
             if isinstance(value, str):
                 object.__setattr__(self, f.name, unsurrogate(value))
+
+@dataclass(frozen=True)
+class Options:
+    """What the instructor tells `read` that a download's names cannot."""
+
+    prefix: str = ""  # GitHub Classroom's assignment prefix, as named (--assignment-prefix)
+    prefixes: tuple[str, ...] = ()  # the prefixes the run's other Classroom folders share
+    check_owner: bool = True  # nbgrader's inbound/: a folder must belong to the student it names
+    skip: tuple[Path, ...] = ()  # folders never searched (the run's --output)
+
+
+NO_OPTIONS = Options()  # nothing told: a prefix shared by the clones, owners checked
