@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grader.course.cells import text
 from grader.course.gradebook import open_path
 from grader.files import write_atomic
 
@@ -30,7 +31,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         cells = [_num(r["functions"][f]["score"]) if f in r["functions"] else "" for f in functions]
         w.writerow(
             [
-                r["submission"],
+                text(r["submission"]),  # a file name a student chose (cells.py)
                 r["assignment"] or "",
                 r["status"],
                 _num(r["score"]),

@@ -9,19 +9,20 @@
   named as Moodle's own export names them ("Assignment: <name> (Real)").
 - csv: every student, each assignment's score, max and late flag, each graded function's points.
 - json: all of it, with every hand-in, the grades they replaced and the adjustments.
-Adjustments are applied in all four (standings.py).
+Adjustments are applied in all four (standings.py). Every text cell a student may have set (a
+name, an email, an id) is written so a spreadsheet never runs it as a formula (cells.py); the ids
+Canvas and Moodle match students on are kept as they are when they are plain ids.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from grader.course.cells import key, rows, text
 from grader.course.gradebook import Gradebook, open_path
 from grader.course.standings import Standing, standings
 from grader.files import write_atomic
@@ -57,9 +58,7 @@ def _num(x: float) -> str:
 
 
 def _csv(lines: list[list[str]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(lines)
-    return buf.getvalue()
+    return rows(lines)
 
 
 def canvas(rows: list[Standing], book: Gradebook) -> str:
@@ -71,12 +70,11 @@ def canvas(rows: list[Standing], book: Gradebook) -> str:
     for student, per in sorted(_students(rows).items()):
         first = next(iter(per.values()))
         person = roster.get(student, {})
-        canvas_id = student if student.isdigit() else ""
+        canvas_id = student if student.isascii() and student.isdigit() else ""  # Canvas's own id
         login = person.get("login") or first.email
         cells = [_num(per[a].score) if a in per else "" for a in names]
-        lines.append(
-            [first.name or student, canvas_id, person.get("sis_id", ""), login, first.section, *cells]
-        )
+        who = [text(first.name or student), canvas_id, key(person.get("sis_id", "")), key(login)]
+        lines.append([*who, text(first.section), *cells])
     return _csv(lines)
 
 
@@ -88,9 +86,8 @@ def moodle(rows: list[Standing], book: Gradebook) -> str:
     for student, per in sorted(_students(rows).items()):
         first = next(iter(per.values()))
         ident = roster.get(student, {}).get("sis_id") or student
-        lines.append(
-            [ident, first.email, first.name, *(_num(per[a].score) if a in per else "" for a in names)]
-        )
+        who = [key(ident), key(first.email), text(first.name)]
+        lines.append([*who, *(_num(per[a].score) if a in per else "" for a in names)])
     return _csv(lines)
 
 
@@ -104,7 +101,7 @@ def students_csv(rows: list[Standing], book: Gradebook) -> str:
     lines = [head]
     for student, per in sorted(_students(rows).items()):
         first = next(iter(per.values()))
-        line = [student, first.name, first.email, first.section]
+        line: list[str] = [text(student), text(first.name), text(first.email), text(first.section)]
         for a in names:
             s = per.get(a)
             if s is None:

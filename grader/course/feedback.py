@@ -10,13 +10,18 @@ What a student gets is rendered for them from the report the batch wrote (adjust
 without what is the instructor's alone (`INTERNAL`: the digests that compare a class's answers,
 the sandbox's notes, the secret draw's variant, where reports are kept), and named by the
 hand-in's place in the download, never by a path of the instructor's machine.
+
+A folder is named by the student's id when that is a safe name, else by the cleaned id and a
+digest of it (`folder_names`): two ids that clean alike (`5501`, `5501.`) never share a folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +41,13 @@ def write(source: Path, to: Path, *, policy: str = "latest") -> list[Path]:
     with open_path(source) as book:
         rows = standings(book, policy)
         graded = {(s.student, s.assignment): standing_dict(s, book) for s in rows}
+    names = folder_names(s.student for s in rows)
     folders: dict[str, Path] = {}
     for s in rows:
-        folder = _folder(to, s)
+        folder = _folder(to, s, names[s.student])
         private_folder(folder)
         _copy_reports(s, folder)
-        folders.setdefault(s.student, to / "feedback" / safe(s.student) if _nbgrader(s) else folder)
+        folders.setdefault(s.student, folder.parent if _nbgrader(s) else folder)
     for student, folder in folders.items():
         mine = {a: _for_student(d) for (st, a), d in graded.items() if st == student}
         first = next(s for s in rows if s.student == student)
@@ -56,14 +62,36 @@ def safe(name: str) -> str:
     return cleaned[:100]
 
 
+def folder_names(students: Iterable[str]) -> dict[str, str]:
+    """Each student's folder name, never another's (ignoring case, as some file systems do): the
+    id itself when it is a safe name already; else, or when a safe id took it first (sorted),
+    `safe(id)-` and the first 8 hex digits of the id's SHA-256 (more if still taken). `feedback`
+    is nbgrader's folder, never a student's."""
+    ids = sorted(set(students))
+    taken, out = {"feedback"}, {}
+    for student in ids:
+        if safe(student) == student and student.casefold() not in taken:
+            out[student] = student
+            taken.add(student.casefold())
+    for student in ids:
+        if student in out:
+            continue
+        digest, n = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest(), 8
+        while (name := f"{safe(student)[:90]}-{digest[:n]}").casefold() in taken:
+            n += 8
+        out[student] = name
+        taken.add(name.casefold())
+    return out
+
+
 def _nbgrader(s: Standing) -> bool:
     return bool(s.counted["layout"] == "nbgrader")
 
 
-def _folder(to: Path, s: Standing) -> Path:
+def _folder(to: Path, s: Standing, name: str) -> Path:
     if _nbgrader(s):
-        return to / "feedback" / safe(s.student) / safe(s.assignment or "unknown")
-    return to / safe(s.student)
+        return to / "feedback" / name / safe(s.assignment or "unknown")
+    return to / name
 
 
 def _copy_reports(s: Standing, folder: Path) -> None:
