@@ -6,7 +6,8 @@ then recorded), links.py (hand-ins that are the grader's own files),
 batch.py (a class graded into reports and a gradebook), plan.py (a batch's plan, submissions and
 outcome), pool.py and cluster.py (grading in this process or on Dask), gradebook.py (the grades,
 the hand-ins, adjustments, and the per-file CSV/JSON export), standings.py (which hand-in counts),
-exports.py (Canvas, Moodle, CSV, JSON per student), adjust.py (`grader adjust`), feedback.py
+exports.py (Canvas, Moodle, CSV, JSON per student), cells.py (CSV cells no spreadsheet runs),
+adjust.py (`grader adjust`), feedback.py
 (a folder per student).
 
 May import: reports/, grading/ and everything below them; never authoring/, its sibling.

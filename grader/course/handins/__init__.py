@@ -2,7 +2,8 @@
 
 `read` takes what was downloaded (folders and LMS zips), unpacks zips safely (`zipsafe`) into
 the output folder, recognises the layout (`layouts`: nbgrader, Canvas, Moodle, Gradescope,
-GitHub Classroom, a plain folder) or uses the one named, and returns a `Handin` per notebook.
+GitHub Classroom, a plain folder) or uses the one named, and returns a `Handin` per notebook;
+`exchange` decides whether an nbgrader inbound folder is the student's it names.
 Which hand-in counts for a student is the gradebook's decision, not this package's.
 """
 
