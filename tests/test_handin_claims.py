@@ -199,3 +199,16 @@ def test_reports_inside_the_graded_folder_are_not_graded_again(
         assert res.exit_code == 0, res.output
         assert "batch: 2 submissions, 2 graded" in res.stdout
     assert any(out.glob("*.feedback.ipynb"))  # there to be found, and not graded
+
+
+def test_reports_inside_a_classroom_folder_leave_its_clones_recognised(
+    toy_root: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "week1"
+    _clone(folder, "hw-alice", RIGHT)
+    _clone(folder, "hw-bob", WRONG)
+    out = folder / "reports"
+    for _ in range(2):
+        res = _run(folder, "--output", out, "--format", "feedback", "--regrade")
+        assert res.exit_code == 0, res.output
+        assert _scores(out) == {"alice": 5.0, "bob": 2.0}

@@ -67,7 +67,7 @@ def read(
     `unpack_to`; with `due` (seconds since the epoch), a hand-in after it is late."""
     out = Collection()
     if layout == "classroom":  # a folder holding one clone takes the prefix the others share
-        shared = {layouts.classroom_prefix(s) for s in sources if s.is_dir()} - {""}
+        shared = {layouts.classroom_prefix(s, options) for s in sources if s.is_dir()} - {""}
         options = replace(options, prefixes=tuple(sorted(shared)))
     folders = _unpack_folders(sources)
     for source in sources:

@@ -59,7 +59,7 @@ def detect(root: Path, options: Options = NO_OPTIONS) -> str:
     files, _ = walk.collect([root], skip=options.skip)
     if any(_canvas_name(f.name) for f in files):
         return "canvas"
-    dirs = _dirs(root)
+    dirs = _clones(root, options)
     if _common_prefix(dirs) and any((d / ".git").is_dir() for d in dirs):
         return "classroom"
     return "plain"
@@ -243,9 +243,15 @@ def _plain_keys(d: dict[Any, Any]) -> dict[str, Any]:
     return {str(k).lstrip(":"): v for k, v in d.items()}
 
 
-def classroom_prefix(root: Path) -> str:
+def classroom_prefix(root: Path, options: Options = NO_OPTIONS) -> str:
     """The assignment prefix ("hw1-") that the two or more clones in `root` share, else ""."""
-    return _common_prefix(_dirs(root))
+    return _common_prefix(_clones(root, options))
+
+
+def _clones(root: Path, options: Options) -> list[Path]:
+    """The folders in `root` that may be clones: not hidden, not a link, not --output."""
+    skip = {s.resolve() for s in options.skip}
+    return [d for d in _dirs(root) if not d.name.startswith(".") and d.resolve() not in skip]
 
 
 def _common_prefix(dirs: list[Path]) -> str:
@@ -272,8 +278,7 @@ def _prefix(root: Path, dirs: list[Path], options: Options) -> str:
 
 def _classroom(root: Path, options: Options) -> Found:
     """GitHub Classroom clones: a folder `<assignment prefix>-<username>` per student."""
-    skip = {s.resolve() for s in options.skip}
-    dirs = [d for d in _dirs(root) if not d.name.startswith(".") and d.resolve() not in skip]
+    dirs = _clones(root, options)
     prefix = _prefix(root, dirs, options)
     files, refused = _walk(root, options)
     out = Found(refused=refused)
