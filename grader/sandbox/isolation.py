@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reading.assignment import project_root
-from grader.sandbox import cgroups, exposure, jail
+from grader.sandbox import cgroups, exposure, jail, leftovers
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.root import SYSTEM, users
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
@@ -103,16 +103,28 @@ def sandbox_uid() -> int:
                 os.close(fd)
                 continue
             _LEASES[uid] = fd
-            return uid
+        _clear(uid)  # what a grader that died with this id leased left running or lying about
+        return uid
     return jail.NOBODY
 
 
 def release_uid(uid: int) -> None:
-    """Give a sandbox's user id back (it may be drawn again once its processes are gone)."""
+    """Give a sandbox's user id back, once none of its processes and none of its files in the
+    machine's shared temporary folders are left (see leftovers.py): the next sandbox to draw it
+    finds nothing of this one."""
+    with _LEASES_LOCK:
+        leased = uid in _LEASES
+    if leased:
+        _clear(uid)
     with _LEASES_LOCK:
         fd = _LEASES.pop(uid, None)
     if fd is not None:
         os.close(fd)
+
+
+def _clear(uid: int) -> None:
+    if os.geteuid() == 0 and uid in SANDBOX_UIDS:
+        leftovers.clear(uid)
 
 
 def jail_config(
@@ -134,6 +146,7 @@ def jail_config(
         raise ValueError(f"cannot hide {', '.join(unhidable)}: student code's interpreter needs it")
     uid = sandbox_uid() if iso.user else jail.NOBODY
     runs_as = (uid, jail.NOBODY) if iso.user else (os.getuid(), os.getgid())
+    leftovers.private_tmp(str(scratch / "tmp"), uid if iso.user else None)
     return {
         **asdict(limits),
         "network": iso.network,
@@ -222,6 +235,11 @@ def _noted(iso: Isolation) -> Isolation:
     if not iso.mounts:
         what = "any user may read" if iso.user else "the grader can read"
         notes.append(f"no mount namespace: student code could read files {what}")
+        removed = " (removed after each submission)" if iso.user else ""
+        notes.append(
+            "no mount namespace: student code can write files to the machine's shared /tmp, /var/tmp"
+            f" and /dev/shm, unbounded by tmp_mb{removed}"
+        )
     if not iso.pids:
         notes.append("no PID namespace: student code can see and signal other processes")
     if not proc:

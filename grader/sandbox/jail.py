@@ -371,6 +371,7 @@ def apply(cfg: dict[str, Any]) -> None:
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(cfg.get("uid", NOBODY))
+        os.umask(0o077)  # without a mount namespace its files lie in the machine's shared /tmp
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
     _limit_files(cfg)
     # not dumpable: other processes of the same user can neither ptrace us nor open /proc/<pid>/mem

@@ -51,6 +51,7 @@ class Session:
         self.limits, self.preload, self.hide, self.cache = limits, preload, list(hide), cache
         self._workers: dict[str, Worker] = {}
         self.sent = 0  # tasks sent to workers, retries included
+        self.served = 0  # submissions run (see `done_with`)
 
     def worker(self, a: Assignment) -> Worker:
         w = self._workers.get(a.name)
@@ -70,6 +71,20 @@ class Session:
         self.discard(a)
         isolation.available_isolation()
         return False
+
+    def done_with(self, a: Assignment) -> None:
+        """One submission is graded. A worker without a PID or a mount namespace serves no other:
+        what its code started may outlive the functions' process groups (a daemon), its files
+        lie in the machine's /tmp; the next submission gets a fresh worker,
+        under a user id of its own, once this one's processes are ended and its files removed
+        (see leftovers.py). From the second submission on (a batch, not a single run), it
+        starts at once, and boots while this one is judged."""
+        self.served += 1
+        w = self._workers.get(a.name)
+        if w is not None and not (w.isolation.pids and w.isolation.mounts):
+            self.discard(a)
+            if self.served > 1:
+                self.worker(a)
 
     def discard(self, a: Assignment) -> None:
         w = self._workers.pop(a.name, None)
@@ -161,10 +176,13 @@ def execute(
     """
     if session is None:
         with Session(limits) as own:
-            return execute(a, tasks, limits=limits, session=own, meanwhile=meanwhile)
-    if session.cache is None:
-        return _execute(a, tasks, limits, session, meanwhile)
-    return _execute_cached(a, tasks, limits, session, session.cache)
+            return _execute(a, tasks, limits, own, meanwhile)
+    try:
+        if session.cache is None:
+            return _execute(a, tasks, limits, session, meanwhile)
+        return _execute_cached(a, tasks, limits, session, session.cache)
+    finally:
+        session.done_with(a)
 
 
 def _execute_cached(

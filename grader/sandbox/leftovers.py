@@ -1,0 +1,182 @@
+"""What a sandbox user leaves behind where no namespace takes it away, and its removal.
+
+Without a PID namespace (a container without CAP_SYS_ADMIN) a process student code started can
+outlive its sandbox: a daemon (double fork, setsid) escapes the process group the worker kills.
+Without a mount namespace the files it writes to /tmp, /var/tmp or /dev/shm are the machine's.
+Each sandbox runs as a user id of its own (see isolation.sandbox_uid), so both are found by that
+id: `clear` ends every process of it and removes its files in the shared temporary folders,
+before the id is drawn and after it is given back. It works *as* that user (a child of ours
+that switches to it): `kill(-1, SIGKILL)` then reaches exactly that user's processes, and the
+removal can touch nothing that user could not, whatever links it planted. Files it left in
+world-writable folders elsewhere on the machine stay, readable by no one else (its umask is 077).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from collections.abc import Iterable
+
+# world-writable folders of the machine where any user may leave files (the sandbox's own private
+# copies when it has a mount namespace: then nothing of it is found here)
+SHARED = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+ATTEMPTS = 50  # rounds of kill(-1): each one ends all of them; zombies are collected in between
+DEPTH = 4  # world-writable folders of other users entered below a shared one (/tmp/.X11-unix)
+SWEEP_SECONDS = 20.0  # a student's million files must not hold the grader up for good
+NOGROUP = 65534
+
+
+def clear(uid: int, places: Iterable[str] = SHARED) -> bool:
+    """End every process running as `uid` and remove what `uid` owns in `places`; whether no
+    process of it is left. Root only (we switch to `uid`); `uid` must be a sandbox's own."""
+    places = list(places)
+    for _ in range(ATTEMPTS):
+        pid = os.fork()
+        if pid == 0:
+            code = 3
+            try:
+                code = _as_user(uid, places)
+            finally:
+                os._exit(code)
+        os.waitpid(pid, 0)
+        if not alive(uid):
+            return True
+        reap_orphans(0.01)  # the killed ones, re-parented to us (see worker.adopt_orphans)
+    return False
+
+
+def alive(uid: int) -> list[int]:
+    """The processes running as `uid` (its real or saved id: those `uid` may signal) that are
+    not zombies. kill(-1) cannot tell: it succeeds whenever the machine has another process."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", encoding="ascii", errors="replace") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:  # gone meanwhile
+            continue
+        ids, zombie = fields.get("Uid", "").split(), fields.get("State", "").strip().startswith("Z")
+        if len(ids) == 4 and str(uid) in (ids[0], ids[2]) and not zombie:
+            found.append(int(name))
+    return found
+
+
+def reap_orphans(wait: float = 0.05) -> None:
+    """Collect exited orphans (they die a moment after their launcher, hence the short wait)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+
+
+def _as_user(uid: int, places: list[str]) -> int:
+    """In a child of ours: become `uid`, kill all its processes at once (none can fork past
+    it: a fork fails once SIGKILL is pending), then remove its files."""
+    os.setgroups([])
+    os.setgid(NOGROUP)
+    os.setuid(uid)
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process we may signal (but us): exactly uid's
+    except ProcessLookupError:  # no other process on the machine at all
+        pass
+    deadline = time.monotonic() + SWEEP_SECONDS
+    for place in places:
+        try:
+            fd = os.open(place, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            _sweep(fd, uid, DEPTH, deadline)
+        finally:
+            os.close(fd)
+    return 0
+
+
+def _sweep(fd: int, uid: int, depth: int, deadline: float) -> None:
+    """Remove the entries of the folder `fd` that `uid` owns; look inside the world-writable
+    folders of others (where `uid` may have written too), `depth` levels down."""
+    try:
+        with os.scandir(fd) as entries:
+            found = [(e.name, e.stat(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return
+    for name, st in found:
+        if time.monotonic() > deadline:
+            return
+        if st.st_uid == uid:
+            _remove(fd, name, deadline)
+        elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and depth > 0:
+            try:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                _sweep(inner, uid, depth - 1, deadline)
+            finally:
+                os.close(inner)
+
+
+def _remove(fd: int, name: str, deadline: float) -> None:
+    """Remove `name` in the folder `fd`, and everything in it when it is a folder of ours:
+    whatever modes its owner gave it, and however deep, since each folder met is first moved up
+    into `fd` (so every path used is one name long)."""
+    pending, moved = [name], 0
+    while pending and time.monotonic() < deadline:
+        current = pending.pop()
+        try:
+            os.unlink(current, dir_fd=fd)
+            continue
+        except IsADirectoryError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.chmod(current, 0o700, dir_fd=fd)  # a folder: ours, made readable and writable again
+            inner = os.open(current, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError:
+            continue
+        try:
+            for child in os.listdir(inner):
+                try:
+                    os.unlink(child, dir_fd=inner)
+                    continue
+                except OSError:
+                    pass
+                try:  # a folder: moving it rewrites its '..', which must be writable
+                    os.chmod(child, 0o700, dir_fd=inner)
+                except OSError:
+                    continue
+                for _ in range(3):  # the name may be another's: another try, another name
+                    moved += 1
+                    new = f".grader-sweep-{os.getpid()}-{moved}"
+                    try:
+                        os.rename(child, new, src_dir_fd=inner, dst_dir_fd=fd)
+                    except OSError:
+                        continue
+                    pending.append(new)
+                    break
+        finally:
+            os.close(inner)
+        try:
+            os.rmdir(current, dir_fd=fd)
+        except OSError:
+            pass
+
+
+def private_tmp(tmp: str, uid: int | None) -> None:
+    """The scratch's tmp/ for one user only (`uid` when the sandbox switches to it, else ours):
+    without a mount namespace it is the host's folder itself, and in a shared one another user
+    of the machine copied the kernel's files out of it (it was world-writable, sticky)."""
+    if uid is not None:
+        os.chown(tmp, uid, NOGROUP)
+    os.chmod(tmp, 0o700)

@@ -1,0 +1,234 @@
+"""A batch as root without any namespace (a container without CAP_SYS_ADMIN, simulated with
+`capsh --drop`): nothing of one submission reaches the next. Each submission runs under a user
+id of its own; when it is done, every process of that id is ended (a daemon that escaped its
+process group too) and its files in the machine's shared /tmp, /var/tmp and /dev/shm are
+removed. Needs root and an interpreter a sandbox user can run without mounts
+(GRADER_PUBLIC_PYTHON, see .ci/run).
+
+The attacks are harmless where the sandbox fails: they act only when they run as neither root
+nor the test's own user, and only on processes and files of their own user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.sandbox import isolation, leftovers
+from grader.sandbox.limits import Isolation, Limits
+from grader.sandbox.scratch import prepare_scratch, remove_scratch
+from tests.conftest import make_notebook, write_notebook
+from tests.redteam_scenarios import BODY, IMPORTS, ZEROS, graded
+
+
+def _public_python() -> str | None:
+    """An interpreter with our dependencies that a sandbox user can run without mounts."""
+    exe = os.environ.get("GRADER_PUBLIC_PYTHON") or sys.executable
+    real = Path(exe).resolve()
+    return exe if all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents]) else None
+
+
+@pytest.fixture
+def nocap() -> Iterator[tuple[Path, str]]:
+    """A folder any user may traverse (for submissions, reports and what attacks leave), and a
+    `grader` command with our code on the public interpreter."""
+    exe = _public_python()
+    if os.geteuid() != 0 or shutil.which("capsh") is None or exe is None:
+        pytest.skip("needs root, capsh and an interpreter others may run (GRADER_PUBLIC_PYTHON)")
+    base = Path(tempfile.mkdtemp(prefix="nocap-"))
+    base.chmod(0o755)
+    (base / "loot").mkdir(mode=0o1777)
+    (base / "loot").chmod(0o1777)
+    wrapper = base / "grader"
+    wrapper.write_text(f'#!/bin/sh\nexec {exe} -c "from grader.launch import main; main()" "$@"\n')
+    wrapper.chmod(0o755)
+    yield base, str(wrapper)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _batch(base: Path, grader_cmd: str, notebooks: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Grade the notebooks (name -> cells) in one batch, one at a time, with no namespace at all:
+    each report by name."""
+    subs, out = base / "subs", base / "out"
+    subs.mkdir()
+    for name, cells in notebooks.items():
+        write_notebook(subs / f"{name}.ipynb", make_notebook(cells)).chmod(0o644)
+    run = f"{grader_cmd} run --fast --jobs 1 --timeout 20 --format json --output {out} {subs}"
+    cmd = ["capsh", "--drop=cap_sys_admin", "--", "-c", run]
+    subprocess.run(cmd, check=True, timeout=600, capture_output=True)
+    return {name: json.loads((out / f"{name}.json").read_text()) for name in notebooks}
+
+
+def _zeros(report: dict[str, Any]) -> dict[str, Any]:
+    return next(f for f in report["functions"] if f["name"] == ZEROS)
+
+
+def _unique(n: int) -> str:
+    """A correct answer of its own (the cache would run identical ones once)."""
+    return graded(ZEROS, f"    _submission = {n}\n" + BODY[ZEROS])
+
+
+# a daemon (double fork, a session of its own) that stops, for a minute, every process started
+# after it that it may signal: later students' function children, when they share its user
+DAEMON = """    import os, signal, time
+    if os.getuid() not in (0, GRADER_UID) and os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.closerange(0, 64)
+            me = os.getpid()
+            open(LOOT + "/daemon-%d" % me, "w").close()
+            start = time.time()
+            while time.time() - start < 60:
+                for p in os.listdir("/proc"):
+                    try:
+                        if p.isdigit() and int(p) > me:
+                            os.kill(int(p), signal.SIGSTOP)
+                    except OSError:
+                        pass
+                time.sleep(0.002)
+        os._exit(0)
+    return {}
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_daemon_of_one_submission_never_reaches_the_next(nocap: tuple[Path, str]) -> None:
+    base, grader_cmd = nocap
+    daemon = DAEMON.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    reports = _batch(base, grader_cmd, {
+        "a_daemon": [IMPORTS, graded(ZEROS, daemon)],
+        "b_first": [IMPORTS, _unique(1)],
+        "c_second": [IMPORTS, _unique(2)],
+    })  # fmt: skip
+    started = [int(p.name.split("-")[1]) for p in (base / "loot").glob("daemon-*")]
+    assert started, "the daemon never ran: the attack proves nothing"
+    for name in ("b_first", "c_second"):  # as each scores alone
+        assert _zeros(reports[name])["score"] == _zeros(reports[name])["max_score"], reports[name]
+    assert not [pid for pid in started if _running(pid)], "the daemon outlived its submission"
+
+
+# student A leaves files for whoever comes next, readable by all, in every shared folder;
+# student B looks for them (and A reports its own user and tmp folder)
+PLANT = """    import os
+    if os.getuid() in (0, GRADER_UID):
+        return {}
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        with open(d + "/NAME", "w") as f:
+            f.write("A's solution")
+        os.chmod(d + "/NAME", 0o644)
+        os.makedirs(d + "/NAME.d/deep/er")
+        open(d + "/NAME.d/deep/er/x", "w").close()
+        os.chmod(d + "/NAME.d/deep", 0)
+    tmp = os.stat(os.environ["TMPDIR"])
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), tmp.st_uid, oct(tmp.st_mode & 0o7777)])
+"""
+LOOK = """    import os
+    found = []
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            found.append(open(d + "/NAME").read())
+        except OSError:
+            pass
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), found])
+"""
+
+
+def _seen(report: dict[str, Any]) -> Any:
+    message = _zeros(report)["message"]
+    assert "OBS" in message, message
+    return eval(message.split("OBS")[1].split("SBO")[0])  # a list of numbers and strings we wrote
+
+
+def test_files_never_pass_between_submissions_nor_stay(nocap: tuple[Path, str]) -> None:
+    base, grader_cmd = nocap
+    name = f"grader-test-{secrets.token_hex(6)}"
+    plant = PLANT.replace("GRADER_UID", str(os.getuid())).replace("NAME", name)
+    try:
+        reports = _batch(base, grader_cmd, {
+            "a_plants": [IMPORTS, graded(ZEROS, plant)],
+            "b_looks": [IMPORTS, graded(ZEROS, LOOK.replace("NAME", name))],
+        })  # fmt: skip
+        uid_a, tmp_owner, tmp_mode = _seen(reports["a_plants"])
+        uid_b, found = _seen(reports["b_looks"])
+        assert uid_a != uid_b and found == []
+        assert (tmp_owner, tmp_mode) == (uid_a, "0o700")  # the scratch's tmp: its own only
+        left = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(f"{d}/{name}")]
+        left += [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(f"{d}/{name}.d")]
+        assert left == [], "files outlived the submission"
+        notes = " ".join(reports["b_looks"]["isolation"])
+        assert "unbounded by tmp_mb" in notes  # what cannot be held is said
+    finally:
+        for d in ("/tmp", "/var/tmp", "/dev/shm"):
+            Path(f"{d}/{name}").unlink(missing_ok=True)
+            if os.path.isdir(f"{d}/{name}.d"):
+                subprocess.run(["chmod", "-R", "u+rwx", f"{d}/{name}.d"], check=False)
+                shutil.rmtree(f"{d}/{name}.d", ignore_errors=True)
+
+
+def test_the_scratch_tmp_belongs_to_the_sandbox_user_alone() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the user switch needs root")
+    scratch = prepare_scratch(Path("."), ())
+    cfg: dict[str, Any] = {}
+    try:
+        iso = Isolation(False, False, False, True, ipc=False, proc=False, readonly=False, budget=False)
+        cfg = isolation.jail_config(scratch, Limits(), iso, [])
+        st = os.stat(scratch / "tmp")
+        assert (st.st_uid, st.st_mode & 0o7777) == (cfg["uid"], 0o700)
+    finally:
+        isolation.release_uid(cfg.get("uid", -1))
+        remove_scratch(scratch)
+
+
+def test_clearing_a_user_ends_its_processes_and_removes_its_files() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching to a sandbox user needs root")
+    uid = isolation.sandbox_uid()
+    assert uid in isolation.SANDBOX_UIDS
+    top = Path(tempfile.mkdtemp(prefix="clear-"))
+    top.chmod(0o1777)
+    mine = top / "kept"  # another user's file stays
+    mine.write_text("root's")
+    try:
+        pid = os.fork()
+        if pid == 0:  # a process of that user that plants a tree and a daemon, then waits
+            try:
+                os.setgid(leftovers.NOGROUP)
+                os.setuid(uid)
+                os.makedirs(top / "tree" / "a" / "b")
+                (top / "tree" / "a" / "b" / "f").write_text("x")
+                (top / "tree" / "a").chmod(0)
+                os.symlink(mine, top / "link")
+                if os.fork() == 0:
+                    os.setsid()
+                    while True:
+                        time.sleep(1)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert leftovers.alive(uid), "the planted daemon is not running"
+        assert leftovers.clear(uid, [str(top)])
+        assert leftovers.alive(uid) == []
+        assert sorted(p.name for p in top.iterdir()) == ["kept"] and mine.read_text() == "root's"
+    finally:
+        isolation.release_uid(uid)
+        subprocess.run(["chmod", "-R", "u+rwx", str(top)], check=False)
+        shutil.rmtree(top, ignore_errors=True)
