@@ -18,6 +18,7 @@ import json
 import math
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -45,13 +46,60 @@ BUDGET_CELLS = 10  # the whole run may take at most this many cell timeouts
 KILL_GRACE = 15.0  # seconds past the budget before the kernel is killed whatever nbclient does
 
 
+class PinnedSockets:
+    """For the kernel manager and its client: each channel connects through a descriptor of the
+    socket the kernel bound, never through its path. ZMQ resolves an endpoint's path afresh on
+    every reconnect, and the path lies in the sandbox's tmp/: without root, student code there
+    is our own user and replaced its sockets with absolute symlinks, which resolve against the
+    grader's root (also through /proc/<pid>/root), and the grader reconnected to any unix socket
+    of the machine it named. A descriptor (O_PATH, the last link never followed) stays on the
+    socket the kernel bound at start, before any cell ran; a kernel that closes it only ends its
+    own run."""
+
+    pin_owner = -1  # the user the kernel binds as (the sandbox's, or ours)
+    pin_alive: Any = None  # () -> whether the kernel still runs
+    transport: str
+
+    def _make_url(self, channel: str) -> str:
+        url: str = super()._make_url(channel)  # type: ignore[misc]
+        if self.transport != "ipc":
+            return url
+        pinned: dict[str, int] = self.__dict__.setdefault("pinned", {})
+        if channel not in pinned:
+            pinned[channel] = pin_socket(url[len("ipc://") :], self.pin_owner, self.pin_alive)
+        return f"ipc:///proc/self/fd/{pinned[channel]}"
+
+    def unpin(self) -> None:
+        for fd in self.__dict__.pop("pinned", {}).values():
+            os.close(fd)
+
+
+def pin_socket(path: str, owner: int, alive: Any, timeout: float = 60.0) -> int:
+    """An O_PATH descriptor of the unix socket at `path`, once the kernel has bound it (owned by
+    `owner`); refused when something else lies there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:  # not bound yet (or the jail's mounts not made yet)
+            if (alive is not None and not alive()) or time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel never bound its socket {path}") from None
+            time.sleep(0.005)
+            continue
+        st = os.fstat(fd)
+        if stat.S_ISSOCK(st.st_mode) and st.st_uid == owner:
+            return fd
+        os.close(fd)
+        raise RuntimeError(f"{path} is not a socket the kernel bound")
+
+
 def _client_classes() -> tuple[Any, Any]:
     from jupyter_client import AsyncKernelManager
     from jupyter_client.asynchronous import AsyncKernelClient
     from nbclient.exceptions import CellTimeoutError
     from nbconvert.preprocessors import ExecutePreprocessor  # nbconvert's execution API: only here
 
-    class QuietClient(AsyncKernelClient):
+    class QuietClient(PinnedSockets, AsyncKernelClient):
         """A kernel client without the heartbeat thread: nbclient watches the kernel process
         itself, and a cell that writes garbage into the kernel's sockets left the heartbeat
         blocked on a send forever, so stopping the channels (see `_kill`) hung the grader."""
@@ -76,7 +124,7 @@ def _client_classes() -> tuple[Any, Any]:
 
     # Async, as nbclient expects: with a blocking client, its wait for output blocks the event
     # loop, so a cell that runs forever silently (SIGINT ignored) would never time out.
-    class JailedKernelManager(AsyncKernelManager):
+    class JailedKernelManager(PinnedSockets, AsyncKernelManager):
         """Starts the kernel through the jail, with a scrubbed environment."""
 
         jail_config: dict[str, Any] = {}
@@ -87,13 +135,30 @@ def _client_classes() -> tuple[Any, Any]:
             if self.jail_config.get("user"):  # the confined kernel must read its connection file
                 os.chown(self.connection_file, self.jail_config["uid"], jail.NOBODY)
             cmd[0] = sys.executable if os.path.basename(cmd[0]).startswith("python") else cmd[0]
+            self.pin_owner = int(self.jail_config["uid"]) if self.jail_config.get("user") else os.getuid()
+            self.pin_alive = self._alive
             return [sys.executable, "-I", "-c", JAIL_SOURCE, json.dumps(self.jail_config), "--", *cmd]
 
         def client(self, **kwargs: Any) -> Any:
             """A client that reaches the sockets where the kernel bound them: in the sandbox's
             own tmpfs when it has a mount namespace (see `socket_prefix`)."""
             ip = socket_prefix(self.ip, self.jail_config, getattr(self.provisioner, "pid", None))
-            return super().client(**{"ip": ip, **kwargs})
+            kc: Any = super().client(**{"ip": ip, **kwargs})
+            kc.pin_owner, kc.pin_alive = self.pin_owner, self.pin_alive
+            return kc
+
+        def _alive(self) -> bool:
+            process = getattr(self.provisioner, "process", None)
+            return process is not None and process.poll() is None
+
+        def _make_url(self, channel: str) -> str:
+            """The manager's own (its control socket): where the kernel bound it, too."""
+            plain = self.ip
+            self.ip = socket_prefix(plain, self.jail_config, getattr(self.provisioner, "pid", None))
+            try:
+                return super()._make_url(channel)
+            finally:
+                self.ip = plain
 
     class CappedClient(ExecutePreprocessor):
         """Drops outputs once a notebook has produced more than OUTPUT_CAP bytes of them, and
@@ -251,8 +316,8 @@ def socket_prefix(ip: str, cfg: dict[str, Any], pid: int | None) -> str:
     """Where we find the kernel's sockets, `ip` being where it binds them (`<tmp>/kernel`, each
     socket `<ip>-<port>`). With a mount namespace its tmp/ is the sandbox's private tmpfs, which
     only the sandbox's processes see: we go through the root of the jail's launcher (the kernel
-    or its waiting parent, in the same mount namespace). A path resolved afresh on each connect:
-    ZMQ retries until the jail has mounted it and the kernel has bound."""
+    or its waiting parent, in the same mount namespace). Connected through a descriptor of each
+    socket, never this path (see `PinnedSockets`)."""
     return f"/proc/{pid}/root{ip}" if cfg.get("mounts") and pid is not None else ip
 
 
@@ -301,7 +366,9 @@ def _kill(km: Any, client: Any) -> None:
             kc.stop_channels()  # the heartbeat thread, the channels' sockets and their context
         except Exception:
             pass
+        kc.unpin()
         client.kc = None
+    km.unpin()
 
 
 def _errors(nb: Any) -> list[dict[str, Any]]:
