@@ -14,6 +14,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,12 @@ app.shell_socket.close(linger=0)
 getattr(app, "control_socket", app.shell_socket).close(linger=0)
 app.iopub_thread.socket.close(linger=0)
 time.sleep(5)
+os._exit(0)  # the run ends here
 """
 
 
-@pytest.fixture
-def trap() -> Iterator[tuple[str, list[bytes]]]:
+@contextmanager
+def listening() -> Iterator[tuple[str, list[bytes]]]:
     """A unix socket listening outside the sandbox: its path, and what connected to it."""
     folder = tempfile.mkdtemp(prefix="trap-")
     path = os.path.join(folder, "trap.sock")
@@ -67,12 +69,26 @@ def trap() -> Iterator[tuple[str, list[bytes]]]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield path, seen
-    stop.set()
-    thread.join()
-    listener.close()
-    os.unlink(path)
-    os.rmdir(folder)
+    try:
+        yield path, seen
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        os.unlink(path)
+        os.rmdir(folder)
+
+
+@pytest.fixture
+def trap() -> Iterator[tuple[str, list[bytes]]]:
+    with listening() as got:
+        yield got
+
+
+def printed(executed: Path) -> str:
+    """What the first cell of an executed notebook printed."""
+    texts = [o.get("text", "") for o in json.loads(executed.read_text())["cells"][0].get("outputs", [])]
+    return "".join("".join(t) if isinstance(t, list) else t for t in texts)
 
 
 def test_the_kernel_cannot_send_the_grader_to_another_socket(trap: tuple[str, list[bytes]], tmp_path: Path) -> None:
@@ -81,11 +97,9 @@ def test_the_kernel_cannot_send_the_grader_to_another_socket(trap: tuple[str, li
     out = tmp_path / "out"
     out.mkdir()
     execute.run_notebook(nb, "initialization", output=out, cell_timeout=10)
-    executed = json.loads((out / "hijack.executed.ipynb").read_text())
-    texts = [o.get("text", "") for o in executed["cells"][0].get("outputs", [])]
-    printed = "".join("".join(t) if isinstance(t, list) else t for t in texts)
+    said = printed(out / "hijack.executed.ipynb")
     # the attack ran: where the kernel is our own user, every socket of it was replaced
-    assert ("replaced 5" if os.geteuid() != 0 else "replaced") in printed, printed
+    assert ("replaced 5" if os.geteuid() != 0 else "replaced") in said, said
     assert seen == [], "the grader connected to a socket the kernel pointed it to"
 
 

@@ -30,6 +30,7 @@ from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.conftest import make_notebook, write_notebook
 from tests.redteam_scenarios import BODY, IMPORTS, ZEROS, graded
+from tests.test_kernel_sockets import HIJACK, listening, printed
 
 
 def _public_python() -> str | None:
@@ -57,14 +58,17 @@ def nocap() -> Iterator[tuple[Path, str]]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _batch(base: Path, grader_cmd: str, notebooks: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+def _batch(
+    base: Path, grader_cmd: str, notebooks: dict[str, list[str]], *, fast: bool = True
+) -> dict[str, dict[str, Any]]:
     """Grade the notebooks (name -> cells) in one batch, one at a time, with no namespace at all:
     each report by name."""
     subs, out = base / "subs", base / "out"
     subs.mkdir()
     for name, cells in notebooks.items():
         write_notebook(subs / f"{name}.ipynb", make_notebook(cells)).chmod(0o644)
-    run = f"{grader_cmd} run --fast --jobs 1 --timeout 20 --format json --output {out} {subs}"
+    options = "--fast --timeout 20" if fast else ""
+    run = f"{grader_cmd} run {options} --jobs 1 --format json --output {out} {subs}"
     cmd = ["capsh", "--drop=cap_sys_admin", "--", "-c", run]
     subprocess.run(cmd, check=True, timeout=600, capture_output=True)
     return {name: json.loads((out / f"{name}.json").read_text()) for name in notebooks}
@@ -232,3 +236,14 @@ def test_clearing_a_user_ends_its_processes_and_removes_its_files() -> None:
         isolation.release_uid(uid)
         subprocess.run(["chmod", "-R", "u+rwx", str(top)], check=False)
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_the_kernel_cannot_send_the_grader_to_another_socket(nocap: tuple[Path, str]) -> None:
+    # without a mount namespace the kernel's sockets lie in the scratch's tmp/, its user's own:
+    # it can replace them, whoever owns them
+    base, grader_cmd = nocap
+    with listening() as (path, seen):
+        _batch(base, grader_cmd, {"hijack": [HIJACK.replace("TRAP", repr(path)), IMPORTS, _unique(3)]}, fast=False)
+        said = printed(base / "out" / "hijack.executed.ipynb")
+        assert "replaced 5" in said, said  # the attack ran
+        assert seen == [], "the grader connected to a socket the kernel pointed it to"
