@@ -247,3 +247,34 @@ def test_the_kernel_cannot_send_the_grader_to_another_socket(nocap: tuple[Path, 
         said = printed(base / "out" / "hijack.executed.ipynb")
         assert "replaced 5" in said, said  # the attack ran
         assert seen == [], "the grader connected to a socket the kernel pointed it to"
+
+
+def test_an_id_a_dead_grader_held_is_cleared_before_it_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching to a sandbox user needs root")
+    uid = isolation.sandbox_uid()
+    pid = os.fork()
+    if pid == 0:  # what its sandbox started: still running when the grader died
+        try:
+            os.close(isolation._LEASES[uid])  # the lock is the grader's, not inherited (close on exec)
+            os.setgid(leftovers.NOGROUP)
+            os.setuid(uid)
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while not leftovers.alive(uid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert leftovers.alive(uid) == [pid]
+        os.close(isolation._LEASES.pop(uid))  # the grader died: its lock went, nothing was cleared
+        monkeypatch.setattr(isolation, "SANDBOX_UIDS", range(uid, uid + 1))
+        assert isolation.sandbox_uid() == uid
+        assert leftovers.alive(uid) == [], "a new sandbox shares its user with a dead one's process"
+        isolation.release_uid(uid)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)

@@ -269,7 +269,7 @@ def run_notebook(
         atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
         _kill(km, client)
         reap_orphans()
-        isolation.release_uid(cfg["uid"])
+        isolation.release_uid(cfg["uid"], contained=iso.pids and iso.mounts)
         cgroups.remove(cgroup)
         remove_scratch(scratch)
     result = {

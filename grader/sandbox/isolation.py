@@ -93,8 +93,11 @@ def sandbox_uid() -> int:
         with _LEASES_LOCK:
             if uid in _LEASES:
                 continue
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
             try:
-                fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+                fd, new = os.open(folder / str(uid), flags | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                fd, new = os.open(folder / str(uid), flags, 0o600), False
             except OSError:
                 return uid
             try:
@@ -103,28 +106,37 @@ def sandbox_uid() -> int:
                 os.close(fd)
                 continue
             _LEASES[uid] = fd
-        _clear(uid)  # what a grader that died with this id leased left running or lying about
+        # never drawn on this machine, or given back clean (see release_uid); else a grader
+        # died holding it, and what its sandbox started may still run, its files still lie about
+        if not (new or os.pread(fd, len(CLEAN), 0) == CLEAN):
+            _clear(uid)
+        os.ftruncate(fd, 0)
         return uid
     return jail.NOBODY
 
 
-def release_uid(uid: int) -> None:
+CLEAN = b"clean"  # a lease file's content once its id was given back with nothing of it left
+
+
+def release_uid(uid: int, *, contained: bool = False) -> None:
     """Give a sandbox's user id back, once none of its processes and none of its files in the
     machine's shared temporary folders are left (see leftovers.py): the next sandbox to draw it
-    finds nothing of this one."""
+    finds nothing of this one. `contained`: the sandbox had a PID and a mount namespace, which
+    took all of that along."""
     with _LEASES_LOCK:
-        leased = uid in _LEASES
-    if leased:
-        _clear(uid)
+        fd = _LEASES.get(uid)
+    clean = fd is not None and (contained or _clear(uid))
     with _LEASES_LOCK:
-        fd = _LEASES.pop(uid, None)
+        _LEASES.pop(uid, None)
     if fd is not None:
+        if clean:
+            os.pwrite(fd, CLEAN, 0)
         os.close(fd)
 
 
-def _clear(uid: int) -> None:
-    if os.geteuid() == 0 and uid in SANDBOX_UIDS:
-        leftovers.clear(uid)
+def _clear(uid: int) -> bool:
+    """End what `uid` left (see leftovers.py); whether nothing of it runs any more."""
+    return os.geteuid() == 0 and uid in SANDBOX_UIDS and leftovers.clear(uid)
 
 
 def jail_config(
@@ -220,7 +232,7 @@ def _works(scratch: Path, layers: dict[str, Any]) -> bool:
     try:
         return _probe(cfg)
     finally:
-        release_uid(cfg["uid"])
+        release_uid(cfg["uid"], contained=True)  # its one process ran no student code, and ended
 
 
 def _noted(iso: Isolation) -> Isolation:

@@ -55,14 +55,23 @@ def alive(uid: int) -> list[int]:
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/status", encoding="ascii", errors="replace") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            with open(f"/proc/{name}/status", "rb") as f:
+                status = f.read(4096)
         except OSError:  # gone meanwhile
             continue
-        ids, zombie = fields.get("Uid", "").split(), fields.get("State", "").strip().startswith("Z")
-        if len(ids) == 4 and str(uid) in (ids[0], ids[2]) and not zombie:
+        state, ids = _field(status, b"State"), _field(status, b"Uid").split()
+        if len(ids) == 4 and b"%d" % uid in (ids[0], ids[2]) and not state.startswith(b"Z"):
             found.append(int(name))
     return found
+
+
+def _field(status: bytes, name: bytes) -> bytes:
+    """A field of /proc/<pid>/status ("Name:\tvalue\n"), stripped; empty when absent."""
+    start = status.find(b"\n" + name + b":")
+    if start < 0:
+        return b""
+    end = status.find(b"\n", start + 1)
+    return status[start + len(name) + 2 : end if end >= 0 else None].strip()
 
 
 def reap_orphans(wait: float = 0.05) -> None:

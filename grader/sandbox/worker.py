@@ -86,7 +86,7 @@ class Worker:
         if wait:
             self.proc.wait()
             reap_orphans()
-            release_uid(self.uid)
+            release_uid(self.uid, contained=self.isolation.pids and self.isolation.mounts)
             if cgroups.remove(self.budget):  # else it is left for the exit (see cgroups.remove_all)
                 self.budget = None
         if self.proc.stdout is not None:
