@@ -66,12 +66,17 @@ class PinnedSockets:
             return url
         pinned: dict[str, int] = self.__dict__.setdefault("pinned", {})
         if channel not in pinned:
+            if self.pin_alive is not None and not self.pin_alive():  # a channel made after the end
+                return NOWHERE  # (jupyter_client's stop_channels makes the unused heartbeat's)
             pinned[channel] = pin_socket(url[len("ipc://") :], self.pin_owner, self.pin_alive)
         return f"ipc:///proc/self/fd/{pinned[channel]}"
 
     def unpin(self) -> None:
         for fd in self.__dict__.pop("pinned", {}).values():
             os.close(fd)
+
+
+NOWHERE = "ipc:///proc/self/fd/-1"  # an endpoint no socket can ever be at
 
 
 def pin_socket(path: str, owner: int, alive: Any, timeout: float = 60.0) -> int:
@@ -145,7 +150,14 @@ def _client_classes() -> tuple[Any, Any]:
             ip = socket_prefix(self.ip, self.jail_config, getattr(self.provisioner, "pid", None))
             kc: Any = super().client(**{"ip": ip, **kwargs})
             kc.pin_owner, kc.pin_alive = self.pin_owner, self.pin_alive
+            self.__dict__.setdefault("clients", []).append(kc)  # nbclient lets go of it early
             return kc
+
+        def unpin(self) -> None:
+            """Close our pinned descriptors and our clients' (once their channels are stopped)."""
+            for kc in self.__dict__.pop("clients", []):
+                kc.unpin()
+            super().unpin()
 
         def _alive(self) -> bool:
             process = getattr(self.provisioner, "process", None)
@@ -366,7 +378,6 @@ def _kill(km: Any, client: Any) -> None:
             kc.stop_channels()  # the heartbeat thread, the channels' sockets and their context
         except Exception:
             pass
-        kc.unpin()
         client.kc = None
     km.unpin()
 

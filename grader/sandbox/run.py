@@ -84,7 +84,10 @@ class Session:
         if w is not None and not (w.isolation.pids and w.isolation.mounts):
             self.discard(a)
             if self.served > 1:
-                self.worker(a)
+                try:
+                    self.worker(a)
+                except Exception:  # only a head start: the next submission starts one itself
+                    pass
 
     def discard(self, a: Assignment) -> None:
         w = self._workers.pop(a.name, None)
