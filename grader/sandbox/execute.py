@@ -32,9 +32,10 @@ from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.sandbox import cgroups, isolation, jail
+from grader.sandbox.leftovers import reap_orphans
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch, scrubbed_env
-from grader.sandbox.worker import adopt_orphans, reap_orphans
+from grader.sandbox.worker import adopt_orphans
 
 JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook

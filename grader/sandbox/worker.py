@@ -23,6 +23,7 @@ from typing import Any
 
 from grader.sandbox import cgroups, channel, isolation, jail
 from grader.sandbox.isolation import hidden, jail_config, release_uid, site_dirs
+from grader.sandbox.leftovers import reap_orphans
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
 
@@ -104,20 +105,6 @@ def adopt_orphans() -> None:
     import ctypes
 
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def reap_orphans(wait: float = 0.05) -> None:
-    """Collect exited orphans (they die a moment after their launcher, hence the short wait)."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.002)
 
 
 def start(scratch: Path, limits: Limits, *, hide: list[str] | None = None, preload: str = PRELOAD) -> Worker:
