@@ -219,7 +219,11 @@ def _round(
         if result is not None:
             early[f.name] = result
             continue
-        cases = [{"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup} for c in f.cases]
+        # hidden cases reach the child only after the visible ones' results (see channel.staged)
+        cases = [
+            {"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup, "hidden": c.hidden}
+            for c in f.cases
+        ]
         # the reference's versions of the graded functions it calls, run by an oracle (see grade_parsed)
         timeout = options.timeout or f.timeout
         task = task_for(ans, prep.given, cases, timeout, prep.peers, calls=calls[f.name])

@@ -21,6 +21,11 @@ Control messages are JSON, one per SOCK_SEQPACKET packet, over a socket pair:
                                      the child's socket, the oracle's socket]
     grader -> zygote  {"end": n, "wait": bool}                          zygote -> {"ended": n, status}
 The zygote's first packet is {"ready": true, "ok": <helpers imported>}.
+
+A job with visible and hidden cases comes in two stages on the child's job pipe, each as its
+length, a newline and itself: the visible cases (with "more": true), then, only once their
+results are read here, the hidden ones; the child answers each stage on its result pipe the
+same way. So no visible case's message can carry a hidden case's inputs (see `staged`).
 """
 
 from __future__ import annotations
@@ -111,10 +116,12 @@ class Call:
         self.link, self.task, self.id = link, task, next(link.calls)
         oracle = task.get("oracle")
         job = {k: v for k, v in task.items() if k != "oracle"}  # the reference's code: never the child's
-        job_r, job_w = os.pipe()
+        job, self.later = staged(job)
+        self.rest = bytearray()  # read past the first stage's result (see `_result`)
+        job_r, self.job_w = os.pipe()
         self.result_r, result_w = os.pipe()
         theirs = [job_r, result_w]
-        self.jobs: dict[int, memoryview] = {job_w: memoryview(json.dumps(job).encode())}
+        self.jobs: dict[int, memoryview] = {self.job_w: _framed(job)}
         if oracle:
             oracle_r, oracle_w = os.pipe()
             child_end, oracle_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -143,8 +150,9 @@ class Call:
                 continue
             except OSError:  # the child is gone: its result (none) tells
                 pass
-            os.close(fd)
             del self.jobs[fd]
+            if fd != self.job_w or self.later is None:  # open for the hidden cases' stage
+                os.close(fd)
 
     def abandon(self) -> None:
         """Give the call up unread (its worker is being closed)."""
@@ -154,6 +162,9 @@ class Call:
             self.result_r = -1
 
     def _close_jobs(self) -> None:
+        if self.later is not None and self.job_w not in self.jobs:
+            os.close(self.job_w)
+        self.later = None
         for fd in self.jobs:
             os.close(fd)
         self.jobs.clear()
@@ -163,18 +174,22 @@ class Call:
         try:
             if not self.sent or receive(self.link, time.monotonic() + CONTROL_SECONDS) != {"forked": self.id}:
                 return None
-            data, outcome = self._result(time.monotonic() + float(self.task["timeout"]), max_bytes)
+            deadline = time.monotonic() + float(self.task["timeout"])
+            data, outcome = self._result(deadline, max_bytes)
+            first = _parsed(data, self.task, hidden=False) if outcome == "whole" else None
+            if self.later is not None and first is not None and "cases" in first:
+                # the visible cases' results are in: only now may the child get the hidden ones
+                self.jobs[self.job_w], self.later = self.later, None
+                data, outcome = self._result(deadline, max_bytes - len(data))
+                rest = _parsed(data, self.task, hidden=True) if outcome == "whole" else None
+                both = rest is not None and "cases" in rest
+                first = {**first, "cases": {**first["cases"], **rest["cases"]}} if rest and both else rest
             ended = self._end(wait=outcome == "eof")
         finally:
             self.abandon()
         name = self.task["function"]
-        if outcome == "whole":
-            try:
-                result = checked(json.loads(data), self.task)
-            except (ValueError, RecursionError):
-                result = None
-            if result is not None:  # a whole result: how the child ended no longer matters
-                return result
+        if first is not None:  # a whole result: how the child ended no longer matters
+            return first
         if ended is None:
             return None
         if outcome == "timeout":
@@ -185,8 +200,9 @@ class Call:
 
     def _result(self, deadline: float, max_bytes: int) -> tuple[bytes, str]:
         """Write the rest of the job, read the result, which comes as its length, a newline and
-        itself: (bytes, "whole" | "eof" | "timeout" | "too_big")."""
-        buf = bytearray()
+        itself: (bytes, "whole" | "eof" | "timeout" | "too_big"). What came after a whole one
+        (a second stage's result, written early) is kept for the next call."""
+        buf, self.rest = self.rest, bytearray()
         size = -1
         out_fd = self.link.stdout_fd()
         while True:
@@ -197,6 +213,7 @@ class Call:
             if size > max_bytes or len(buf) > max_bytes or (size < 0 and len(buf) >= 24):
                 return b"", "too_big" if size > max_bytes else "eof"
             if 0 <= size <= len(buf):
+                self.rest = buf[size:]
                 return bytes(buf[:size]), "whole"
             left = deadline - time.monotonic()
             if left <= 0:
@@ -222,6 +239,33 @@ class Call:
             return None
         reply = receive(self.link, time.monotonic() + CONTROL_SECONDS)
         return reply if reply is not None and reply.get("ended") == self.id else None
+
+
+def _framed(job: dict[str, Any]) -> memoryview:
+    data = json.dumps(job).encode()
+    return memoryview(b"%d\n" % len(data) + data)
+
+
+def staged(job: dict[str, Any]) -> tuple[dict[str, Any], memoryview | None]:
+    """The job's first stage, and its second (the hidden cases) if it has visible ones too: a
+    child holds no hidden case's inputs until its visible cases' results are sent and read,
+    so nothing a visible case reports (a message built from the frames, the heap, the job
+    pipe) can carry them. The flag "hidden" itself never reaches the child."""
+    cases = [({k: v for k, v in c.items() if k != "hidden"}, bool(c.get("hidden"))) for c in job["cases"]]
+    seen = [c for c, hidden in cases if not hidden]
+    later = [c for c, hidden in cases if hidden]
+    if not seen or not later:
+        return {**job, "cases": seen + later}, None
+    return {**job, "cases": seen, "more": True}, _framed({"cases": later})
+
+
+def _parsed(data: bytes, task: dict[str, Any], *, hidden: bool) -> dict[str, Any] | None:
+    """One stage's result, checked against that stage's cases only."""
+    cases = [c for c in task["cases"] if bool(c.get("hidden")) == hidden]
+    try:
+        return checked(json.loads(data), {**task, "cases": cases or task["cases"]})
+    except (ValueError, RecursionError):
+        return None
 
 
 def anonymous(task: dict[str, Any]) -> dict[str, Any]:

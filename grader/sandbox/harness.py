@@ -19,6 +19,7 @@ runs the reference's code of those functions (oracle.py).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import linecache
 import os
@@ -136,7 +137,7 @@ def run_case(
 def run_function(task: dict[str, Any]) -> dict[str, Any]:
     """Every case of one graded function (inside its own child process). Its results may weigh
     `max_bytes` in all (0: unbounded): past that, the function is refused as too big at once
-    (each case's "weight", a lower bound of its output's size, is ours: it never goes out)."""
+    (each case's "weight", a lower bound of its output's size, is ours: never sent)."""
     results, room = {}, task.get("max_bytes") or None
     for case in task["cases"]:
         try:
@@ -155,28 +156,29 @@ def run_function(task: dict[str, Any]) -> dict[str, Any]:
 
 def _child(job_fd: int, result_fd: int, oracle_fd: int = -1) -> None:
     """A function child: read the job from its own pipe, run it, write the result to its own pipe
-    (`oracle_fd`: its socket to the oracle that runs the graded functions it calls).
-
-    Everything of the submission (its code, its inputs, what it prints, its result) lives only in
-    this process, which dies after one function: the zygote it was forked from never holds any."""
+    (`oracle_fd`: its socket to the oracle). A job with "more" has a second stage, its hidden
+    cases, sent once the visible ones' results are read (see channel.staged). Everything of the
+    submission lives only in this process: the zygote it was forked from never holds any."""
     _detach()
     if oracle_fd >= 0:
         import socket
 
         ORACLE.append(socket.socket(fileno=oracle_fd))
     try:
-        task: dict[str, Any] = {"function": ""}
-        try:
-            task = json.loads(_read_all(job_fd))
-            os.close(job_fd)
-            payload = json.dumps(run_function(task)).encode()
-        except BaseException as exc:
-            payload = json.dumps({"function": task.get("function", ""), "crash": type(exc).__name__}).encode()
-        # its length first: the grader then needs no EOF, which a process the student started
-        # (holding a copy of the pipe) could put off until the timeout
-        view = memoryview(b"%d\n" % len(payload) + payload)
-        while view:
-            view = view[os.write(result_fd, view) :]
+        task: dict[str, Any] = {"function": "", "more": True}
+        while task.pop("more", False):
+            try:  # (builtins as they were: a thread of the last stage's code may have patched them)
+                vars(builtins).update(BUILTINS)
+                task.update(json.loads(_read_job(job_fd)))  # a later stage: its cases, its room
+                payload = json.dumps(run_function(task)).encode()
+            except BaseException as exc:
+                vars(builtins).update(BUILTINS)
+                task, crash = {}, {"function": task.get("function", ""), "crash": type(exc).__name__}
+                payload = json.dumps(crash).encode()
+            # its length first: no EOF needed, which a process the student started could put off
+            view = memoryview(b"%d\n" % len(payload) + payload)
+            while view:
+                view = view[os.write(result_fd, view) :]
         os.close(result_fd)
     finally:
         os._exit(0)  # never return into the zygote's code, whatever the student's code left behind
@@ -195,10 +197,16 @@ def _detach() -> None:
     sys.stderr = sys.stdout
 
 
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while data := os.read(fd, 1 << 16):
+def _read_job(fd: int) -> bytes:
+    """One stage of the job: its length, a newline, itself (the pipe stays open for the next)."""
+    os.set_blocking(fd, True)  # student code of the first stage may have changed it
+    head = b""
+    while not head.endswith(b"\n") and len(head) < 24:
+        head += os.read(fd, 1) or b"\n"
+    size, chunks = int(head or 0), []
+    while size > 0 and (data := os.read(fd, min(size, 1 << 16))):
         chunks.append(data)
+        size -= len(data)
     return b"".join(chunks)
 
 
@@ -211,10 +219,8 @@ def _describe_status(status: int) -> dict[str, Any]:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _reap(wait: float = 0.0) -> None:
@@ -222,10 +228,8 @@ def _reap(wait: float = 0.0) -> None:
     with `wait`, until none is left (they count against the process limit until collected)."""
     init = os.getpid() == 1
     if init:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(-1, signal.SIGKILL)  # every process in the namespace but us
-        except OSError:
-            pass
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -253,13 +257,11 @@ def _end(pid: int, wait: bool) -> dict[str, Any]:
 def _exit_status(pid: int, wait: float) -> int | None:
     """The child's status if it exits within `wait` seconds."""
     end = time.monotonic() + max(wait, 0.0)
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
+    while not (done := os.waitpid(pid, os.WNOHANG))[0]:
         if time.monotonic() >= end:
             return None
         time.sleep(0.001)
+    return done[1]
 
 
 def _wipe(top: str) -> None:
@@ -349,10 +351,6 @@ def _cleaned(limit: float = 8.0) -> None:
         os.waitpid(pid, 0)
 
 
-def _reply(control: Any, msg: dict[str, Any]) -> None:
-    control.sendall((json.dumps(msg)).encode())
-
-
 def serve(control: Any) -> None:
     """The zygote's loop: fork a child for each request, end it when asked.
 
@@ -394,7 +392,7 @@ def serve(control: Any) -> None:
         for fd in fds:
             if fd >= 0:
                 os.close(fd)
-        _reply(control, reply)
+        control.sendall(json.dumps(reply).encode())
 
 
 def _fork(fds: list[int]) -> tuple[int, ...]:
@@ -441,7 +439,7 @@ def main() -> None:
                 ok = False
     control = socket.socket(fileno=CONTROL_FD)
     EMPTY.extend(_sizes())
-    _reply(control, {"ready": True, "ok": ok})  # the grader's check that this jail lets us work at all
+    control.sendall(json.dumps({"ready": True, "ok": ok}).encode())  # the check that this jail lets us work
     serve(control)
 
 
