@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from typing import Any
 
@@ -88,6 +89,34 @@ def case_error(r: dict[str, Any], ans: selection.Answer, a: Assignment) -> str:
     if r.get("setup"):
         return f"the code could not run: {qual}: {message}{where}"
     return f"raised {qual}: {message}{where}".strip()
+
+
+def drawn_case_error(r: dict[str, Any], ans: selection.Answer) -> str:
+    """`case_error` for a hidden case drawn with the secret: its inputs are the student's own
+    secret, and everything in a failed result that its code chose (the message, the exception's
+    class name, a frame's text) could spell them out. Only a built-in exception type and a line
+    of the answer's own cells are said."""
+    if "unencodable" in r:
+        return "returned a value that is not plain data"
+    err: dict[str, Any] = r["error"] if isinstance(r.get("error"), dict) else {}
+    etype = str(err.get("type", ""))
+    kind = getattr(builtins, etype, None)
+    if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+        etype = "Exception"
+    lines = {u.filename: u.source.count("\n") + 1 for u in ans.units}
+    frames = [f for f in err.get("frames") or [] if isinstance(f, dict)]
+    where = next(
+        (
+            f" ({f['cell']}, line {f['line']})"
+            for f in reversed(frames)
+            if f.get("cell") in lines and type(f.get("line")) is int and 0 < f["line"] <= lines[f["cell"]]
+        ),
+        "",
+    )
+    if etype == "MemoryError":
+        return f"ran out of memory{where}"
+    start = "the code could not run: " if r.get("setup") else "raised "
+    return f"{start}{etype}{where} (its message is not shown: this case's inputs are drawn for you)"
 
 
 def placeholder_hint(ans: selection.Answer) -> str:

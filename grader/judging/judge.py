@@ -62,8 +62,10 @@ def _case(f: Function, c: Case, ans: selection.Answer, r: Any, prep: Prepared) -
 
     if not isinstance(r, dict):
         return result(False, "no result came back for this case")
+    drawn = c.hidden and bool(c.vary) and prep.variant is not None  # its inputs: the student's secret
     if not r.get("ok"):
-        return result(False, feedback.case_error(r, ans, prep.assignment))
+        said = feedback.drawn_case_error(r, ans) if drawn else feedback.case_error(r, ans, prep.assignment)
+        return result(False, said)
     # A returned value is judged the same whoever returned it: a batch's cache hands the same
     # result object to every identical answer, so its verdict is worked out once.
     key = (f.name, c.name, id(r))
@@ -75,7 +77,8 @@ def _case(f: Function, c: Case, ans: selection.Answer, r: Any, prep: Prepared) -
     try:
         got = codec.decode(r.get("output"))
     except Exception as exc:  # whatever came back (a forged result too) is refused, never a crash
-        return result(False, f"{UNREADABLE} ({type(exc).__name__}: {str(exc)[:200]})")
+        why = type(exc).__name__ if drawn else f"{type(exc).__name__}: {str(exc)[:200]}"
+        return result(False, f"{UNREADABLE} ({why})")
     if got is None and prep.outputs(f.name, c.name) is not None:
         verdict = result(False, "returned None: is the `return` statement missing?")
     else:
