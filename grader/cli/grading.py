@@ -150,10 +150,12 @@ def run_cmd(
     if not files:
         skipped = [f"\n  skipped {f}: {why}" for f, why in taken.collection.skipped[:20]]
         raise click.UsageError("no notebooks found in the given paths" + "".join(skipped))
+    who_is = {h.path.resolve(): student or h.student for h in taken.collection.handins}
+    for line in intake.shared_ids(taken):  # never silently one student for several files
+        click.echo(f"warning: {line}", err=True)
     if students or len(files) > 1 or jobs is not None or scheduler is not None:
         from grader.course import cluster
 
-        who_is = {h.path.resolve(): student or h.student for h in taken.collection.handins}
         try:
             outcome = grader.grade_many(
                 paths,
@@ -201,7 +203,8 @@ def run_cmd(
             timeout=timeout,
             output=output,
             images=fmt == "html",
-            student=student,
+            # a folder's one notebook is graded as the student its layout names, as in a batch
+            student=student or (who_is.get(path.resolve()) if per_student else None),
         )
     from grader.files import file_names, write_atomic
     from grader.reports.text import to_json, to_text
@@ -351,7 +354,7 @@ def _show_batch(
     if students is not None and any(students.get(k) for k in ("unknown", "missing", "skipped", "notes")):
         from grader.course import intake
 
-        click.echo(intake.to_text(students), err=True)
+        click.echo(intake.to_text({**students, "warnings": []}), err=True)  # said once, before grading
     note = f"graded {outcome.graded}, {errors}already in the gradebook {outcome.skipped}"
     note += f", in {outcome.seconds:.1f} s"
     click.echo(note, err=True)

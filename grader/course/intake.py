@@ -190,7 +190,25 @@ def summary(intake: Intake) -> dict[str, Any]:
         "missing": intake.missing,
         "skipped": [{"file": f, "why": why} for f, why in intake.collection.skipped],
         "notes": [{"file": f, "note": note} for f, note in intake.collection.notes],
+        "warnings": shared_ids(intake),
     }
+
+
+def shared_ids(intake: Intake) -> list[str]:
+    """Plain hand-ins whose different files take one student id (`a/Toy.ipynb b/Toy.ipynb`
+    named directly are both `Toy`): one line saying so, since they count as one student's."""
+    files: dict[str, list[str]] = defaultdict(list)
+    for h in intake.collection.handins:
+        if h.layout == "plain" and str(h.path) not in files[h.student]:
+            files[h.student].append(str(h.path))
+    many = {s: f for s, f in files.items() if len(f) > 1}
+    if not many:
+        return []
+    said = "; ".join(f"{s}: {', '.join(f[:3])}{', ...' if len(f) > 3 else ''}" for s, f in many.items())
+    return [
+        f"several files take one student id in the plain layout, counted as that student's "
+        f"resubmissions ({said}); give each student's folder (docs/handins.md)"
+    ]
 
 
 def to_text(data: dict[str, Any]) -> str:
@@ -206,6 +224,7 @@ def to_text(data: dict[str, Any]) -> str:
         lines.append(f"  skipped {s['file']}: {s['why']}")
     for n in data.get("notes", []):
         lines.append(f"  note {n['file']}: {n['note']}")
+    lines += [f"  warning: {w}" for w in data.get("warnings", [])]
     return "\n".join(lines)
 
 

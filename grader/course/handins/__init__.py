@@ -84,6 +84,12 @@ def read(
                 found = layouts.read(name, root, options)
             except layouts.LayoutError as exc:
                 raise HandinError(f"{source}: {exc}") from None
+            if name == "plain" and len(sources) > 1 and source not in folders:
+                # folders named one by one (`subs/*`) are students, as they are when their parent is:
+                # a notebook at the top of one is its folder's (deeper ones keep the layout's rule)
+                who = source.resolve().name or str(source)  # `.` is its folder's name
+                mine = [replace(h, student=who) if h.path.parent == source else h for h in found.handins]
+                found.handins = mine
         out.layouts[str(source)] = name
         out.handins += [replace(_late(h, due), layout=name, source=str(source)) for h in found.handins]
         out.skipped += found.skipped
