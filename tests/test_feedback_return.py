@@ -91,3 +91,45 @@ def test_what_a_student_gets_holds_nothing_of_the_instructors(toy_root: Path, tm
     assert mine["submission"] == "leeeve_2001_6001_Toy.ipynb" and mine["score"] == graded["score"] < 5
     assert [f["score"] for f in mine["functions"]] == [f["score"] for f in graded["functions"]]
     assert 'href="toy.feedback.html"' in (eve / "toy.html").read_text()  # the page links its notebook
+
+
+def test_a_students_feedback_shows_no_python_or_sandbox_path_of_the_instructors(
+    toy_root: Path, tmp_path: Path
+) -> None:
+    import sys
+
+    nb = toy(note="raises")
+    nb["cells"].append(  # full mode: a traceback from inside numpy, and the sandbox's folder printed
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "import os\nprint('here:', os.getcwd())\nnp.linalg.inv(np.zeros((2, 2)))"}
+    )
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    (tmp_path / "class" / "alice" / "Toy.ipynb").write_text(json.dumps(nb))
+    out, back = tmp_path / "out", tmp_path / "returned"
+    _cli("run", str(tmp_path / "class"), "-j", "1", "--output", str(out), "--format", "html")
+    executed = next(out.glob("*.executed.ipynb")).read_text()
+    assert "site-packages/numpy" in executed and "/grader-" in executed  # the instructor's run has them
+    _cli("feedback", str(out), "--to", str(back))
+    shown = {p.name: p.read_text() for p in (back / "alice").iterdir()}
+    assert "toy.feedback.ipynb" in shown and "toy.feedback.html" in shown
+    assert "numpy/linalg" in shown["toy.feedback.ipynb"] and "LinAlgError" in shown["toy.feedback.html"]
+    for name, text in shown.items():
+        for word in ("site-packages", sys.prefix, "/grader-"):
+            assert word not in text, (name, word)
+    assert "<python>/numpy/linalg" in shown["toy.feedback.ipynb"] and "<sandbox>" in shown["toy.feedback.ipynb"]
+    assert "&lt;python&gt;/numpy/linalg" in shown["toy.feedback.html"]
+
+
+def test_the_variant_never_reaches_the_students_folder() -> None:
+    from grader.course import feedback
+    from grader.judging import hidden
+
+    note = hidden.SECRET_NOTE + " (variant 02bfb039af68420b)"
+    report = {"submission": "/home/prof/x/alice/Toy.ipynb", "variant": "02bfb039af68420b",
+              "functions": [{"name": "f", "hidden_cases": note}]}
+    mine = feedback.for_student(report, {"label": "alice/Toy.ipynb", "path": "/home/prof/x/alice/Toy.ipynb"},
+                                Path("/home/prof/out"))
+    assert "02bfb039af68420b" not in json.dumps(mine) and mine["functions"][0]["hidden_cases"] == hidden.SECRET_NOTE
+    row = {"hash": "94d964b2d635" * 5 + "@02bfb039af68420b", "variant": "02bfb039af68420b", "score": 1.0}
+    grades = feedback._for_student({"counted": dict(row), "handins": [dict(row)]})
+    assert "02bfb039af68420b" not in json.dumps(grades) and grades["counted"]["hash"] == "94d964b2d635" * 5

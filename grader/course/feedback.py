@@ -8,8 +8,9 @@ nbgrader returns feedback: `feedback/<student>/<assignment>/`.
 
 What a student gets is rendered for them from the report the batch wrote (adjustments in it):
 without what is the instructor's alone (`INTERNAL`: the digests that compare a class's answers,
-the sandbox's notes, the secret draw's variant, where reports are kept), and named by the
-hand-in's place in the download, never by a path of the instructor's machine.
+the sandbox's notes, the secret draw's variant, also inside messages and content hashes, where
+reports are kept), and named by the hand-in's place in the download, never by a path of the
+instructor's machine (tracebacks: `<python>/` for the grader's Python, `<sandbox>` for scratch).
 
 A folder is named by the student's id when that is a safe name, else by the cleaned id and a
 digest of it (`folder_names`): two ids that clean alike (`5501`, `5501.`) never share a folder.
@@ -115,10 +116,37 @@ def _copy_reports(s: Standing, folder: Path) -> None:
         for kind, text in zip(
             ("ipynb", "html"), feedback.build(result, Path(s.counted["path"]), run), strict=True
         ):
-            write_atomic(folder / f"{stem}.feedback.{kind}", text)
+            write_atomic(folder / f"{stem}.feedback.{kind}", scrub(text, html=kind == "html"))
         link = f"{stem}.feedback.html"
     if report.with_suffix(".html").is_file():
-        write_atomic(folder / f"{stem}.html", html.page(result, link))
+        write_atomic(folder / f"{stem}.html", scrub(html.page(result, link), html=True))
+
+
+# what a traceback or an output shows of the instructor's machine: the Python running the grader
+# (its venv's site-packages, its standard library; any other lib/python3.X/site-packages too) and
+# the sandbox's scratch folders (sandbox/scratch.py: grader-<pid>-<random> in the temp folder)
+_PACKAGES = re.compile(r"(?:/[^\s\"'<>:]+)?/lib/python3\.\d+/(?:site|dist)-packages/")
+_SCRATCH = re.compile(r"(?:/[^\s\"'<>:]+)?/grader-\d+-[A-Za-z0-9_]+")
+_VARIANT = re.compile(r" ?\(variant [0-9a-f]+\)")
+
+
+def _pythons() -> list[str]:
+    import sys
+    import sysconfig
+
+    places = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    places |= {os.path.realpath(p) for p in places}
+    return sorted((p.rstrip("/") for p in places if p and p.rstrip("/")), key=len, reverse=True)
+
+
+def scrub(text: str, *, html: bool = False) -> str:
+    """`text` (a report's string, a feedback notebook or page) without the grader's Python paths
+    (`<python>/`), the sandbox's scratch folders (`<sandbox>`) or the secret draw's variant."""
+    python, sandbox = ("&lt;python&gt;", "&lt;sandbox&gt;") if html else ("<python>", "<sandbox>")
+    text = _PACKAGES.sub(python + "/", _VARIANT.sub("", text))
+    for place in _pythons():
+        text = text.replace(place + "/", python + "/")
+    return _SCRATCH.sub(sandbox, text)
 
 
 def for_student(report: dict[str, Any], handin: dict[str, Any], output: Path) -> dict[str, Any]:
@@ -138,6 +166,7 @@ def for_student(report: dict[str, Any], handin: dict[str, Any], output: Path) ->
                 value = value.replace(p, label)
             for f in sorted(set(folders), key=len, reverse=True):
                 value = value.replace(f, HIDDEN_PATH)
+            value = scrub(value)
         return value
 
     return {**clean(report), "submission": label}
@@ -145,6 +174,13 @@ def for_student(report: dict[str, Any], handin: dict[str, Any], output: Path) ->
 
 def _for_student(d: dict[str, Any]) -> dict[str, Any]:
     """What a student sees of their grades: no paths of the instructor's machine."""
-    counted = {k: v for k, v in d["counted"].items() if k not in INTERNAL}
-    handins = [{k: v for k, v in h.items() if k not in INTERNAL} for h in d["handins"]]
+    counted = _unvaried({k: v for k, v in d["counted"].items() if k not in INTERNAL})
+    handins = [_unvaried({k: v for k, v in h.items() if k not in INTERNAL}) for h in d["handins"]]
     return {**d, "counted": counted, "handins": handins}
+
+
+def _unvaried(row: dict[str, Any]) -> dict[str, Any]:
+    """A gradebook row's content hash without the variant the gradebook keys it by (sha@variant)."""
+    if isinstance(row.get("hash"), str):
+        row["hash"] = row["hash"].split("@")[0]
+    return row
