@@ -101,7 +101,7 @@ def test_a_students_feedback_shows_no_python_or_sandbox_path_of_the_instructors(
     nb = toy(note="raises")
     nb["cells"].append(  # full mode: a traceback from inside numpy, and the sandbox's folder printed
         {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-         "source": "import os\nprint('here:', os.getcwd())\nnp.linalg.inv(np.zeros((2, 2)))"}
+         "source": "import os, sys\nprint(os.getcwd(), sys.executable, sys.path)\nnp.linalg.inv(np.zeros((2, 2)))"}
     )
     (tmp_path / "class" / "alice").mkdir(parents=True)
     (tmp_path / "class" / "alice" / "Toy.ipynb").write_text(json.dumps(nb))

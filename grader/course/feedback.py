@@ -125,7 +125,9 @@ def _copy_reports(s: Standing, folder: Path) -> None:
 # what a traceback or an output shows of the instructor's machine: the Python running the grader
 # (its venv's site-packages, its standard library; any other lib/python3.X/site-packages too) and
 # the sandbox's scratch folders (sandbox/scratch.py: grader-<pid>-<random> in the temp folder)
-_PACKAGES = re.compile(r"(?:/[^\s\"'<>:]+)?/lib/python3\.\d+/(?:site|dist)-packages/")
+_SEGMENTS = r"(?:/[^\s\"'<>:/]+)+?"
+_PACKAGES = re.compile(_SEGMENTS + r"/lib/python3\.\d+/(?:site|dist)-packages(?![^\s\"'<>:,/\]\\])")
+_PREFIX = re.compile(_SEGMENTS + r"(?=/lib/python3|/bin/python)")  # a venv's or /usr's
 _SCRATCH = re.compile(r"(?:/[^\s\"'<>:]+)?/grader-\d+-[A-Za-z0-9_]+")
 _VARIANT = re.compile(r" ?\(variant [0-9a-f]+\)")
 
@@ -143,10 +145,10 @@ def scrub(text: str, *, html: bool = False) -> str:
     """`text` (a report's string, a feedback notebook or page) without the grader's Python paths
     (`<python>/`), the sandbox's scratch folders (`<sandbox>`) or the secret draw's variant."""
     python, sandbox = ("&lt;python&gt;", "&lt;sandbox&gt;") if html else ("<python>", "<sandbox>")
-    text = _PACKAGES.sub(python + "/", _VARIANT.sub("", text))
+    text = _PACKAGES.sub(python, _VARIANT.sub("", text))
     for place in _pythons():
         text = text.replace(place + "/", python + "/")
-    return _SCRATCH.sub(sandbox, text)
+    return _SCRATCH.sub(sandbox, _PREFIX.sub(python, text))
 
 
 def for_student(report: dict[str, Any], handin: dict[str, Any], output: Path) -> dict[str, Any]:
