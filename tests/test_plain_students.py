@@ -82,3 +82,18 @@ def test_files_named_directly_that_share_an_id_are_said_to_in_one_line(
     students = json.loads((out / "summary.json").read_text())["students"]
     assert students["students"] == ["Toy"] and len(students["warnings"]) == 1
     assert "warning: several files take one student id" in (out / "summary.txt").read_text()
+
+
+def test_class_folders_named_together_keep_their_notebooks_stems(no_secret: Path, tmp_path: Path) -> None:
+    """`grader run week1/ week2/`, each holding a notebook per student at its top: the stems are
+    the students (a folder given is a student only when it holds one notebook at its top)."""
+    for week in ("week1", "week2"):
+        (tmp_path / week).mkdir()
+        for who in ("alice", "bob"):
+            (tmp_path / week / f"{who}.ipynb").write_bytes(REF.read_bytes())
+    out = tmp_path / "out"
+    args = ["run", str(tmp_path / "week1"), str(tmp_path / "week2"), "--fast", "--output", str(out)]
+    got = _grader(*args, env=_env(no_secret))
+    assert got.returncode == 0, got.stderr
+    students = json.loads((out / "summary.json").read_text())["students"]
+    assert students["students"] == ["alice", "bob"], students

@@ -84,12 +84,13 @@ def read(
                 found = layouts.read(name, root, options)
             except layouts.LayoutError as exc:
                 raise HandinError(f"{source}: {exc}") from None
-            if name == "plain" and len(sources) > 1 and source not in folders:
-                # folders named one by one (`subs/*`) are students, as they are when their parent is:
-                # a notebook at the top of one is its folder's (deeper ones keep the layout's rule)
+            top = [h for h in found.handins if h.path.parent == source]
+            if name == "plain" and len(sources) > 1 and source not in folders and len(top) == 1:
+                # folders named one by one (`subs/*`), each holding one notebook at its top, are
+                # students, as they are when their parent is named; a folder with several notebooks
+                # at its top (`week1/ week2/`, one per student) keeps their stems
                 who = source.resolve().name or str(source)  # `.` is its folder's name
-                mine = [replace(h, student=who) if h.path.parent == source else h for h in found.handins]
-                found.handins = mine
+                found.handins = [replace(h, student=who) if h in top else h for h in found.handins]
         out.layouts[str(source)] = name
         out.handins += [replace(_late(h, due), layout=name, source=str(source)) for h in found.handins]
         out.skipped += found.skipped
