@@ -29,7 +29,7 @@ from grader.sandbox import isolation, leftovers
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.conftest import make_notebook, write_notebook
-from tests.redteam_scenarios import BODY, IMPORTS, ZEROS, graded
+from tests.redteam_scenarios import BODY, IMPORTS, RANDOM, ZEROS, graded
 from tests.test_kernel_sockets import HIJACK, listening, printed
 
 
@@ -185,6 +185,54 @@ def test_files_never_pass_between_submissions_nor_stay(nocap: tuple[Path, str]) 
             if os.path.isdir(f"{d}/{name}.d"):
                 subprocess.run(["chmod", "-R", "u+rwx", f"{d}/{name}.d"], check=False)
                 shutil.rmtree(f"{d}/{name}.d", ignore_errors=True)
+
+
+# one function records every input it is called with (its hidden cases' too) where the next
+# function of the same submission may look, and leaves a daemon that writes them again later;
+# the next function's visible message (which the student reads) shows what it found
+RECORD = """    import os, time
+    if os.getuid() not in (0, GRADER_UID):
+        open(LOOT + "/ran-%d" % os.getuid(), "w").close()
+        with open("/tmp/NAME", "a") as f:
+            f.write(repr(layers_dims) + ";")
+        os.chmod("/tmp/NAME", 0o666)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                for _ in range(100):
+                    time.sleep(0.05)
+                    with open("/tmp/NAME", "a") as f:
+                        f.write("daemon " + repr(layers_dims) + ";")
+            os._exit(0)
+"""
+REVEAL = """    import os
+    try:
+        found = open("/tmp/NAME").read()
+    except OSError:
+        found = None
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), found])
+"""
+
+
+def test_a_functions_hidden_inputs_never_reach_the_next_functions_visible_message(
+    nocap: tuple[Path, str],
+) -> None:
+    base, grader_cmd = nocap
+    name = f"grader-test-{secrets.token_hex(6)}"
+    record = RECORD.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    try:
+        reports = _batch(base, grader_cmd, {
+            "spy": [IMPORTS, graded(ZEROS, record.replace("NAME", name) + BODY[ZEROS]),
+                    graded(RANDOM, REVEAL.replace("NAME", name))],
+        })  # fmt: skip
+        ran = [int(p.name.split("-")[1]) for p in (base / "loot").glob("ran-*")]
+        assert ran, "the recording function never ran: the test proves nothing"
+        revealed = next(f for f in reports["spy"]["functions"] if f["name"] == RANDOM)["message"]
+        uid, found = eval(revealed.split("OBS")[1].split("SBO")[0])
+        assert uid not in ran and found is None, revealed
+        assert not os.path.lexists(f"/tmp/{name}"), "the recording outlived the submission"
+    finally:
+        Path(f"/tmp/{name}").unlink(missing_ok=True)
 
 
 def test_the_scratch_tmp_belongs_to_the_sandbox_user_alone() -> None:

@@ -32,6 +32,14 @@ def helper_modules(a: Assignment) -> list[str]:
     return [f[:-3] for f in a.files if f.endswith(".py") and "/" not in f and f[:-3].isidentifier()]
 
 
+def contained(w: Worker) -> bool:
+    """Whether everything `w`'s code can start or leave dies with its namespaces (a PID and a
+    mount namespace). Without them (a container without CAP_SYS_ADMIN) a daemon outlives the
+    functions' process groups and files lie in the machine's /tmp: only ending every process of
+    its user id and removing that id's files (leftovers.py) takes them away."""
+    return w.isolation.pids and w.isolation.mounts
+
+
 class Session:
     """Sandboxed workers kept warm per assignment, replaced when one dies.
 
@@ -73,21 +81,33 @@ class Session:
         return False
 
     def done_with(self, a: Assignment) -> None:
-        """One submission is graded. A worker without a PID or a mount namespace serves no other:
-        what its code started may outlive the functions' process groups (a daemon), its files
-        lie in the machine's /tmp; the next submission gets a fresh worker,
+        """One submission is graded. A worker that is not `contained` serves no other (nor more
+        than one of its functions, see `_execute`): the next submission gets a fresh worker,
         under a user id of its own, once this one's processes are ended and its files removed
         (see leftovers.py). From the second submission on (a batch, not a single run), it
         starts at once, and boots while this one is judged."""
         self.served += 1
         w = self._workers.get(a.name)
-        if w is not None and not (w.isolation.pids and w.isolation.mounts):
+        if w is not None and not contained(w):
             self.discard(a)
             if self.served > 1:
                 try:
                     self.worker(a)
                 except Exception:  # only a head start: the next submission starts one itself
                     pass
+
+    def renew(self, a: Assignment) -> None:
+        """A fresh worker for `a` under a user id of its own, booting while the old one's user
+        is cleared (it runs no student code until it gets a job, after this returns)."""
+        old = self._workers.pop(a.name, None)
+        try:
+            self.worker(a)
+        except Exception:  # the next job starts one itself, and reports what fails
+            pass
+        finally:
+            if old is not None:
+                old.close()
+                remove_scratch(old.scratch)
 
     def discard(self, a: Assignment) -> None:
         w = self._workers.pop(a.name, None)
@@ -240,30 +260,36 @@ def _execute(
     pending = list(tasks)
     output = []
     notes: tuple[str, ...] = ()
-    for _ in range(MAX_RESTARTS):
-        if not pending:
-            break
+    restarts = 0
+    while pending and restarts < MAX_RESTARTS:
         worker = session.worker(a)
-        job = {"tasks": [t.to_job() for t in pending], "max_bytes": limits.result_bytes}
-        session.sent += len(pending)
-        deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in pending)
+        # a worker that is not contained runs one function: what that function's hidden stage
+        # leaves behind (a daemon, a file) must not reach the next function's visible cases,
+        # whose messages the student reads
+        batch = pending if contained(worker) else pending[:1]
+        job = {"tasks": [t.to_job() for t in batch], "max_bytes": limits.result_bytes}
+        session.sent += len(batch)
+        deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in batch)
         sent = zygote.send(worker, job)
         if meanwhile is not None:  # the caller's own work, while the worker boots and runs
             meanwhile()
             meanwhile = None
         if not session.confirm(a, worker):
+            restarts += 1
             continue  # the machine allows less than that worker assumed: the job goes to the next
         notes = worker.isolation.notes
         got = zygote.collect(worker, deadline, limits) if sent else {}
         output.append(worker.output.text())
         results.update(got)
-        left = [t for t in pending if t.function not in got]
+        left = [t for t in batch if t.function not in got]
         if left:  # the worker died or hung: the first unanswered function was running
+            restarts += 1
             session.discard(a)
             died = {"function": left[0].function, "worker_died": True}
             results[left[0].function] = {**died, "oom": True} if worker.lost_to_oom else died
-            left = left[1:]
-        pending = left
+        elif not contained(worker) and len(pending) > len(batch):
+            session.renew(a)
+        pending = [t for t in pending if t.function not in results]
     for t in pending:
         results[t.function] = {"function": t.function, "worker_died": True}
     if meanwhile is not None:
