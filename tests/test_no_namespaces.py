@@ -59,7 +59,7 @@ def nocap() -> Iterator[tuple[Path, str]]:
 
 
 def _batch(
-    base: Path, grader_cmd: str, notebooks: dict[str, list[str]], *, fast: bool = True
+    base: Path, grader_cmd: str, notebooks: dict[str, list[str]], *, fast: bool = True, jobs: int = 1
 ) -> dict[str, dict[str, Any]]:
     """Grade the notebooks (name -> cells) in one batch, one at a time, with no namespace at all:
     each report by name."""
@@ -68,7 +68,7 @@ def _batch(
     for name, cells in notebooks.items():
         write_notebook(subs / f"{name}.ipynb", make_notebook(cells)).chmod(0o644)
     options = "--fast --timeout 20" if fast else ""
-    run = f"{grader_cmd} run {options} --jobs 1 --format json --output {out} {subs}"
+    run = f"{grader_cmd} run {options} --jobs {jobs} --format json --output {out} {subs}"
     cmd = ["capsh", "--drop=cap_sys_admin", "--", "-c", run]
     subprocess.run(cmd, check=True, timeout=600, capture_output=True)
     return {name: json.loads((out / f"{name}.json").read_text()) for name in notebooks}
@@ -233,6 +233,40 @@ def test_a_functions_hidden_inputs_never_reach_the_next_functions_visible_messag
         assert not os.path.lexists(f"/tmp/{name}"), "the recording outlived the submission"
     finally:
         Path(f"/tmp/{name}").unlink(missing_ok=True)
+
+
+# side by side (--jobs 2), one student's hidden cases name files after their inputs (a 0600
+# file's name is there for all to list) while a classmate's visible case looks for them
+SIGNAL = """    import os, time
+    if os.getuid() not in (0, GRADER_UID):
+        open(LOOT + "/ran-%d" % os.getuid(), "w").close()
+        open("/tmp/NAME-" + "-".join(map(str, layers_dims)), "w").close()
+        time.sleep(1.5)
+"""
+WATCH = """    import os, time
+    found, start = [], time.time()
+    while not found and time.time() - start < 3:
+        found = [n for n in os.listdir("/tmp") if n.startswith("NAME")]
+        time.sleep(0.05)
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), found])
+"""
+
+
+def test_sandboxes_without_namespaces_never_run_side_by_side(nocap: tuple[Path, str]) -> None:
+    base, grader_cmd = nocap
+    name = f"grader-test-{secrets.token_hex(6)}"
+    signal = SIGNAL.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    try:
+        reports = _batch(base, grader_cmd, {
+            "a_signals": [IMPORTS, graded(ZEROS, signal.replace("NAME", name) + BODY[ZEROS])],
+            "b_watches": [IMPORTS, graded(ZEROS, WATCH.replace("NAME", name))],
+        }, jobs=2)  # fmt: skip
+        assert list((base / "loot").glob("ran-*")), "the signalling function never ran: the test proves nothing"
+        uid, found = _seen(reports["b_watches"])
+        assert found == [], f"a classmate running beside it listed {found}"
+    finally:
+        for left in Path("/tmp").glob(f"{name}*"):
+            left.unlink()
 
 
 def test_the_scratch_tmp_belongs_to_the_sandbox_user_alone() -> None:

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from grader.errors import GraderError
 from grader.files import write_atomic
 from grader.reading import assignment as spec
 from grader.reading import notebook
-from grader.sandbox import cgroups, isolation, jail
+from grader.sandbox import cgroups, isolation, jail, leftovers
 from grader.sandbox.leftovers import reap_orphans
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch, scrubbed_env
@@ -271,20 +272,22 @@ def run_notebook(
     watchdog = threading.Timer(budget + KILL_GRACE, _kill_group, args=(km,))
     watchdog.daemon = True
     status, message = "completed", ""
-    try:
-        watchdog.start()
-        client.preprocess(nb, {"metadata": {"path": str(scratch)}}, km=km)
-    except Exception as exc:  # timeouts, a dead kernel: the run ends here, the grade does not
-        status = "timeout" if "Timeout" in type(exc).__name__ else "died"
-        message = f"{type(exc).__name__}: {str(exc)[:300]}"
-    finally:
-        watchdog.cancel()
-        atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
-        _kill(km, client)
-        reap_orphans()
-        isolation.release_uid(cfg["uid"], contained=iso.pids and iso.mounts)
-        cgroups.remove(cgroup)
-        remove_scratch(scratch)
+    # without namespaces, no other sandbox runs beside it (see leftovers.alone)
+    with nullcontext() if iso.pids and iso.mounts else leftovers.alone():
+        try:
+            watchdog.start()
+            client.preprocess(nb, {"metadata": {"path": str(scratch)}}, km=km)
+        except Exception as exc:  # timeouts, a dead kernel: the run ends here, the grade does not
+            status = "timeout" if "Timeout" in type(exc).__name__ else "died"
+            message = f"{type(exc).__name__}: {str(exc)[:300]}"
+        finally:
+            watchdog.cancel()
+            atexit.unregister(client._cleanup_kernel)  # we clean up here, not at interpreter exit
+            _kill(km, client)
+            reap_orphans()
+            isolation.release_uid(cfg["uid"], contained=iso.pids and iso.mounts)
+            cgroups.remove(cgroup)
+            remove_scratch(scratch)
     result = {
         "status": status,
         "message": message,

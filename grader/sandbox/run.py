@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from grader.errors import GraderError
 from grader.reading import assignment as spec
 from grader.reading import notebook
 from grader.reading.assignment import Assignment
-from grader.sandbox import isolation
+from grader.sandbox import isolation, leftovers
 from grader.sandbox import worker as zygote  # the worker is a zygote: see harness.py
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
@@ -60,6 +61,7 @@ class Session:
         self._workers: dict[str, Worker] = {}
         self.sent = 0  # tasks sent to workers, retries included
         self.served = 0  # submissions run (see `done_with`)
+        self.uncontained = False  # its workers had no PID or mount namespace (see `contained`)
 
     def worker(self, a: Assignment) -> Worker:
         w = self._workers.get(a.name)
@@ -81,20 +83,15 @@ class Session:
         return False
 
     def done_with(self, a: Assignment) -> None:
-        """One submission is graded. A worker that is not `contained` serves no other (nor more
-        than one of its functions, see `_execute`): the next submission gets a fresh worker,
-        under a user id of its own, once this one's processes are ended and its files removed
-        (see leftovers.py). From the second submission on (a batch, not a single run), it
-        starts at once, and boots while this one is judged."""
+        """One submission is graded. A worker that is not `contained` ran one function only (see
+        `_execute`) and is gone, its user cleared; from the second submission on (a batch, not a
+        single run) the next one starts at once, and boots while this one is judged."""
         self.served += 1
-        w = self._workers.get(a.name)
-        if w is not None and not contained(w):
-            self.discard(a)
-            if self.served > 1:
-                try:
-                    self.worker(a)
-                except Exception:  # only a head start: the next submission starts one itself
-                    pass
+        if self.uncontained and self.served > 1 and a.name not in self._workers:
+            try:
+                self.worker(a)
+            except Exception:  # only a head start: the next submission starts one itself
+                pass
 
     def renew(self, a: Assignment) -> None:
         """A fresh worker for `a` under a user id of its own, booting while the old one's user
@@ -267,28 +264,30 @@ def _execute(
         # leaves behind (a daemon, a file) must not reach the next function's visible cases,
         # whose messages the student reads
         batch = pending if contained(worker) else pending[:1]
-        job = {"tasks": [t.to_job() for t in batch], "max_bytes": limits.result_bytes}
-        session.sent += len(batch)
-        deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in batch)
-        sent = zygote.send(worker, job)
-        if meanwhile is not None:  # the caller's own work, while the worker boots and runs
-            meanwhile()
-            meanwhile = None
-        if not session.confirm(a, worker):
-            restarts += 1
-            continue  # the machine allows less than that worker assumed: the job goes to the next
-        notes = worker.isolation.notes
-        got = zygote.collect(worker, deadline, limits) if sent else {}
-        output.append(worker.output.text())
-        results.update(got)
-        left = [t for t in batch if t.function not in got]
-        if left:  # the worker died or hung: the first unanswered function was running
-            restarts += 1
-            session.discard(a)
-            died = {"function": left[0].function, "worker_died": True}
-            results[left[0].function] = {**died, "oom": True} if worker.lost_to_oom else died
-        elif not contained(worker) and len(pending) > len(batch):
-            session.renew(a)
+        session.uncontained = session.uncontained or not contained(worker)
+        with nullcontext() if contained(worker) else leftovers.alone():
+            job = {"tasks": [t.to_job() for t in batch], "max_bytes": limits.result_bytes}
+            session.sent += len(batch)
+            deadline = time.monotonic() + STARTUP_SECONDS + sum(t.timeout + 2 for t in batch)
+            sent = zygote.send(worker, job)
+            if meanwhile is not None:  # the caller's own work, while the worker boots and runs
+                meanwhile()
+                meanwhile = None
+            if not session.confirm(a, worker):
+                restarts += 1
+                continue  # the machine allows less than that worker assumed: the job goes to the next
+            notes = worker.isolation.notes
+            got = zygote.collect(worker, deadline, limits) if sent else {}
+            output.append(worker.output.text())
+            results.update(got)
+            left = [t for t in batch if t.function not in got]
+            if left:  # the worker died or hung: the first unanswered function was running
+                restarts += 1
+                session.discard(a)
+                died = {"function": left[0].function, "worker_died": True}
+                results[left[0].function] = {**died, "oom": True} if worker.lost_to_oom else died
+            elif not contained(worker):  # cleared before the next sandbox without namespaces runs
+                session.renew(a) if len(pending) > len(batch) else session.discard(a)
         pending = [t for t in pending if t.function not in results]
     for t in pending:
         results[t.function] = {"function": t.function, "worker_died": True}
