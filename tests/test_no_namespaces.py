@@ -360,3 +360,34 @@ def test_an_id_a_dead_grader_held_is_cleared_before_it_is_drawn_again(monkeypatc
         except ProcessLookupError:
             pass
         os.waitpid(pid, 0)
+
+
+def test_ids_dead_graders_held_are_cleared_without_being_drawn() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching to a sandbox user needs root")
+    uid = isolation.sandbox_uid()
+    pid = os.fork()
+    if pid == 0:  # what its sandbox started: still running when the grader died
+        try:
+            os.close(isolation._LEASES[uid])
+            os.setgid(leftovers.NOGROUP)
+            os.setuid(uid)
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while not leftovers.alive(uid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert leftovers.alive(uid) == [pid]
+        os.close(isolation._LEASES.pop(uid))  # the grader died: its lock went, nothing was cleared
+        folder = Path(tempfile.gettempdir()) / "grader-uids"
+        isolation._clear_abandoned(folder)  # what the next grader does once, beside its work
+        assert leftovers.alive(uid) == [], "a dead grader's sandbox process runs on"
+        assert (folder / str(uid)).read_bytes() == isolation.CLEAN
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)

@@ -81,6 +81,9 @@ def sandbox_uid() -> int:
         lockable = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
     except OSError:
         lockable = False
+    if lockable and os.geteuid() == 0 and not _SWEPT.is_set():
+        _SWEPT.set()
+        threading.Thread(target=_clear_abandoned, args=(folder,), daemon=True).start()
     for _ in range(200):
         uid = random.choice(SANDBOX_UIDS)
         try:
@@ -116,6 +119,38 @@ def sandbox_uid() -> int:
 
 
 CLEAN = b"clean"  # a lease file's content once its id was given back with nothing of it left
+_SWEPT = threading.Event()  # whether this process looked for ids dead graders left behind
+
+
+def _clear_abandoned(folder: Path) -> None:
+    """Clear every id a grader that died (SIGKILL, a crash) held: its sandboxes' processes would
+    run on, beside ours, until the id happened to be drawn again. Once per process, in the
+    background: the id a sandbox draws is cleared before it is used anyway (see sandbox_uid)."""
+    import fcntl
+
+    try:
+        names = [n for n in os.listdir(folder) if n.isdigit() and int(n) in SANDBOX_UIDS]
+    except OSError:
+        return
+    for name in names:
+        uid = int(name)
+        with _LEASES_LOCK:
+            if uid in _LEASES:
+                continue
+            try:
+                fd = os.open(folder / name, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live grader's sandbox runs as it
+                os.close(fd)
+                continue
+            if os.pread(fd, len(CLEAN), 0) == CLEAN:
+                os.close(fd)
+                continue
+            _LEASES[uid] = fd
+        release_uid(uid)  # clears it, marks it clean, unlocks it
 
 
 def release_uid(uid: int, *, contained: bool = False) -> None:
