@@ -11,6 +11,7 @@ nor the test's own user, and only on processes and files of their own user.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -284,6 +285,15 @@ def test_the_scratch_tmp_belongs_to_the_sandbox_user_alone() -> None:
         remove_scratch(scratch)
 
 
+def _sysv_of(uid: int) -> list[str]:
+    """The SysV objects of the machine `uid` owns, as table:id."""
+    found = []
+    for table in ("shm", "msg", "sem"):
+        head, *rows = [line.split() for line in Path(f"/proc/sysvipc/{table}").read_text().splitlines()]
+        found += [f"{table}:{r[1]}" for r in rows if str(uid) in (r[head.index("uid")], r[head.index("cuid")])]
+    return found
+
+
 def test_clearing_a_user_ends_its_processes_and_removes_its_files() -> None:
     if os.geteuid() != 0:
         pytest.skip("switching to a sandbox user needs root")
@@ -303,6 +313,9 @@ def test_clearing_a_user_ends_its_processes_and_removes_its_files() -> None:
                 (top / "tree" / "a" / "b" / "f").write_text("x")
                 (top / "tree" / "a").chmod(0)
                 os.symlink(mine, top / "link")
+                libc = ctypes.CDLL(None)  # SysV objects: the machine's, with no IPC namespace
+                made = [libc.shmget(0, 4096, 0o1666), libc.msgget(0, 0o1666), libc.semget(0, 1, 0o1666)]
+                assert min(made) >= 0, made
                 if os.fork() == 0:
                     os.setsid()
                     while True:
@@ -314,6 +327,7 @@ def test_clearing_a_user_ends_its_processes_and_removes_its_files() -> None:
         assert leftovers.clear(uid, [str(top)])
         assert leftovers.alive(uid) == []
         assert sorted(p.name for p in top.iterdir()) == ["kept"] and mine.read_text() == "root's"
+        assert _sysv_of(uid) == [], "its SysV objects outlived it"
     finally:
         isolation.release_uid(uid)
         subprocess.run(["chmod", "-R", "u+rwx", str(top)], check=False)

@@ -86,6 +86,34 @@ def clear(uid: int, places: Iterable[str] = SHARED) -> bool:
     return False
 
 
+IPC_RMID = 0
+# the machine's SysV objects (without an IPC namespace, a sandbox's outlive it): their table in
+# /proc, and the libc call that removes one
+SYSV = (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl"))
+
+
+def _clear_sysv(uid: int) -> None:
+    """Remove the SysV shared memory, message queues and semaphore sets `uid` owns or made
+    (as that user: it may remove exactly those); where no syscall filter refuses them to it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for table, call in SYSV:
+        try:
+            with open(f"/proc/sysvipc/{table}") as f:
+                head, *rows = [line.split() for line in f]
+        except (OSError, ValueError):
+            continue
+        owners = [head.index(c) for c in ("uid", "cuid") if c in head]
+        for row in rows:
+            try:
+                ident, mine = int(row[1]), any(int(row[i]) == uid for i in owners)
+            except (IndexError, ValueError):
+                continue
+            if mine:  # semctl takes a semaphore number before the command
+                getattr(libc, call)(*((ident, 0) if table == "sem" else (ident,)), IPC_RMID, None)
+
+
 def alive(uid: int) -> list[int]:
     """The processes running as `uid` (its real or saved id: those `uid` may signal) that are
     not zombies. kill(-1) cannot tell: it succeeds whenever the machine has another process."""
@@ -137,6 +165,7 @@ def _as_user(uid: int, places: list[str]) -> int:
         os.kill(-1, signal.SIGKILL)  # every process we may signal (but us): exactly uid's
     except ProcessLookupError:  # no other process on the machine at all
         pass
+    _clear_sysv(uid)
     deadline = time.monotonic() + SWEEP_SECONDS
     for place in places:
         try:
