@@ -348,6 +348,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     out = args.work / "out"
     r: dict[str, Any] = {"n": args.n, "n_typical": len(typical_paths), "slow": max(1, args.n // 500)}
     r["load"] = os.getloadavg()[0]
+    # first, while this process holds nothing else: its RSS is then the batch's (after the secret
+    # bench's in-process documents it read 192 MB, the batch's own share ~75 MB)
+    nt = len(typical_paths)
+    r["memory"] = memory(typical, sorted({nt // 4, nt // 2, nt}), 2)
     r["floor"] = median_of(lambda: floor_once(typical_paths, args.assignment), args.repeat)
     r["functions"] = len(typical_paths) * len(spec.load(args.assignment, root=ROOT).functions)
     r["cold"] = cold(one, max(15, 5 * args.repeat))  # short runs: more pairs for a steady median
@@ -362,9 +366,6 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         r["secret"] = secret_bench.measure(GRADER, typical, typical_paths, args.assignment, out, args.repeat)
     r["full"] = (float("nan"), float("nan")) if args.skip_full else full(one, args.assignment, args.repeat)
     r["nbgrader"] = nbgrader_status()
-    nt = len(typical_paths)
-    sizes = sorted({nt // 4, nt // 2, nt})
-    r["memory"] = memory(typical, sizes, 2)
     return r
 
 
