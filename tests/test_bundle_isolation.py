@@ -54,6 +54,10 @@ def autograder(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
         zf.extractall(top / "source")
     (top / "source" / "run_autograder").chmod(0o755)
     (top / "submission").mkdir()
+    # Gradescope's own files beside them: earlier uploads' whole results, hidden tests included
+    (top / "submission_metadata.json").write_text(json.dumps({"previous_submissions": [{"results": "HIDDEN"}]}))
+    (top / "grader-test-extra").mkdir()  # and whatever else a platform may put there
+    (top / "grader-test-extra" / "notes.txt").write_text("HIDDEN")
     for d in [base, *base.rglob("*")]:  # as an unzip leaves them
         d.chmod(0o755 if d.is_dir() else d.stat().st_mode | 0o444)
     wrapper = base / "grader"
@@ -67,7 +71,7 @@ STEAL = """
 obs["uid"] = os.getuid()
 obs["key"] = []
 for path in [ROOT + "/source/expected/initialization.json", ROOT + "/source/expected/secret/initialization.json",
-             ROOT + "/results"]:
+             ROOT + "/results", ROOT + "/submission_metadata.json", ROOT + "/grader-test-extra/notes.txt"]:
     try:
         if os.path.isdir(path):
             open(os.path.join(path, "mine.json"), "w").write("{}")

@@ -62,6 +62,11 @@ mkdir -p "$RESULTS"
 # a container that allows no mount namespace (no CAP_SYS_ADMIN): it runs as a user of its own.
 chmod -R go-rwx "$ROOT/source"
 chmod 700 "$RESULTS"
+# nor the platform's files beside them (Gradescope's submission_metadata.json holds every earlier
+# upload's whole results, hidden tests included): all but the upload and the grader's interpreter
+for f in "$ROOT"/* "$ROOT"/.[!.]*; do
+  case "$f" in "$ROOT/submission" | "$ROOT/venv") ;; *) [ -e "$f" ] && chmod -R go-rwx "$f" ;; esac
+done
 fail() {{
   printf '{{"score": 0, "output": "%s", "tests": []}}\\n' "$1" > "$RESULTS/results.json"
   exit 0
