@@ -240,3 +240,47 @@ def test_a_case_never_learns_its_name(toy_root: Path) -> None:
     assert set(seen) == {"visible", "hidden_one", "hidden_two"}
     for out in seen.values():  # the case dicts were found in the frames, their names were not
         assert out[0] >= 10 and out[0] % 10 == 0, seen
+
+
+# A child that leaves its own process group (into a grandchild's) after writing a whole result of
+# its own making, then waits forever: ending it by its group found nobody, the zygote blocked
+# waiting for it, and the next function it was asked to run (the next student's) was reported
+# as killed (red team 6, finding 3).
+ESCAPE = '''
+import fcntl, json, os, signal, stat, time
+
+def escape(v):
+    out = [fd for fd in range(3, 64) if _writes_fifo(fd)][-1]
+    err = {"ok": False, "error": {"type": "ValueError", "qualname": "ValueError", "message": "", "frames": []}}
+    whole = json.dumps({"function": "escape", "cases": {"case0": err}}).encode()
+    r, w = os.pipe()
+    g = os.fork()
+    if g == 0:
+        os.setpgid(0, 0)
+        os.write(w, b"x")
+        time.sleep(5)
+        os._exit(0)
+    os.read(r, 1)
+    os.setpgid(0, g)
+    os.write(out, b"%d\\n" % len(whole) + whole)
+    while True:
+        signal.pause()
+
+def _writes_fifo(fd):
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return stat.S_ISFIFO(st.st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+'''
+
+
+def test_a_child_that_leaves_its_group_costs_the_next_function_nothing(toy_root: Path) -> None:
+    a = spec.load("toy")
+    started = time.monotonic()
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("escape", ESCAPE, timeout=10)], limits=Limits(), session=session)
+        assert raw["escape"]["cases"]["c"]["ok"] is False  # its own forged result, taken as whole
+        after, _, _ = run.execute(a, [_task("plus", "def plus(v):\n    return v + 1\n")], limits=Limits(), session=session)
+    assert list(_output(after, "plus")) == [1.0, 1.0], after
+    assert time.monotonic() - started < 30

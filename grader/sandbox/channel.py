@@ -70,6 +70,7 @@ class Link(Protocol):
     control: socket.socket
     output: Capped
     calls: itertools.count[int]
+    lost: bool  # set when the zygote stops answering (see Call.finish)
 
     def stdout_fd(self) -> int: ...
 
@@ -185,6 +186,8 @@ class Call:
                 both = rest is not None and "cases" in rest
                 first = {**first, "cases": {**first["cases"], **rest["cases"]}} if rest and both else rest
             ended = self._end(wait=outcome == "eof")
+            if ended is None:  # the zygote no longer answers: it serves no other function
+                self.link.lost = True
         finally:
             self.abandon()
         name = self.task["function"]

@@ -219,8 +219,12 @@ def _describe_status(status: int) -> dict[str, Any]:
 
 
 def _kill_group(pid: int) -> None:
+    """Kill a child and the process group it led: by its id too, since student code may have
+    left that group (setpgid into one of its own), and waiting for it would then never end."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _reap(wait: float = 0.0) -> None:

@@ -65,7 +65,7 @@ class Session:
 
     def worker(self, a: Assignment) -> Worker:
         w = self._workers.get(a.name)
-        if w is None or w.proc.poll() is not None:
+        if w is None or w.proc.poll() is not None or w.lost:
             self.discard(a)
             scratch = prepare_scratch(a.folder, a.files)
             preload = ",".join([self.preload, *helper_modules(a)])
@@ -281,7 +281,10 @@ def _execute(
             output.append(worker.output.text())
             results.update(got)
             left = [t for t in batch if t.function not in got]
-            if left:  # the worker died or hung: the first unanswered function was running
+            if left and worker.lost:  # it stopped answering between functions: none was running
+                restarts += 1
+                session.discard(a)
+            elif left:  # the worker died or hung: the first unanswered function was running
                 restarts += 1
                 session.discard(a)
                 died = {"function": left[0].function, "worker_died": True}

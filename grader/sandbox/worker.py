@@ -70,6 +70,7 @@ class Worker:
     budget: cgroups.Budget | None = None  # its cgroup: memory and processes of the whole sandbox
     oom_kills: int = 0  # the OOM kills in its cgroup so far
     lost_to_oom: bool = False  # it died of an OOM kill (see `collect`)
+    lost: bool = False  # it stopped answering after a function's whole result: not that one's fault
 
     def stdout_fd(self) -> int:
         out = self.proc.stdout
@@ -225,6 +226,8 @@ def collect(worker: Worker, deadline: float, limits: Limits) -> dict[str, dict[s
         if oom and "died" in got:  # killed by the kernel for the memory of the whole sandbox
             got = {**got, "oom": True}
         results[task["function"]] = channel.named(got, task)
+        if worker.lost:  # the next function would wait on a zygote that no longer answers
+            break
     if call is not None:
         call.abandon()
     return results
