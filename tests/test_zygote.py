@@ -284,3 +284,50 @@ def test_a_child_that_leaves_its_group_costs_the_next_function_nothing(toy_root:
         after, _, _ = run.execute(a, [_task("plus", "def plus(v):\n    return v + 1\n")], limits=Limits(), session=session)
     assert list(_output(after, "plus")) == [1.0, 1.0], after
     assert time.monotonic() - started < 30
+
+
+# marks on the writable folders themselves, which the sandbox's user may own (without root: the
+# private tmpfs roots are the student's): an attribute, times, a mode; the next function reads
+# them (red team 6, finding 8)
+MARK = '''
+import os
+
+def mark(v):
+    done = 0
+    for d in ("/tmp", "/var/tmp", "/dev/shm", os.environ["TMPDIR"]):
+        for act in (lambda: os.setxattr(d, "user.note", b"1234"), lambda: os.utime(d, (123456789, 987654321)),
+                    lambda: os.chmod(d, 0o1757)):
+            try:
+                act()
+                done += 1
+            except OSError:
+                pass
+    return v * 0 + done
+'''
+READ_MARKS = '''
+import os
+
+def marks(v):
+    seen = 0
+    for d in ("/tmp", "/var/tmp", "/dev/shm", os.environ["TMPDIR"]):
+        try:
+            seen += os.getxattr(d, "user.note") == b"1234"
+        except OSError:
+            pass
+        st = os.stat(d)
+        seen += int(st.st_mtime) == 987654321 or int(st.st_atime) == 123456789
+        seen += st.st_mode & 0o7777 == 0o1757
+    return v * 0 + seen
+'''
+
+
+def test_no_mark_on_the_writable_folders_reaches_the_next_function(toy_root: Path) -> None:
+    if not isolation.available_isolation().mounts:
+        pytest.skip("this machine gives the sandbox no private /tmp")
+    a = spec.load("toy")
+    with run.Session(Limits()) as session:
+        raw, _, _ = run.execute(a, [_task("mark", MARK)], limits=Limits(), session=session)
+        if _output(raw, "mark")[0] == 0:
+            pytest.skip("the sandbox's user owns none of its writable folders here (root): nothing to mark")
+        raw, _, _ = run.execute(a, [_task("marks", READ_MARKS)], limits=Limits(), session=session)
+    assert list(_output(raw, "marks")) == [0.0, 0.0]

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from grader.sandbox.codec import Unencodable, decode, encode, weight_over  # noqa: E402
 from grader.sandbox.compat import restore_numpy1  # noqa: E402
 from grader.sandbox.oracle import ORACLE, fork_oracle, stub  # noqa: E402
+from grader.sandbox.tidy import EMPTY, clean_tmp, states  # noqa: E402
 
 restore_numpy1(np)  # answers written for the course's numpy 1.x (np.float, np.sum(generator), ...)
 
@@ -268,85 +269,17 @@ def _exit_status(pid: int, wait: float) -> int | None:
     return done[1]
 
 
-def _wipe(top: str) -> None:
-    """Empty a writable folder, whatever an earlier child left in it: modes that forbid reading or
-    writing (a folder it made unwritable would keep its files for the next child to read), and
-    trees deeper than a path can name. Entries are moved up to `top` before they are deleted, so
-    every path used is `top/name/child` however deep the tree is."""
-    pending = [n for n in os.listdir(top) if not os.path.ismount(os.path.join(top, n))]
-    moved = 0
-    while pending:
-        path = os.path.join(top, pending.pop())
-        if not os.path.isdir(path) or os.path.islink(path):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            continue
-        try:
-            os.chmod(path, 0o700)
-            children = os.listdir(path)
-        except OSError:
-            children = []
-        for child in children:
-            inner = os.path.join(path, child)
-            if os.path.isdir(inner) and not os.path.islink(inner):
-                try:  # moving a folder rewrites its '..': it must be writable
-                    os.chmod(inner, 0o700)
-                except OSError:
-                    pass
-            for _ in range(3):  # a name of the student's may be taken: another try, another name
-                moved += 1
-                name = f".wipe-{os.getpid()}-{moved}"
-                try:
-                    os.rename(inner, os.path.join(top, name))
-                except OSError:
-                    continue
-                pending.append(name)
-                break
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-
-
-def _clean_tmp() -> None:
-    """Empty the writable folders (our scratch tmp, and the jail's private /tmp, /var/tmp and
-    /dev/shm, named in GRADER_CLEAN only when they are private), so that no earlier function or
-    submission leaves anything for the next one to read."""
-    folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
-    for tmp in folders:
-        if tmp and os.path.isdir(tmp):
-            _wipe(tmp)
-
-
-def _sizes() -> list[int]:
-    """How much each writable folder holds, as a number that grows with its entries (a tmpfs
-    folder's size): the zygote learns whether anything was left without reading a name."""
-    folders = [os.environ.get("TMPDIR", "")] + os.environ.get("GRADER_CLEAN", "").split(os.pathsep)
-    sizes = []
-    for tmp in folders:
-        try:
-            sizes.append(os.stat(tmp).st_size if tmp else 0)
-        except OSError:
-            sizes.append(-1)
-    return sizes
-
-
-EMPTY: list[int] = []  # the folders' sizes as the zygote found them, before any student code
-
-
 def _cleaned(limit: float = 8.0) -> None:
     """Empty the writable folders in a child of ours, before the next function's child exists:
     the time it takes is not on that function's clock, and the names of what an earlier student
     left are never read into the zygote's memory. Nothing to do when they are as they were (only
     a tmpfs's size says so: GRADER_CLEAN names the jail's tmpfs copies, the scratch tmp is one too)."""
-    if os.environ.get("GRADER_CLEAN") and EMPTY and _sizes() == EMPTY:
+    if os.environ.get("GRADER_CLEAN") and EMPTY and states() == EMPTY:
         return
     pid = os.fork()
     if pid == 0:
         try:
-            _clean_tmp()
+            clean_tmp()
         finally:
             os._exit(0)
     if _exit_status(pid, limit) is None:  # bounded by the folders' inode limits; never wait forever
@@ -442,7 +375,7 @@ def main() -> None:
             except Exception:
                 ok = False
     control = socket.socket(fileno=CONTROL_FD)
-    EMPTY.extend(_sizes())
+    EMPTY.extend(states())
     control.sendall(json.dumps({"ready": True, "ok": ok}).encode())  # the check that this jail lets us work
     serve(control)
 

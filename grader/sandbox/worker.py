@@ -27,7 +27,7 @@ from grader.sandbox.leftovers import reap_orphans
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import scrubbed_env
 
-JOINED = ("codec", "compat", "oracle")  # joined into the harness's text, in this order
+JOINED = ("codec", "compat", "oracle", "tidy")  # joined into the harness's text, in this order
 
 
 def harness_source() -> str:
