@@ -121,17 +121,45 @@ def grade(
     try:
         try:
             parsed = started.parsed if started else None
+            cells = timeout or 60.0
+            ran = None if fast else _execution(notebook, parsed, assignment, output, cells, images, hide)
             report = grading.grade_path(notebook, options, session, parsed=parsed)
         finally:
             if session is not None:
                 session.close(wait=not fast)  # fast: the caller may exit next, nothing to wait for
-        if not fast and report.status == "graded":
-            folder = Path(output) if output is not None else None
-            cell_timeout = timeout or 60.0
-            report = grading.with_execution(report, notebook, folder, cell_timeout, images=images, hide=hide)
-        return report
+        return grading.with_execution(report, ran)
     except Exception as exc:  # a grader bug: reported as such, never the student's fault
         return grading.internal_error(str(notebook), assignment, exc)
+
+
+def _execution(
+    notebook: Path,
+    parsed: Any,
+    assignment: str | None,
+    output: str | PathLike[str] | None,
+    cell_timeout: float,
+    images: bool,
+    hide: tuple[str, ...],
+) -> dict[str, Any] | None:
+    """The whole notebook's run, before any function is graded (see grade.execution); None when
+    the notebook is not one grading would take (a link, unreadable, of no known assignment)."""
+    from pathlib import Path
+
+    from grader.errors import GraderError
+    from grader.grading import grade as grading
+    from grader.reading import notebook as reader
+
+    if notebook.is_symlink():
+        return None
+    try:
+        parsed = parsed or reader.parse(reader.read(notebook))
+    except GraderError:
+        return None
+    name = assignment or grading.recognise(parsed)
+    if name is None:
+        return None
+    folder = Path(output) if output is not None else None
+    return grading.execution(notebook, name, folder, cell_timeout, images=images, hide=hide)
 
 
 def grade_many(

@@ -18,6 +18,7 @@ from typing import Any
 from grader.course.plan import Outcome, Plan, Result, Submission
 from grader.course.pool import (
     IN_FLIGHT_PER_JOB,
+    assignment_of,
     failure,
     forget_assignments,
     grade_bytes,
@@ -187,13 +188,14 @@ def grade_one(
         why = _refusal(options, wanted) if wanted is not None else None
         if why is not None:
             return digest, Report(label, options.assignment, "error", why).to_dict(), False
-        report = grade_bytes(data, label, options, _process_session(options.limits, hide))
-        if not fast and report.status == "graded":
+        name, ran = None if fast else assignment_of(data, options), None
+        if name is not None:  # first: see grade.execution
             with tempfile.TemporaryDirectory(prefix="grader-dask-") as tmp:
                 path = Path(tmp) / (Path(label).name or "notebook.ipynb")
                 path.write_bytes(data)
-                report = grade.with_execution(report, path, None, cell_timeout, hide=hide)
-        return digest, report.to_dict(), True
+                ran = grade.execution(path, name, None, cell_timeout, hide=hide)
+        report = grade_bytes(data, label, options, _process_session(options.limits, hide))
+        return digest, grade.with_execution(report, ran).to_dict(), True
     except Exception as exc:
         return digest, failure(label, exc), False
 

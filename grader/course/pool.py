@@ -61,6 +61,15 @@ def recognise(parsed: notebook.Parsed, root: Path | None) -> str | None:
     return best
 
 
+def assignment_of(data: bytes, options: grade.Options) -> str | None:
+    """The assignment a notebook's bytes would be graded as; None when unreadable or unknown."""
+    try:
+        parsed = notebook.parse(notebook.loads(data))
+    except NotebookError:
+        return None
+    return options.assignment or recognise(parsed, options.root)
+
+
 def grade_bytes(data: bytes, label: str, options: grade.Options, session: run.Session) -> Report:
     """Grade one notebook's bytes in a warm session; never raises for the submission's sake."""
     try:
@@ -140,13 +149,13 @@ class LocalPool:
         except NotebookError as exc:
             return unreadable(sub.label, sub.digest, self.options.assignment, str(exc))
         try:
+            plan, ran = self.plan, None
+            name = None if plan.fast else assignment_of(data, self.options)
+            if name is not None:  # first: see grade.execution
+                out, cells = plan.output, plan.cell_timeout
+                ran = grade.execution(sub.path, name, out, cells, plan.images, self.hide, sub.name)
             report = grade_bytes(data, sub.label, with_variant(self.options, sub), self._session())
-            if not self.plan.fast and report.status == "graded":
-                plan = self.plan
-                report = grade.with_execution(
-                    report, sub.path, plan.output, plan.cell_timeout, plan.images, self.hide, name=sub.name
-                )
-            return sub.digest, report.to_dict(), True
+            return sub.digest, grade.with_execution(report, ran).to_dict(), True
         except Exception as exc:  # a grader bug: keep the batch going
             return sub.digest, failure(sub.label, exc), False
 

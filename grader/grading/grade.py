@@ -270,26 +270,29 @@ def _untouched(ans: selection.Answer, prep: Prepared) -> bool:
     return bool(template and d and skeleton(d.unit.source) == template[0] and d.shape == template[1])
 
 
-def with_execution(
-    report: Report,
+def execution(
     path: Path,
+    assignment: str,
     output: Path | None,
     cell_timeout: float,
     images: bool = False,
     hide: tuple[str, ...] = (),
     name: str | None = None,
-) -> Report:
-    """The report with the whole notebook's execution; the executed notebook, if written, is
-    `output/<name>.executed.ipynb` (`name`: the submission's, from `files.file_names`)."""
+) -> dict[str, Any]:
+    """The whole notebook's run (the executed notebook, if written, is
+    `output/<name>.executed.ipynb`; `name`: the submission's, from `files.file_names`). Callers
+    run it before grading the functions: no hidden case has run yet, so nothing one could leave
+    behind (a counter of the machine's: inode or process numbers) reaches the outputs the
+    student reads."""
     from grader.sandbox import execute
 
-    outcome = execute.run_notebook(
-        path,
-        report.assignment or "",
-        output=output,
-        cell_timeout=cell_timeout,
-        images=images,
-        hide=hide,
-        name=name,
+    return execute.run_notebook(
+        path, assignment, output=output, cell_timeout=cell_timeout, images=images, hide=hide, name=name
     )
+
+
+def with_execution(report: Report, outcome: dict[str, Any] | None) -> Report:
+    """The report with the whole notebook's run, when there was one and the notebook was graded."""
+    if outcome is None or report.status != "graded":
+        return report
     return replace(report, extra={**report.extra, "execution": outcome})
