@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.reading.assignment import project_root
-from grader.sandbox import cgroups, exposure, jail, leftovers
+from grader.sandbox import cgroups, exposure, jail, leftovers, syscalls
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.root import SYSTEM, users
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
@@ -194,7 +194,7 @@ def jail_config(
     uid = sandbox_uid() if iso.user else jail.NOBODY
     runs_as = (uid, jail.NOBODY) if iso.user else (os.getuid(), os.getgid())
     leftovers.private_tmp(str(scratch / "tmp"), uid if iso.user else None)
-    return {
+    cfg = {
         **asdict(limits),
         "network": iso.network,
         "ipc": iso.ipc,
@@ -214,7 +214,31 @@ def jail_config(
         "tmp": str(scratch / "tmp"),
         "cgroups": list(budget.dirs) if budget is not None else [],
         "cgroups_home": list(budget.home) if budget is not None else [],
+        "syscalls": syscalls.program() if iso.syscalls else None,  # installed last (see jail.apply)
     }
+    cfg["plan"] = root_plan(cfg)
+    return cfg
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """`paths` without those inside another one (a bind mount brings those along)."""
+    kept: list[str] = []
+    for path in sorted(set(paths)):  # sorted: a folder comes right before the folders inside it
+        if not (kept and (path == kept[-1] or jail._inside(path, kept[-1]))):
+            kept.append(path)
+    return kept
+
+
+def root_plan(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the sandbox's root holds (see jail._build_root), as (path, kind), outer paths first:
+    a folder must exist before anything is mounted inside it."""
+    scratch = cfg["cwd"]
+    shown = _outermost([*cfg.get("system", []), *cfg.get("needed", [])])
+    plan = [(p, "bind" if p != scratch else "scratch") for p in shown]
+    plan += [(p, "tmp") for p in jail._private(cfg)]
+    plan += [(h, "cover") for h in cfg.get("hide", []) if any(jail._inside(h, b) for b in shown)]
+    plan += [("/dev", "dev"), ("/proc", "proc")]
+    return sorted(plan, key=lambda item: (item[0].strip("/").split("/"), item[1] != "bind"))
 
 
 def _probe(cfg: dict[str, Any]) -> bool:
@@ -259,7 +283,7 @@ def available_isolation() -> Isolation:
     return _ISOLATION
 
 
-PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user")
+PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user", "syscalls")
 
 
 def _works(scratch: Path, layers: dict[str, Any]) -> bool:
@@ -275,10 +299,23 @@ def _noted(iso: Isolation) -> Isolation:
     mount namespace, and /proc the PID namespace too: without them, they are lacking)."""
     proc, readonly = iso.proc and iso.mounts and iso.pids, iso.readonly and iso.mounts
     notes = []
-    if not iso.network:
+    if not iso.syscalls:
+        why = syscalls.why_missing() or "the kernel refused a seccomp filter"
+        notes.append(
+            f"no syscall filter ({why}): student code may open network sockets, use SysV IPC,"
+            " io_uring, ptrace and every other system call the kernel allows it"
+        )
+    if not iso.network and iso.syscalls:
+        notes.append(
+            "no network namespace: student code can reach the machine's abstract unix sockets (the"
+            " syscall filter refuses it every other socket)"
+        )
+    elif not iso.network:
         notes.append("no network namespace: student code could reach the network")
-    if not iso.ipc:
+    if not iso.ipc and not iso.syscalls:
         notes.append("no IPC namespace: student code could leave shared memory or message queues for others")
+    elif not iso.ipc:
+        notes.append("no IPC namespace: the syscall filter refuses SysV IPC and POSIX queues in its place")
     if not iso.mounts:
         what = "any user may read" if iso.user else "the grader can read"
         notes.append(f"no mount namespace: student code could read files {what}")
@@ -338,10 +375,13 @@ def _noted(iso: Isolation) -> Isolation:
         proc=proc,
         readonly=readonly,
         budget=budget,
+        syscalls=iso.syscalls,
     )
 
 
 def strongest() -> Isolation:
     """Every layer; the separate user only when we are root to switch to it, a cgroup of its
     own when we may make one."""
-    return Isolation(True, True, True, os.geteuid() == 0, budget=cgroups.available())
+    return Isolation(
+        True, True, True, os.geteuid() == 0, budget=cgroups.available(), syscalls=not syscalls.why_missing()
+    )

@@ -15,6 +15,9 @@ system's folders, the interpreter and its packages and the scratch, read-only, a
 when root, an unprivileged user of its own (group `nogroup`). The user switch needs no
 namespace: with root but no mount namespace (a container without CAP_SYS_ADMIN) student code
 still runs as a user of its own. A cgroup of its own (joined first) bounds all its processes.
+Last, a seccomp filter (see syscalls.py, which assembles it) refuses the system calls student
+code never needs: network sockets, SysV IPC, io_uring, ptrace and the like, with or without
+namespaces.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWCGROUP = 0x02000000
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 1, 38, 22, 2
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 MS_REMOUNT, MS_NOSYMFOLLOW, MS_STRICTATIME, ST_NOSYMFOLLOW = 32, 256, 1 << 24, 8192
 NOBODY = 65534
@@ -95,15 +98,6 @@ def _limit_files(cfg: dict[str, Any]) -> None:
 def _inside(path: str, top: str) -> bool:
     """Whether `path` lies strictly inside `top` (both absolute and normalized)."""
     return path != top and path.startswith(top.rstrip("/") + "/")
-
-
-def _outermost(paths: list[str]) -> list[str]:
-    """`paths` without those inside another one (a bind mount brings those along)."""
-    kept: list[str] = []
-    for path in sorted(set(paths)):  # sorted: a folder comes right before the folders inside it
-        if not (kept and (path == kept[-1] or _inside(path, kept[-1]))):
-            kept.append(path)
-    return kept
 
 
 def _makedirs(path: str) -> None:
@@ -199,18 +193,6 @@ class _Root:
             _mount("none", where, None, MS_REMOUNT | MS_RDONLY | flags)
 
 
-def _plan(cfg: dict[str, Any]) -> list[tuple[str, str]]:
-    """What the root holds, as (path, kind), outer paths first: a folder must exist before
-    anything is mounted inside it."""
-    scratch = cfg["cwd"]
-    binds = _outermost([*cfg.get("system", []), *cfg.get("needed", [])])
-    plan = [(p, "bind" if p != scratch else "scratch") for p in binds]
-    plan += [(p, "tmp") for p in _private(cfg)]
-    plan += [(h, "cover") for h in cfg.get("hide", []) if any(_inside(h, b) for b in binds)]
-    plan += [("/dev", "dev"), ("/proc", "proc")]
-    return sorted(plan, key=lambda item: (item[0].strip("/").split("/"), item[1] != "bind"))
-
-
 def _private(cfg: dict[str, Any]) -> list[str]:
     """The sandbox's writable tmpfs: /tmp, /var/tmp, /dev/shm and the scratch's tmp (a disk
     bomb fills these only)."""
@@ -220,7 +202,7 @@ def _private(cfg: dict[str, Any]) -> list[str]:
 def _build_root(cfg: dict[str, Any]) -> None:
     """Build the sandbox's root in `cfg["staging"]`, then make it our root (see `_Root`)."""
     root = _Root(cfg["staging"], _private(cfg))
-    for path, kind in _plan(cfg):
+    for path, kind in cfg["plan"]:  # see isolation.root_plan
         if kind == "bind":
             root.bind(path)
         elif kind == "scratch":  # not recursively: the root being built is mounted inside it
@@ -313,6 +295,21 @@ def _freeze(writable: list[str]) -> None:
         _mount("none", point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
 
 
+class _Fprog(ctypes.Structure):  # struct sock_fprog
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def _filter_syscalls(program: str) -> None:
+    """Install the syscall filter (`program`: struct sock_filter[] as hex, see syscalls.py) on us
+    and all we start. No capability needed once we may gain no privileges (the kernel's rule)."""
+    code = bytes.fromhex(program)
+    insns = ctypes.create_string_buffer(code, len(code))
+    prog = _Fprog(len(code) // 8, ctypes.addressof(insns))
+    libc, zero = _libc(), ctypes.c_ulong(0)  # prctl reads whole registers: no stray high bits
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), zero, zero, zero), "no_new_privs")
+    _check(libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog)), "seccomp")
+
+
 def _map_ids(*, inside: int, uid: int, gid: int, inside_gid: int | None = None) -> None:
     """Map one id of the new user namespace onto ours (all an unprivileged process may map)."""
     with open("/proc/self/setgroups", "w") as f:
@@ -379,6 +376,8 @@ def apply(cfg: dict[str, Any]) -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if inside:  # after the user switch, which clears it: die with the process outside
         libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if cfg.get("syscalls"):  # last: what comes before needs calls it refuses (mount, unshare)
+        _filter_syscalls(cfg["syscalls"])
 
 
 def _init_with_proc(home: list[int]) -> bool:

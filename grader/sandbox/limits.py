@@ -33,8 +33,9 @@ class Isolation:
     proc: bool = True  # a /proc of the PID namespace's own (needs mounts and pids)
     readonly: bool = True  # every mount read-only but the sandbox's writable places (needs mounts)
     budget: bool = True  # a cgroup: memory and processes bounded for the sandbox as a whole
+    syscalls: bool = True  # a seccomp filter refusing sockets but unix ones, SysV IPC, ptrace...
 
     @property
     def complete(self) -> bool:
         layers = (self.network, self.ipc, self.mounts, self.pids, self.proc, self.readonly, self.user)
-        return all(layers) and self.budget
+        return all(layers) and self.budget and self.syscalls
