@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 @click.option(
     "--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when a submission scores below this percent."
 )
-@click.option("--require-isolation", is_flag=True, help="Refuse to grade without network and user isolation.")
+@click.option("--require-isolation", is_flag=True, help="Refuse to grade unless every isolation layer holds.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Submissions graded at once [default: cores].")
 @click.option("--regrade", is_flag=True, help="Grade again what the gradebook already holds.")
 @click.option("--scheduler", help="Dask scheduler address, or 'local' for an embedded LocalCluster.")

@@ -1,7 +1,8 @@
 """The sandbox: students' code runs here, where it can do no harm, and only plain data crosses.
 
 In the grader's process: limits.py (what a sandbox may use, which layers it got), isolation.py
-(what it shows and hides, the user it runs as, the probe of what this machine allows), root.py
+(what it shows and hides, the user it runs as, the probe of what this machine allows), syscalls.py
+(the seccomp filter: the system calls refused, assembled as BPF for the jail), root.py
 (the system's folders and files its root shows), cgroups.py (each sandbox's cgroup: memory and
 processes bounded for all its processes together), exposure.py (which of our private files
 permissions alone leave readable to the sandbox user), scratch.py (the folder it runs in),

@@ -9,7 +9,8 @@ still keeps student code off the network and out of the host's SysV IPC, among t
 its configuration (the jail runs standard library only) and installed there as its last step.
 
 A refused call fails with EPERM ("Operation not permitted", a plain PermissionError in Python),
-never a kill: a student's error message then says what happened. The program checks the
+never a kill: a student's error message then says what happened (two exceptions, each said at its
+rule: netlink sockets get EOPNOTSUPP, clone3 ENOSYS). The program checks the
 architecture first: a call made through another ABI (i386's `int 0x80` on x86_64, or x32, whose
 numbers carry bit 0x40000000) would have numbers of its own, and is refused whatever it is.
 """
