@@ -36,8 +36,9 @@ def test_identical_answers_run_once(toy_root: Path, tmp_path: Path) -> None:
     # different bytes (so different submissions), the same code for both graded functions
     paths = [write(tmp_path / "class", f"s{i}", toy(note=str(i))) for i in range(6)]
     out = batch.run_batch(paths, OPTIONS, _plan())
-    assert out.graded == 6 and out.tasks_sent == 2  # one task per graded function, for the whole class
-    assert out.cache_misses == 2 and out.cache_hits == 10
+    # one task per stage (visible cases, hidden cases) of each graded function, for the whole class
+    assert out.graded == 6 and out.tasks_sent == 4
+    assert out.cache_misses == 4 and out.cache_hits == 20
     assert {r["score"] for r in out.reports} == {5.0}
     assert [r["submission"] for r in out.reports] == [str(p) for p in paths]
 
@@ -54,7 +55,7 @@ def test_answers_differing_in_a_constant_never_share_results(toy_root: Path, tmp
     for i, p in enumerate(paths):  # make every file's bytes unique
         p.write_text(p.read_text().replace("# Toy ", f"# Toy {i} "))
     out = batch.run_batch(paths, OPTIONS, _plan(jobs=2))
-    assert out.tasks_sent == 4 + 1 + 1  # scale: 4 codes, unit: 2 codes, each run once
+    assert out.tasks_sent == 2 * (4 + 1 + 1)  # scale: 4 codes, unit: 2 codes, each run once per stage
     for p, r in zip(paths, out.reports, strict=True):
         alone = grade.grade_path(p, OPTIONS).to_dict()
         assert _brief(r) == _brief(alone), p.name

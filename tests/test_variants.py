@@ -193,10 +193,14 @@ def test_identical_right_answers_on_two_variants_are_two_full_grades_and_one_var
         assert [r["score"] for r in outcome.reports] == [r["max_score"] for r in outcome.reports] == [30.0] * 3
     assert [r["variant"] for r in per.reports] == [secret.variant_of(b"variants-test-secret-0123456789", w)
                                                    for w in ("alice", "alice", "bob")]
-    # shared: bob's byte-identical copy is alice's grade; alice's second copy hits the cache
-    assert shared.cache_misses == 3 and shared.cache_hits == 3 and shared.graded == 3
-    # per-student: bob's copy runs on his own cases (3 more runs); alice's second still hits hers
-    assert per.cache_misses == 6 and per.cache_hits == 3 and per.graded == 3
+    # a function runs in two stages, its visible cases, then its hidden ones (run.execute): the
+    # cache counts each. Shared: bob's byte-identical copy is alice's grade; alice's second copy
+    # hits the cache for both stages
+    assert shared.cache_misses == 6 and shared.cache_hits == 6 and shared.graded == 3
+    # per-student: bob's copy runs on his own hidden cases (3 more runs), the visible ones are
+    # everyone's (hits, unless the cap on a function's results, drawn from all its cases'
+    # expected sizes, differs between the variants); alice's second still hits hers
+    assert 9 <= per.cache_misses <= 12 and per.cache_hits == 18 - per.cache_misses and per.graded == 3
     assert per.variants.computed == 2 and per.copies == shared.copies == [[str(ordered[0]), str(ordered[2])]]
     db = sqlite3.connect(tmp_path / "per-student" / "gradebook.sqlite")
     assert db.execute("SELECT COUNT(DISTINCT hash), COUNT(DISTINCT variant) FROM grades").fetchone() == (3, 2)
