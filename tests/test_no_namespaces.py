@@ -405,3 +405,25 @@ def test_ids_dead_graders_held_are_cleared_without_being_drawn() -> None:
         except ProcessLookupError:
             pass
         os.waitpid(pid, 0)
+
+
+def test_clearing_survives_another_thread_collecting_its_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the grader's threads collect exited orphans with waitpid(-1): the child `clear` waits for
+    # may be collected first (a background clearing printed a traceback over a run's output)
+    if os.geteuid() != 0:
+        pytest.skip("switching to a sandbox user needs root")
+    real = os.waitpid
+
+    def collected_elsewhere(pid: int, flags: int) -> tuple[int, int]:
+        if pid > 0 and flags == 0:
+            real(pid, 0)
+            raise ChildProcessError(10, "No child processes")
+        return real(pid, flags)
+
+    uid = isolation.sandbox_uid()
+    try:
+        monkeypatch.setattr(os, "waitpid", collected_elsewhere)
+        assert leftovers.clear(uid, [])
+    finally:
+        monkeypatch.undo()
+        isolation.release_uid(uid)

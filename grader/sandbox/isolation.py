@@ -83,7 +83,7 @@ def sandbox_uid() -> int:
         lockable = False
     if lockable and os.geteuid() == 0 and not _SWEPT.is_set():
         _SWEPT.set()
-        threading.Thread(target=_clear_abandoned, args=(folder,), daemon=True).start()
+        threading.Thread(target=_quietly, args=(_clear_abandoned, folder), daemon=True).start()
     for _ in range(200):
         uid = random.choice(SANDBOX_UIDS)
         try:
@@ -120,6 +120,15 @@ def sandbox_uid() -> int:
 
 CLEAN = b"clean"  # a lease file's content once its id was given back with nothing of it left
 _SWEPT = threading.Event()  # whether this process looked for ids dead graders left behind
+
+
+def _quietly(work: Any, *args: Any) -> None:
+    """A background thread's work, whose failure must not print over the command's output: what
+    it leaves undone, the next grader does (an id is cleared when drawn anyway)."""
+    try:
+        work(*args)
+    except Exception:
+        pass
 
 
 def _clear_abandoned(folder: Path) -> None:

@@ -79,7 +79,10 @@ def clear(uid: int, places: Iterable[str] = SHARED) -> bool:
                 code = _as_user(uid, places)
             finally:
                 os._exit(code)
-        os.waitpid(pid, 0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # collected by another thread's reap_orphans: it has ended
+            pass
         if not alive(uid):
             return True
         reap_orphans(0.01)  # the killed ones, re-parented to us (see worker.adopt_orphans)
