@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -141,3 +142,31 @@ def reachable(exe: str) -> bool:
     """Whether a user of no group could run `exe` (every folder on its way traversable)."""
     real = Path(exe).resolve()
     return all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents])
+
+
+# Run a command as on a kernel without Landlock: a seccomp filter answers its three system calls
+# (444-446 on every architecture we run on) with ENOSYS, as a kernel older than 5.13 or a
+# container's seccomp profile does. Other architectures' calls (x32, i386) pass untouched.
+NO_LANDLOCK = """
+import ctypes, os, struct, sys
+arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[os.uname().machine]
+def op(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+ALLOW, ENOSYS = 0x7FFF0000, 0x00050000 | 38
+prog = b"".join([
+    op(0x20, 0, 0, 4), op(0x15, 1, 0, arch), op(0x06, 0, 0, ALLOW),  # seccomp_data.arch
+    op(0x20, 0, 0, 0), op(0x35, 0, 2, 444), op(0x35, 1, 0, 447),  # seccomp_data.nr in [444, 447)
+    op(0x06, 0, 0, ENOSYS), op(0x06, 0, 0, ALLOW),
+])
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+libc, ul = ctypes.CDLL(None, use_errno=True), ctypes.c_ulong
+assert libc.prctl(ul(38), ul(1), ul(0), ul(0), ul(0)) == 0  # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(ul(22), ul(2), ctypes.byref(Fprog(len(prog) // 8, prog))) == 0  # SECCOMP_MODE_FILTER
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def without_landlock(argv: list[str]) -> list[str]:
+    """`argv` run where Landlock's system calls fail with ENOSYS (see NO_LANDLOCK)."""
+    return [sys.executable, "-c", NO_LANDLOCK, *argv]

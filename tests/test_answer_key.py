@@ -5,8 +5,9 @@ sandbox user could read in `isolation`, `--require-isolation` refuses with that 
 the files are owner-only student code really cannot read them.
 
 The end-to-end tests run the grader under `capsh --drop=cap_sys_admin` (as test_bundle_isolation
-does): they need root, capsh and an interpreter a sandbox user can run without mounts
-(GRADER_PUBLIC_PYTHON, see .ci/run).
+does), and as on a kernel without Landlock (which keeps the key from student code whatever its
+mode: see test_landlock_attacks.py): they need root, capsh and an interpreter a sandbox user can
+run without mounts (GRADER_PUBLIC_PYTHON, see .ci/run).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from click.testing import CliRunner
 from grader.cli import main
 from grader.sandbox import exposure
 from tests.conftest import ROOT, TOY, make_notebook, write_notebook
-from tests.jailkit import observed, readable_by_all, reporting_body
+from tests.jailkit import observed, readable_by_all, reporting_body, without_landlock
 from tests.redteam_scenarios import IMPORTS, ZEROS, graded
 from tests.test_bundle_isolation import _public_python
 
@@ -121,7 +122,8 @@ def course(open_place: Path) -> Path:
 
 def _grade_without_mounts(course: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """`grader run` on a submission that tries to read the answer key, in a root that may not
-    make namespaces (CAP_SYS_ADMIN dropped): the sandbox switches user, nothing hides files."""
+    make namespaces (CAP_SYS_ADMIN dropped), on a kernel without Landlock: the sandbox switches
+    user, nothing hides files."""
     key = course / "expected" / "initialization.json"
     body = reporting_body(STEAL.replace("KEY", repr(str(key))))
     sub = course.parent / "submission"
@@ -132,7 +134,7 @@ def _grade_without_mounts(course: Path, *options: str) -> subprocess.CompletedPr
     command = shlex.join([*grader, "run", "--fast", "--format", "json", *options, str(path)])
     env = {**os.environ, "GRADER_ROOT": str(course)}
     return subprocess.run(
-        ["capsh", "--drop=cap_sys_admin", "--", "-c", command],
+        without_landlock(["capsh", "--drop=cap_sys_admin", "--", "-c", command]),
         env=env, capture_output=True, text=True, timeout=300, cwd=course.parent,
     )  # fmt: skip
 

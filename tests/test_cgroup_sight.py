@@ -27,6 +27,9 @@ from grader.sandbox.tasks import Task
 from tests.cgroupkit import delegated_to_graderci, run_as_graderci_in
 
 NAMESPACES = ("network", "ipc", "mounts", "pids")
+# Landlock keeps /sys from student code, namespaces or not (test_landlock_attacks.py): these
+# tests are of a machine that gives neither, as a kernel older than 5.13 does
+OFF = (*NAMESPACES, "landlock")
 
 SIGHT = """
 import os
@@ -56,11 +59,11 @@ def look(v):
 
 
 def _without_namespaces(monkeypatch: pytest.MonkeyPatch) -> Isolation:
-    """What this machine gives a sandbox when no namespace can be made: the user switch as root,
-    nothing without; a cgroup where we may make one."""
+    """What this machine gives a sandbox when no namespace can be made and there is no Landlock:
+    the user switch as root, nothing without; a cgroup where we may make one."""
     real = isolation._probe
     monkeypatch.setattr(isolation, "_ISOLATION", None)
-    monkeypatch.setattr(isolation, "_probe", lambda cfg: not any(cfg[k] for k in NAMESPACES) and real(cfg))
+    monkeypatch.setattr(isolation, "_probe", lambda cfg: not any(cfg[k] for k in OFF) and real(cfg))
     return isolation.available_isolation()
 
 
@@ -92,14 +95,15 @@ def test_without_namespaces_student_code_cannot_touch_or_look_into_the_sandboxes
 def test_a_writable_cgroup_of_ours_is_reported_and_not_counted_on(monkeypatch: pytest.MonkeyPatch) -> None:
     # student code runs as our user and sees /sys/fs/cgroup: our writable cgroup is its too
     monkeypatch.setattr(cgroups, "writable_by_us", lambda: ["/sys/fs/cgroup/user.slice/grader.scope"])
-    bare = Isolation(network=False, mounts=False, pids=False, user=False, ipc=False, budget=True)
+    bare = Isolation(network=False, mounts=False, pids=False, user=False, ipc=False, budget=True, files=False)
     noted = isolation._noted(bare)
     assert not noted.budget and not noted.complete
     assert any("grader's cgroup /sys/fs/cgroup/user.slice/grader.scope writable" in n for n in noted.notes)
-    # with the user switch (root's files) or a mount namespace (no /sys), it is not the student's
+    # with the user switch (root's files), a mount namespace or Landlock (no /sys), not the student's
     for safe in (
-        Isolation(False, False, False, True, budget=True),
-        Isolation(False, True, False, False, budget=True),
+        Isolation(False, False, False, True, budget=True, files=False),
+        Isolation(False, True, False, False, budget=True, files=False),
+        Isolation(False, False, False, False, budget=True),
     ):
         assert isolation._noted(safe).budget
 

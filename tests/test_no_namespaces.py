@@ -43,20 +43,30 @@ def _public_python() -> str | None:
 
 @pytest.fixture
 def nocap() -> Iterator[tuple[Path, str]]:
-    """A folder any user may traverse (for submissions, reports and what attacks leave), and a
-    `grader` command with our code on the public interpreter."""
+    """A folder any user may traverse (for submissions and reports), and a `grader` command
+    with our code on the public interpreter. What attacks leave goes to `_loot(base)`."""
     exe = _public_python()
     if os.geteuid() != 0 or shutil.which("capsh") is None or exe is None:
         pytest.skip("needs root, capsh and an interpreter others may run (GRADER_PUBLIC_PYTHON)")
     base = Path(tempfile.mkdtemp(prefix="nocap-"))
     base.chmod(0o755)
-    (base / "loot").mkdir(mode=0o1777)
-    (base / "loot").chmod(0o1777)
+    _loot(base).parent.mkdir(mode=0o755)
+    _loot(base).mkdir(mode=0o1777)
+    _loot(base).chmod(0o1777)
     wrapper = base / "grader"
     wrapper.write_text(f'#!/bin/sh\nexec {exe} -c "from grader.launch import main; main()" "$@"\n')
     wrapper.chmod(0o755)
     yield base, str(wrapper)
     shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(_loot(base).parent, ignore_errors=True)
+
+
+def _loot(base: Path) -> Path:
+    """Where attacks leave what shows they ran: in /dev/shm, the one shared place Landlock leaves
+    student code here (the batch's folder is hidden, and /tmp with it: it holds hidden folders).
+    In a folder of root's: the sweep of a sandbox user's files looks only into world-writable
+    ones."""
+    return Path("/dev/shm") / base.name / "loot"
 
 
 def _batch(
@@ -117,33 +127,39 @@ def _running(pid: int) -> bool:
 
 def test_a_daemon_of_one_submission_never_reaches_the_next(nocap: tuple[Path, str]) -> None:
     base, grader_cmd = nocap
-    daemon = DAEMON.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    daemon = DAEMON.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(_loot(base))))
     reports = _batch(base, grader_cmd, {
         "a_daemon": [IMPORTS, graded(ZEROS, daemon)],
         "b_first": [IMPORTS, _unique(1)],
         "c_second": [IMPORTS, _unique(2)],
     })  # fmt: skip
-    started = [int(p.name.split("-")[1]) for p in (base / "loot").glob("daemon-*")]
+    started = [int(p.name.split("-")[1]) for p in _loot(base).glob("daemon-*")]
     assert started, "the daemon never ran: the attack proves nothing"
     for name in ("b_first", "c_second"):  # as each scores alone
         assert _zeros(reports[name])["score"] == _zeros(reports[name])["max_score"], reports[name]
     assert not [pid for pid in started if _running(pid)], "the daemon outlived its submission"
 
 
-# student A leaves files for whoever comes next, readable by all, in every shared folder;
-# student B looks for them (and A reports its own user and tmp folder)
+# student A leaves files for whoever comes next, readable by all, in every shared folder it may
+# write to (Landlock refuses it /tmp where hidden folders lie in it); student B looks for them
+# (and A reports its own user, its tmp folder and where it planted)
 PLANT = """    import os
     if os.getuid() in (0, GRADER_UID):
         return {}
+    planted = []
     for d in ("/tmp", "/var/tmp", "/dev/shm"):
-        with open(d + "/NAME", "w") as f:
-            f.write("A's solution")
+        try:
+            with open(d + "/NAME", "w") as f:
+                f.write("A's solution")
+        except PermissionError:
+            continue
         os.chmod(d + "/NAME", 0o644)
         os.makedirs(d + "/NAME.d/deep/er")
         open(d + "/NAME.d/deep/er/x", "w").close()
         os.chmod(d + "/NAME.d/deep", 0)
+        planted.append(d)
     tmp = os.stat(os.environ["TMPDIR"])
-    raise RuntimeError("OBS%sSBO" % [os.getuid(), tmp.st_uid, oct(tmp.st_mode & 0o7777)])
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), tmp.st_uid, oct(tmp.st_mode & 0o7777), planted])
 """
 LOOK = """    import os
     found = []
@@ -171,8 +187,9 @@ def test_files_never_pass_between_submissions_nor_stay(nocap: tuple[Path, str]) 
             "a_plants": [IMPORTS, graded(ZEROS, plant)],
             "b_looks": [IMPORTS, graded(ZEROS, LOOK.replace("NAME", name))],
         })  # fmt: skip
-        uid_a, tmp_owner, tmp_mode = _seen(reports["a_plants"])
+        uid_a, tmp_owner, tmp_mode, planted = _seen(reports["a_plants"])
         uid_b, found = _seen(reports["b_looks"])
+        assert "/dev/shm" in planted, "nothing was planted: the test proves nothing"
         assert uid_a != uid_b and found == []
         assert (tmp_owner, tmp_mode) == (uid_a, "0o700")  # the scratch's tmp: its own only
         left = [d for d in ("/tmp", "/var/tmp", "/dev/shm") if os.path.lexists(f"{d}/{name}")]
@@ -194,21 +211,21 @@ def test_files_never_pass_between_submissions_nor_stay(nocap: tuple[Path, str]) 
 RECORD = """    import os, time
     if os.getuid() not in (0, GRADER_UID):
         open(LOOT + "/ran-%d" % os.getuid(), "w").close()
-        with open("/tmp/NAME", "a") as f:
+        with open("/dev/shm/NAME", "a") as f:
             f.write(repr(layers_dims) + ";")
-        os.chmod("/tmp/NAME", 0o666)
+        os.chmod("/dev/shm/NAME", 0o666)
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
                 for _ in range(100):
                     time.sleep(0.05)
-                    with open("/tmp/NAME", "a") as f:
+                    with open("/dev/shm/NAME", "a") as f:
                         f.write("daemon " + repr(layers_dims) + ";")
             os._exit(0)
 """
 REVEAL = """    import os
     try:
-        found = open("/tmp/NAME").read()
+        found = open("/dev/shm/NAME").read()
     except OSError:
         found = None
     raise RuntimeError("OBS%sSBO" % [os.getuid(), found])
@@ -220,20 +237,20 @@ def test_a_functions_hidden_inputs_never_reach_the_next_functions_visible_messag
 ) -> None:
     base, grader_cmd = nocap
     name = f"grader-test-{secrets.token_hex(6)}"
-    record = RECORD.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    record = RECORD.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(_loot(base))))
     try:
         reports = _batch(base, grader_cmd, {
             "spy": [IMPORTS, graded(ZEROS, record.replace("NAME", name) + BODY[ZEROS]),
                     graded(RANDOM, REVEAL.replace("NAME", name))],
         })  # fmt: skip
-        ran = [int(p.name.split("-")[1]) for p in (base / "loot").glob("ran-*")]
+        ran = [int(p.name.split("-")[1]) for p in _loot(base).glob("ran-*")]
         assert ran, "the recording function never ran: the test proves nothing"
         revealed = next(f for f in reports["spy"]["functions"] if f["name"] == RANDOM)["message"]
         uid, found = eval(revealed.split("OBS")[1].split("SBO")[0])
         assert uid not in ran and found is None, revealed
-        assert not os.path.lexists(f"/tmp/{name}"), "the recording outlived the submission"
+        assert not os.path.lexists(f"/dev/shm/{name}"), "the recording outlived the submission"
     finally:
-        Path(f"/tmp/{name}").unlink(missing_ok=True)
+        Path(f"/dev/shm/{name}").unlink(missing_ok=True)
 
 
 # side by side (--jobs 2), one student's hidden cases name files after their inputs (a 0600
@@ -241,13 +258,13 @@ def test_a_functions_hidden_inputs_never_reach_the_next_functions_visible_messag
 SIGNAL = """    import os, time
     if os.getuid() not in (0, GRADER_UID):
         open(LOOT + "/ran-%d" % os.getuid(), "w").close()
-        open("/tmp/NAME-" + "-".join(map(str, layers_dims)), "w").close()
+        open("/dev/shm/NAME-" + "-".join(map(str, layers_dims)), "w").close()
         time.sleep(1.5)
 """
 WATCH = """    import os, time
     found, start = [], time.time()
     while not found and time.time() - start < 3:
-        found = [n for n in os.listdir("/tmp") if n.startswith("NAME")]
+        found = [n for n in os.listdir("/dev/shm") if n.startswith("NAME")]
         time.sleep(0.05)
     raise RuntimeError("OBS%sSBO" % [os.getuid(), found])
 """
@@ -256,17 +273,17 @@ WATCH = """    import os, time
 def test_sandboxes_without_namespaces_never_run_side_by_side(nocap: tuple[Path, str]) -> None:
     base, grader_cmd = nocap
     name = f"grader-test-{secrets.token_hex(6)}"
-    signal = SIGNAL.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(base / "loot")))
+    signal = SIGNAL.replace("GRADER_UID", str(os.getuid())).replace("LOOT", repr(str(_loot(base))))
     try:
         reports = _batch(base, grader_cmd, {
             "a_signals": [IMPORTS, graded(ZEROS, signal.replace("NAME", name) + BODY[ZEROS])],
             "b_watches": [IMPORTS, graded(ZEROS, WATCH.replace("NAME", name))],
         }, jobs=2)  # fmt: skip
-        assert list((base / "loot").glob("ran-*")), "the signalling function never ran: the test proves nothing"
+        assert list(_loot(base).glob("ran-*")), "the signalling function never ran: the test proves nothing"
         uid, found = _seen(reports["b_watches"])
         assert found == [], f"a classmate running beside it listed {found}"
     finally:
-        for left in Path("/tmp").glob(f"{name}*"):
+        for left in Path("/dev/shm").glob(f"{name}*"):
             left.unlink()
 
 

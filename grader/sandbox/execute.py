@@ -36,9 +36,9 @@ from grader.sandbox import cgroups, isolation, jail, leftovers
 from grader.sandbox.leftovers import reap_orphans
 from grader.sandbox.limits import Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch, scrubbed_env
-from grader.sandbox.worker import adopt_orphans
+from grader.sandbox.worker import adopt_orphans, joined
 
-JAIL_SOURCE = Path(jail.__file__).read_text(encoding="utf-8")
+JAIL_SOURCE = joined("jail", ("landlock",))  # what confines the kernel, then execs it
 OUTPUT_CAP = 2 * 1024 * 1024  # bytes of outputs kept per notebook
 MESSAGE_BYTES = OUTPUT_CAP + 64 * 1024  # the largest kernel message read (more would not be kept)
 MESSAGE_QUEUE = 256  # kernel messages waiting to be read, per channel

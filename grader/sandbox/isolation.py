@@ -212,6 +212,7 @@ def jail_config(
         "proc": iso.proc,
         "readonly": iso.readonly,  # every mount but the private tmpfs mounts
         "user": iso.user,
+        "landlock": iso.files,  # the same allow-list again, by Landlock (see landlock.allowed)
         "userns": os.geteuid() != 0,  # namespaces through a user namespace when not root
         "system": [p for p in SYSTEM if os.path.lexists(p)],
         "needed": needed,
@@ -256,12 +257,21 @@ def _probe(cfg: dict[str, Any]) -> bool:
     if pid == 0:
         try:
             jail.apply(cfg)
-            ok = os.access(sys.executable, os.X_OK) and all(os.access(p, os.R_OK) for p in cfg["needed"])
+            ok = os.access(sys.executable, os.X_OK) and all(map(_opens, [sys.executable, *cfg["needed"]]))
             os._exit(0 if ok else 1)
         except BaseException:
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _opens(path: str) -> bool:
+    """Whether we may open `path` (Landlock refuses opens, not what access() asks)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+        return True
+    except OSError:
+        return False
 
 
 _ISOLATION: Isolation | None = None
@@ -292,7 +302,7 @@ def available_isolation() -> Isolation:
     return _ISOLATION
 
 
-PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user", "syscalls")
+PROBE_ORDER = ("mounts", "pids", "proc", "readonly", "network", "ipc", "user", "files", "syscalls")
 
 
 def _works(scratch: Path, layers: dict[str, Any]) -> bool:
@@ -327,7 +337,8 @@ def _noted(iso: Isolation) -> Isolation:
         notes.append("no IPC namespace: the syscall filter refuses SysV IPC and POSIX queues in its place")
     if not iso.mounts:
         what = "any user may read" if iso.user else "the grader can read"
-        notes.append(f"no mount namespace: student code could read files {what}")
+        where = " in the machine's /tmp, /var/tmp and /dev/shm (Landlock keeps the rest)" if iso.files else ""
+        notes.append(f"no mount namespace: student code could read files {what}{where}")
         removed = " (removed after each submission)" if iso.user else ""
         notes.append(
             "no mount namespace: student code can write files to the machine's shared /tmp, /var/tmp"
@@ -342,13 +353,19 @@ def _noted(iso: Isolation) -> Isolation:
             "the machine's files are not mounted read-only"
             + ("" if iso.user else ": student code runs as the grader's user and could change the grader")
         )
-    if iso.user and not iso.mounts:  # only permissions keep our private files from student code
+    if not iso.files:
+        from grader.sandbox.landlock import why_missing
+
+        why = why_missing() or "the jail could not apply it"
+        keeps = "the mount namespace alone keeps" if iso.mounts else "only file permissions keep"
+        notes.append(f"no Landlock ({why}): {keeps} the machine's files from student code")
+    if iso.user and not iso.mounts and not iso.files:  # only permissions keep our private files
         notes.extend(exposure.notes(project_root()))
-    if not iso.mounts:  # not writable to it (root's files, or our user's only when reported below)
+    if not iso.mounts and not iso.files:  # not writable to it (root's, or our user's when reported below)
         notes.append(
             "no mount namespace: student code sees /sys/fs/cgroup (the machine's cgroups and their processes)"
         )
-    ours = cgroups.writable_by_us() if not (iso.user or iso.mounts) else []
+    ours = cgroups.writable_by_us() if not (iso.user or iso.mounts or iso.files) else []
     budget = iso.budget and not ours
     if ours:
         notes.append(
@@ -380,6 +397,7 @@ def _noted(iso: Isolation) -> Isolation:
         iso.pids,
         iso.user,
         tuple(notes),
+        files=iso.files,
         ipc=iso.ipc,
         proc=proc,
         readonly=readonly,

@@ -32,10 +32,13 @@ class Isolation:
     ipc: bool = True  # an IPC namespace: SysV objects and POSIX queues die with the sandbox
     proc: bool = True  # a /proc of the PID namespace's own (needs mounts and pids)
     readonly: bool = True  # every mount read-only but the sandbox's writable places (needs mounts)
+    files: bool = True  # Landlock: an allow-list of the machine's files, mounts or not (landlock.py)
     budget: bool = True  # a cgroup: memory and processes bounded for the sandbox as a whole
     syscalls: bool = True  # a seccomp filter refusing sockets but unix ones, SysV IPC, ptrace...
 
     @property
     def complete(self) -> bool:
+        """All layers isolation needs. Not `files`: with a mount namespace Landlock is defence in
+        depth, and without one isolation is incomplete whatever Landlock holds back."""
         layers = (self.network, self.ipc, self.mounts, self.pids, self.proc, self.readonly, self.user)
         return all(layers) and self.budget and self.syscalls

@@ -30,22 +30,27 @@ from grader.sandbox.scratch import scrubbed_env
 JOINED = ("codec", "compat", "oracle", "tidy")  # joined into the harness's text, in this order
 
 
-def harness_source() -> str:
-    """The zygote's program as one self-contained text: harness.py with the text of each module
-    of JOINED in place of its import of it (the sandbox has nothing of our package on its path;
-    each joined file's own import of an earlier one is dropped). Read without importing any: they
-    import numpy, the grader need not yet."""
+def joined(main: str, names: tuple[str, ...]) -> str:
+    """A program the sandbox runs as one self-contained text: module `main` with the text of
+    each of `names` in place of its import of it (the sandbox has nothing of our package on its
+    path; each joined file's own import of an earlier one is dropped). Read without importing
+    any: they may import numpy, the grader need not yet."""
     here = Path(__file__).parent
-    lines = here.joinpath("harness.py").read_text(encoding="utf-8").split("\n")
-    for name in JOINED:
+    lines = here.joinpath(f"{main}.py").read_text(encoding="utf-8").split("\n")
+    for name in names:
         head = f"from grader.sandbox.{name} import "
         joins = [i for i, line in enumerate(lines) if line.startswith(head)]
         if len(joins) != 1:
-            raise RuntimeError(f"harness.py must import {name} on exactly one line ({head}...)")
+            raise RuntimeError(f"{main}.py must import {name} on exactly one line ({head}...)")
         text = here.joinpath(f"{name}.py").read_text(encoding="utf-8").split("\n")
         text = [line for line in text if not line.startswith("from grader.sandbox.")]
         lines[joins[0] : joins[0] + 1] = text
     return "\n".join(lines)
+
+
+def harness_source() -> str:
+    """The zygote's program: harness.py joined with the modules of JOINED (see `joined`)."""
+    return joined("harness", JOINED)
 
 
 HARNESS_SOURCE = harness_source()
