@@ -97,6 +97,15 @@ def test_a_machines_tmp_place_with_nothing_hidden_in_it_is_granted_whole(tree: P
     assert rules[str(other)] == landlock.WRITE
 
 
+def test_as_the_graders_own_user_a_place_holding_what_the_sandbox_is_shown_is_not_granted(tree: Path) -> None:
+    # the venv and the scratch lie in it: writable, student code (our user) could change them
+    other = tree / "other-place"
+    (other / "venv").mkdir(parents=True)
+    cfg = {**_cfg(tree, mounts=False), "hide": [], "needed": [str(other / "venv")]}
+    assert str(other) in dict(landlock.allowed({**cfg, "user": True}, (str(other),), ()))
+    assert str(other) not in dict(landlock.allowed({**cfg, "user": False}, (str(other),), ()))
+
+
 def test_with_a_mount_namespace_the_private_places_are_granted_whole_and_the_root_listed(tree: Path) -> None:
     place = str(tree / "place")  # private: a fresh tmpfs, whatever the host holds at that path
     rules = dict(landlock.allowed(_cfg(tree, mounts=True), (place,), ("null",)))

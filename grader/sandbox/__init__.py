@@ -14,7 +14,8 @@ execute.py (the whole notebook in a jailed kernel).
 Sent into the sandbox as text, importing nothing of the grader: harness.py joined with codec.py
 and compat.py (the zygote and its function children; codec.py is also the grader's side of the
 data format; compat.py puts back what numpy 2 removed and students' numpy 1.x answers use),
-and jail.py (which confines the full run's kernel).
+and jail.py joined with landlock.py (which confine the full run's kernel; landlock.py, the file
+system allow-list, is also what jail.apply calls in the grader's forked children).
 
 May import: reading/ and the base modules.
 """

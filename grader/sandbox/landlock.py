@@ -15,9 +15,10 @@ Landlock grants by hierarchy, and no rule takes a right away: a folder that hold
 (site-packages holding the grader, a folder holding the venv and the expected values) is never
 granted itself, only each of its entries but the one on the way to the hidden folder, and so on
 down (`_grant`). The machine's /tmp, /var/tmp and /dev/shm, writable without a mount namespace,
-are granted whole or not at all: where a hidden folder lies in one, student code could not even
-make a file at its top, and its other entries are other people's (student code keeps the
-scratch's tmp/, its TMPDIR and HOME).
+are granted whole or not at all: where a hidden folder lies in one (or, when student code runs
+as the grader's own user, a folder it is shown, which it could then change), student code could
+not even make a file at its top, and its other entries are other people's (student code keeps
+the scratch's tmp/, its TMPDIR and HOME).
 
 Sent into the sandbox as text too, joined into jail.py's in place of its import of it (see
 `worker.joined`): standard library only, and no `from __future__` import.
@@ -29,7 +30,7 @@ import stat
 from typing import Any
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # every architecture but alpha
-CREATE_RULESET_VERSION, RULE_PATH_BENEATH, PR_SET_NO_NEW_PRIVS = 1, 1, 38
+CREATE_RULESET_VERSION, RULE_PATH_BENEATH, NO_NEW_PRIVS = 1, 1, 38  # the last: PR_SET_NO_NEW_PRIVS
 
 # access rights to files and folders (linux/landlock.h)
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -114,9 +115,12 @@ def allowed(cfg: dict[str, Any], places: tuple[str, ...], devices: tuple[str, ..
         rules += [(p, WRITE) for p in places] + [(p, READ_FILE) for p in cfg.get("files", {})]
         return [*rules, ("/", READ_DIR)]  # listing: the root built holds nothing but the allow-list
     # without one, nothing is listed but what is granted (the machine's /home, the submissions)
-    for place in places:  # the machine's, shared: whole where no hidden folder lies in it, or not at all
+    # the machine's, shared: whole where no hidden folder lies in it, or not at all; nor where,
+    # as the grader's own user, student code would get to write what it is shown (the scratch)
+    kept = hidden + ([] if cfg.get("user") else [os.path.realpath(p) for p, _ in shown])
+    for place in places:
         real = os.path.realpath(place)
-        if not any(h == real or _below(h, real) or _below(real, h) for h in hidden):
+        if not any(k == real or _below(k, real) or _below(real, k) for k in kept):
             rules.append((real, WRITE))
     return rules
 
@@ -158,7 +162,7 @@ def restrict(rules: list[tuple[str, int]]) -> None:
             finally:
                 os.close(fd)
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # reads whole registers too
-        _ok(prctl(*(ctypes.c_ulong(a) for a in (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))), "no_new_privs")
+        _ok(prctl(*(ctypes.c_ulong(a) for a in (NO_NEW_PRIVS, 1, 0, 0, 0))), "no_new_privs")
         _ok(_syscall(SYS_RESTRICT_SELF, ruleset, 0), "restrict_self")
     finally:
         os.close(ruleset)
