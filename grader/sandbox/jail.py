@@ -114,6 +114,7 @@ PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 DEVICES = ("null", "zero", "full", "random", "urandom")  # bound from the host's /dev, nothing else
 STDIO = ("stdin", "stdout", "stderr")
 DEV_LINKS = {"fd": "/proc/self/fd", **{n: f"/proc/self/fd/{i}" for i, n in enumerate(STDIO)}}
+MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217, "i686": 217}
 
 
@@ -227,7 +228,7 @@ def _pivot(top: str) -> None:
     libc = _libc()
     os.chdir(top)
     _check(libc.syscall(SYS_PIVOT_ROOT[os.uname().machine], b".", b"."), "pivot_root")
-    _check(libc.umount2(b".", 2), "umount the host's root")  # MNT_DETACH
+    _check(libc.umount2(b".", MNT_DETACH), "umount the host's root")
     os.chdir("/")
 
 
@@ -364,7 +365,7 @@ def apply(cfg: dict[str, Any]) -> None:
         _map_ids(inside=uid, uid=0, gid=0, inside_gid=gid)
         if _nproc_per_namespace():  # counts this namespace's processes: the sandbox's own
             resource.setrlimit(resource.RLIMIT_NPROC, (cfg["processes"], cfg["processes"]))
-    restrict_files(cfg, PRIVATE_TMP, DEVICES)  # Landlock: nothing below touches a file; as root, sees all
+    restrict_files(cfg, PRIVATE_TMP, DEVICES)  # Landlock: nothing after it opens a file; root still sees all
     if cfg.get("user"):  # needs no namespace: with root, never run student code as root
         os.setgroups([])
         os.setgid(NOBODY)
