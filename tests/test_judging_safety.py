@@ -197,9 +197,26 @@ def test_one_wrong_case_costs_only_that_case(prep: prepared.Prepared) -> None:
 def test_a_visible_case_does_not_name_hidden_ones(prep: prepared.Prepared) -> None:
     result = _judged(prep, "gradient_check", {c.name: 0.0 for c in prep.assignment.function("gradient_check").cases})
     course = next(t for t in result.tests if t.name == "course")
-    assert "2 hidden case(s)" in course.message and "wrong_derivative" not in course.message
+    assert "on hidden cases," in course.message and "wrong_derivative" not in course.message
     cubic = next(t for t in result.tests if t.name == "cubic")
     assert "wrong_derivative, sign_error" in cubic.message
+
+
+def test_a_visible_message_says_nothing_the_hidden_stage_chose(prep: prepared.Prepared) -> None:
+    """Red team 6: "the same answer came back on N hidden case(s)" let the hidden stage (which
+    knows the drawn inputs) choose N, printed at once in the visible case's message. The visible
+    case's words are now the same whichever hidden cases gave the answer back."""
+    f = prep.assignment.function("gradient_check_n")
+    right = _expected(prep, "gradient_check_n")
+    values = [c.name for c in f.cases if c.hidden and c.below is None]
+    assert len(values) >= 2
+    said = set()
+    for k in range(1, len(values) + 1):
+        outputs = {**right, **{name: right["course"] for name in values[:k]}}
+        course = next(t for t in _judged(prep, "gradient_check_n", outputs).tests if t.name == "course")
+        assert not course.passed and "cannot tell these cases apart" in course.message, course
+        said.add(course.message)
+    assert len(said) == 1, said
 
 
 def test_a_check_that_flags_wrong_gradients_keeps_its_below_points(prep: prepared.Prepared) -> None:

@@ -15,10 +15,11 @@ from grader.judging.prepared import Prepared, prepare, skeleton, zero
 from grader.reading import assignment as spec
 from grader.reading import notebook, secret, selection
 from grader.reading.assignment import Function
+from grader.reading.notebook import Unit
 from grader.results import FunctionResult, Report
 from grader.sandbox import run
 from grader.sandbox.limits import Limits
-from grader.sandbox.tasks import task_for
+from grader.sandbox.tasks import kind, task_for
 
 MIN_ANSWER_NODES = 60  # an answer smaller than this (a line or two) is alike in every class by itself
 
@@ -160,6 +161,7 @@ def _callees(f: Function, ans: selection.Answer, graded: frozenset[str]) -> froz
 def circle(name: str, calls: dict[str, frozenset[str]]) -> list[str]:
     """The other functions `name` reaches through calls and that reach it back (its strongly
     connected component in the call graph, without itself), sorted."""
+
     def reach(start: str) -> set[str]:
         seen: set[str] = set()
         todo = list(calls.get(start, ()))
@@ -238,15 +240,31 @@ def _round(
     out = {}
     for f in functions:
         res = early.get(f.name) or judge.function(f, answers[f.name], raw[f.name], prep, options.limits)
-        out[f.name] = (res, _import_notes(raw.get(f.name, {})))
+        out[f.name] = (res, _import_notes(f, answers[f.name].units + prep.given, raw.get(f.name, {})))
     return out, isolation
 
 
-def _import_notes(raw: dict[str, Any]) -> list[str]:
+IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError", "AttributeError")  # what the harness notes
+
+
+def _import_notes(f: Function, units: tuple[Unit, ...], raw: dict[str, Any]) -> list[str]:
+    """Which of the answer's import lines failed, in the grader's own words. Report warnings are
+    shown outside any case (Gradescope's always-visible summary): a hidden stage's notes would
+    carry whatever it chose, so only visible cases are read, and a note counts only as the
+    harness writes it ("<unit>: import failed (<error>: ..."), for an import unit of this task
+    and a built-in import error; the text said is rebuilt here from that unit's own source."""
+    imports = {u.filename: u for u in units if kind(u) == "import"}
+    results = raw.get("cases")
     notes: list[str] = []
-    for r in raw.get("cases", {}).values():
-        if isinstance(r, dict):
-            notes.extend(str(n) for n in r.get("notes", []) if isinstance(n, str))
+    for c in f.cases:
+        r = results.get(c.name) if isinstance(results, dict) and not c.hidden else None
+        said = r.get("notes") if isinstance(r, dict) else None
+        for note in said if isinstance(said, list) else []:
+            name, sep, rest = note.partition(": import failed (") if isinstance(note, str) else ("", "", "")
+            etype = rest.partition(":")[0]
+            if sep and name in imports and etype in IMPORT_ERRORS:
+                line = imports[name].source.strip().partition("\n")[0][:120]
+                notes.append(f"{name}: import failed ({etype}): `{line}`")
     return notes
 
 

@@ -14,18 +14,39 @@ import numpy as np
 
 from grader.reading.assignment import Case
 
+# What a failed case drawn with the secret may say: its inputs are the student's own secret, and
+# anything the answer chose (a key, a shape, a length, a count, a value) could spell them out, so
+# such a case says one of these fixed phrases and nothing else.
+DRAWN = {
+    "missing": "the output lacks a part it should have",
+    "type": "the output, or a part of it, has the wrong type",
+    "keys": "the output, or a dict in it, has the wrong keys",
+    "length": "a list or tuple in the output has the wrong length",
+    "shape": "an array in the output has the wrong shape",
+    "dtype": "an array in the output has the wrong dtype",
+    "finite": "the output holds a value that is not a finite number",
+    "values": "the output's values are wrong (not close enough to the right ones)",
+    "range": "the result is outside the range it can ever be in",
+    "above": "the result should be below the threshold",
+}
+DRAWN_NOTE = "(details are not shown: this case's inputs are drawn for you)"
+
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one comparison: `reason` is safe for hidden cases, `detail` shows values."""
+    """The outcome of one comparison: `reason` is safe for hidden cases, `detail` shows values;
+    `word` (a key of DRAWN) is all a case drawn with the secret says."""
 
     passed: bool
     reason: str = ""
     detail: str = ""
+    word: str = "values"
 
-    def message(self, hidden: bool) -> str:
+    def message(self, hidden: bool, drawn: bool = False) -> str:
         if self.passed:
             return "passed"
+        if drawn:
+            return f"{DRAWN[self.word]} {DRAWN_NOTE}"
         if hidden or not self.detail:
             return self.reason
         return f"{self.reason}: {self.detail}"
@@ -34,8 +55,8 @@ class Verdict:
 OK = Verdict(True)
 
 
-def _fail(reason: str, detail: str = "") -> Verdict:
-    return Verdict(False, reason, detail)
+def _fail(word: str, reason: str, detail: str = "") -> Verdict:
+    return Verdict(False, reason, detail, word)
 
 
 def kind(value: Any) -> str:
@@ -81,7 +102,7 @@ def judge(expected: Any, got: Any, case: Case) -> Verdict:
         found, val = select(got, path)
         where = _label(path)
         if not found:
-            return _fail(f"the output has no {where} (got {kind(got)})")
+            return _fail("missing", f"the output has no {where} (got {kind(got)})")
         verdict = compare(exp, val, case.atol, case.rtol, where)
         if not verdict.passed:
             return verdict
@@ -112,15 +133,15 @@ def number(value: Any) -> float:
 
 def _below(got: Any, case: Case) -> Verdict:
     if not _is_number(got):
-        return _fail(f"expected a number, got {kind(got)}")
+        return _fail("type", f"expected a number, got {kind(got)}")
     x = number(got)
     if not np.isfinite(x):
-        return _fail(f"the result is {x}, not a finite number")
+        return _fail("finite", f"the result is {x}, not a finite number")
     if case.at_least is not None and x < case.at_least:
         what = "negative" if case.at_least == 0 else f"below {case.at_least:g}"
-        return _fail(f"the result is {what}, which it can never be", f"got {x!r}")
+        return _fail("range", f"the result is {what}, which it can never be", f"got {x!r}")
     if not x < case.below:  # type: ignore[operator]  # only called for `below` cases
-        return _fail(f"the result should be below {case.below:g}", f"got {x!r}")
+        return _fail("above", f"the result should be below {case.below:g}", f"got {x!r}")
     return OK
 
 
@@ -147,7 +168,7 @@ def compare(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict
     if isinstance(exp, dict):
         return _mapping(exp, got, atol, rtol, where)
     if type(got) is not type(exp) or got != exp:
-        return _fail(f"{where} is wrong", f"expected {exp!r}, got {_short(got)}")
+        return _fail("values", f"{where} is wrong", f"expected {exp!r}, got {_short(got)}")
     return OK
 
 
@@ -161,9 +182,11 @@ def _short(value: Any) -> str:
 
 def _sequence(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, (tuple, list)):
-        return _fail(f"{where} should be {kind(exp)}, got {kind(got)}", f"of {len(exp)} items")
+        return _fail("type", f"{where} should be {kind(exp)}, got {kind(got)}", f"of {len(exp)} items")
     if len(got) != len(exp):
-        return _fail(f"{where} has {len(got)} items, not the number expected", f"expected {len(exp)}")
+        return _fail(
+            "length", f"{where} has {len(got)} items, not the number expected", f"expected {len(exp)}"
+        )
     for i, (e, g) in enumerate(zip(exp, got, strict=True)):
         v = compare(e, g, atol, rtol, f"{where}[{i}]")
         if not v.passed:
@@ -173,14 +196,14 @@ def _sequence(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdi
 
 def _mapping(exp: dict[str, Any], got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, dict):
-        return _fail(f"{where} should be a dict, got {kind(got)}")
+        return _fail("type", f"{where} should be a dict, got {kind(got)}")
     missing = sorted(set(exp) - set(got), key=repr)
     extra = sorted(set(got) - set(exp), key=repr)  # a student's keys need not be strings
     if missing or extra:
         parts = ([f"missing keys {missing}"] if missing else []) + (
             [f"unexpected keys {extra}"] if extra else []
         )
-        return _fail(f"{where} has {' and '.join(parts)}")
+        return _fail("keys", f"{where} has {' and '.join(parts)}")
     for key in exp:
         v = compare(exp[key], got[key], atol, rtol, f"{where}[{key!r}]")
         if not v.passed:
@@ -194,21 +217,23 @@ def _scalar(exp: Any, got: Any, atol: float, rtol: float, where: str) -> Verdict
         if not (
             isinstance(got, bool) or isinstance(got, np.ndarray) and got.shape == () and got.dtype.kind == "b"
         ):
-            return _fail(f"{where} should be a bool, got {kind(got)}")
-        return OK if bool(got) == e else _fail(f"{where} is wrong", f"expected {e}, got {bool(got)}")
+            return _fail("type", f"{where} should be a bool, got {kind(got)}")
+        return (
+            OK if bool(got) == e else _fail("values", f"{where} is wrong", f"expected {e}, got {bool(got)}")
+        )
     if not _is_number(got):
         hint = (
             " (a one-element array: use np.squeeze or float())"
             if isinstance(got, np.ndarray) and got.size == 1
             else ""
         )
-        return _fail(f"{where} should be a number, got {kind(got)}{hint}")
+        return _fail("type", f"{where} should be a number, got {kind(got)}{hint}")
     e, g = number(e), number(got)  # an expected or received integer past float range: an infinity
     if _close(np.float64(e), np.float64(g), atol, rtol):
         return OK
     if np.isfinite(e) and not np.isfinite(g):
-        return _fail(f"{where} is {g}, not a finite number")
-    return _fail(f"{where} is wrong", f"expected {e!r}, got {g!r} (error {abs(g - e):.3g})")
+        return _fail("finite", f"{where} is {g}, not a finite number")
+    return _fail("values", f"{where} is wrong", f"expected {e!r}, got {g!r} (error {abs(g - e):.3g})")
 
 
 def _close(e: Any, g: Any, atol: float, rtol: float) -> Any:
@@ -220,28 +245,32 @@ def _close(e: Any, g: Any, atol: float, rtol: float) -> Any:
 def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> Verdict:
     if not isinstance(got, np.ndarray):
         extra = " (convert it with np.array)" if isinstance(got, (list, tuple)) else ""
-        return _fail(f"{where} should be a numpy array, got {kind(got)}{extra}", f"of shape {exp.shape}")
+        return _fail(
+            "type", f"{where} should be a numpy array, got {kind(got)}{extra}", f"of shape {exp.shape}"
+        )
     if got.shape != exp.shape:
         # The expected shape is detail: on a hidden (secret) case it would tell the drawn sizes.
         hint = "; transposed?" if got.shape == exp.shape[::-1] and exp.ndim == 2 else ""
         if exp.ndim == 2 and exp.shape[1] == 1 and got.shape == exp.shape[:1]:
             hint = "; a column vector has two dimensions, e.g. np.zeros((n, 1))"
-        return _fail(f"{where} has shape {got.shape}, not the expected shape{hint}", f"expected {exp.shape}")
+        return _fail(
+            "shape", f"{where} has shape {got.shape}, not the expected shape{hint}", f"expected {exp.shape}"
+        )
     if exp.dtype.kind == "b":
         return _mask(exp, got, where)
     if exp.dtype.kind not in "iuf":  # strings, say: equal or not, entry by entry
         if got.dtype.kind != exp.dtype.kind:
-            return _fail(f"{where} has dtype {got.dtype}, expected dtype {exp.dtype}")
-        return OK if np.array_equal(exp, got) else _fail(f"{where} is wrong")
+            return _fail("dtype", f"{where} has dtype {got.dtype}, expected dtype {exp.dtype}")
+        return OK if np.array_equal(exp, got) else _fail("values", f"{where} is wrong")
     if exp.dtype.kind == "f" and got.dtype.kind != "f":
-        return _fail(f"{where} has dtype {got.dtype}, expected floating point (dtype {exp.dtype})")
+        return _fail("dtype", f"{where} has dtype {got.dtype}, expected floating point (dtype {exp.dtype})")
     if exp.dtype.kind in "iu" and got.dtype.kind not in "iuf":
-        return _fail(f"{where} has dtype {got.dtype}, expected numbers")
+        return _fail("dtype", f"{where} has dtype {got.dtype}, expected numbers")
     e, g = exp.astype(np.float64), got.astype(np.float64)
     bad_finite = np.isfinite(e) & ~np.isfinite(g)
     if bad_finite.any():
         idx = tuple(int(i) for i in np.argwhere(bad_finite)[0])
-        return _fail(f"{where} contains {g[idx]} (not finite) at {list(idx)}")
+        return _fail("finite", f"{where} contains {g[idx]} (not finite) at {list(idx)}")
     ok = _close(e, g, atol, rtol)
     if ok.all():
         return OK
@@ -254,7 +283,7 @@ def _array(exp: np.ndarray, got: Any, atol: float, rtol: float, where: str) -> V
     n_bad = int((~ok).sum())
     reason = f"{where} has {n_bad} of {e.size} entries wrong"
     detail = f"largest error {err[idx]:.3g} at {list(idx)}: expected {float(e[idx])!r}, got {float(g[idx])!r}"
-    return _fail(reason, detail)
+    return _fail("values", reason, detail)
 
 
 def _mask(exp: np.ndarray, got: np.ndarray, where: str) -> Verdict:
@@ -263,9 +292,11 @@ def _mask(exp: np.ndarray, got: np.ndarray, where: str) -> Verdict:
     elif got.dtype.kind in "iuf" and np.isin(got, (0, 1)).all():
         g = got.astype(bool)
     else:
-        return _fail(f"{where} should be a mask of booleans (or 0/1), got dtype {got.dtype}")
+        return _fail("dtype", f"{where} should be a mask of booleans (or 0/1), got dtype {got.dtype}")
     wrong = g != exp
     if not wrong.any():
         return OK
     idx = [int(i) for i in np.argwhere(wrong)[0]]
-    return _fail(f"{where} has {int(wrong.sum())} of {exp.size} mask entries wrong", f"first at {idx}")
+    return _fail(
+        "values", f"{where} has {int(wrong.sum())} of {exp.size} mask entries wrong", f"first at {idx}"
+    )

@@ -81,9 +81,9 @@ def _case(f: Function, c: Case, ans: selection.Answer, r: Any, prep: Prepared) -
         return result(False, f"{UNREADABLE} ({why})")
     if got is None and prep.outputs(f.name, c.name) is not None:
         verdict = result(False, "returned None: is the `return` statement missing?")
-    else:
+    else:  # a drawn case's message is fixed words: nothing of what the answer returned
         v = judge(prep.outputs(f.name, c.name), got, c)
-        verdict = result(v.passed, v.message(c.hidden))
+        verdict = result(v.passed, v.message(c.hidden, drawn=drawn))
     with _LOCK:
         _VERDICTS[key] = (r, prep, verdict)
         if len(_VERDICTS) > MAX_VERDICTS:
@@ -128,9 +128,9 @@ def _contrasted(
     naming = {c.name: [b for b in f.cases if c.name in b.contrast and b.name in present] for c in f.cases}
 
     def where(c: Case, names: list[str]) -> str:
-        named = [o for o in names if o not in hidden or c.hidden]  # a visible case names no hidden one
-        others = len(names) - len(named)
-        return ", ".join([*named, *([f"{others} hidden case(s)"] if others else [])])
+        # a visible case names no hidden one, nor says how many: the hidden stage chose that count
+        named = [o for o in names if o not in hidden or c.hidden]
+        return ", ".join([*named, *(["hidden cases"] if len(named) < len(names) else [])])
 
     out = []
     for c, t in zip(f.cases, tests, strict=True):
