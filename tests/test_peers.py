@@ -54,11 +54,14 @@ def test_backward_through_forward_gets_full_marks(tmp_path: Path, edition: str) 
 
 
 @pytest.mark.parametrize("edition", sorted(EDITIONS))
-@pytest.mark.parametrize("forward", ["J = theta + x\n", "J = None\n"])
+@pytest.mark.parametrize(
+    "forward", ["J = theta + x\n", "J = None  # unfinished, but not the template\nJ = J\n"]
+)
 def test_a_wrong_or_unfinished_callee_costs_its_caller_nothing(
     tmp_path: Path, edition: str, forward: str
 ) -> None:
-    # a careful reader gives backward its points: it is right given a right forward
+    # a careful reader gives backward its points: it is right given a right forward (one the
+    # student wrote, however wrong or unfinished: see the test below for one left as released)
     path = _submission(
         tmp_path,
         edition,
@@ -66,12 +69,78 @@ def test_a_wrong_or_unfinished_callee_costs_its_caller_nothing(
     )
     scores = _scores(path)
     assert scores["forward_propagation"][0] < scores["forward_propagation"][1]
+    assert (
+        "J = None  # unfinished" not in forward or "`= None` placeholders" in scores["forward_propagation"][2]
+    )
     assert scores["backward_propagation"][0] == scores["backward_propagation"][1], scores[
         "backward_propagation"
     ]
     # the gradient checks get their collaborators from each case: a wrong forward costs them nothing
     for name in ("gradient_check", "gradient_check_n"):
         assert scores[name][0] == scores[name][1], (name, scores[name])
+
+
+def _released_cell(a: spec.Assignment, name: str) -> str:
+    nb = json.loads((a.folder / a.notebook).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if source.startswith(f"# GRADED FUNCTION: {name}\n"):
+            return source
+    raise AssertionError(name)
+
+
+def _chain(tmp_path: Path, edition: str, he: str | None) -> dict[str, tuple[float, float, str]]:
+    """Red team 6, finding 6: zeros is the course's random times 0, random the course's He
+    rescaled, and He is `he` (the released template, or None: not defined at all)."""
+    a = spec.load("initialization")
+    nb = EDITIONS[edition](a, copy.deepcopy(json.loads(a.reference_notebook.read_text(encoding="utf-8"))))
+    body = {
+        "initialize_parameters_zeros": "    return {k: v * 0 for k, v in initialize_parameters_random(layers_dims).items()}\n",
+        "initialize_parameters_random": (
+            "    p = initialize_parameters_he(layers_dims)\n"
+            "    for l in range(1, len(layers_dims)):\n"
+            '        p["W%d" % l] = p["W%d" % l] / np.sqrt(2 / layers_dims[l - 1]) * 10\n'
+            "    return p\n"
+        ),
+    }
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for name, new in body.items():
+            if f"# GRADED FUNCTION: {name}" in source:
+                cell["source"] = (
+                    f"# GRADED FUNCTION: {name}\nimport numpy as np\n\ndef {name}(layers_dims):\n{new}"
+                )
+        if "# GRADED FUNCTION: initialize_parameters_he" in source:
+            cell["source"] = he if he is not None else "# (left out)\n"
+    path = tmp_path / "chain.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return _scores(path)
+
+
+@pytest.mark.parametrize("edition", sorted(EDITIONS))
+def test_the_courses_version_stands_in_only_for_a_callee_the_student_wrote(
+    tmp_path: Path, edition: str
+) -> None:
+    """Before: 20/30 with no loop written (random = the course's He rescaled, He left blank).
+    Now random runs with the student's own (template) He, as in their notebook, and says to write
+    He first; zeros calls a random the student wrote, so the course's random answers for it."""
+    a = spec.load("initialization")
+    scores = _chain(tmp_path, edition, _released_cell(a, "initialize_parameters_he"))
+    score, _, message = scores["initialize_parameters_random"]
+    assert score == 0 and message.startswith(
+        "it calls `initialize_parameters_he` (still the template as released): write it first"
+    ), message
+    assert "NoneType" in message  # the template's own None, as the notebook would raise
+    assert scores["initialize_parameters_he"][0] == 0
+    zeros = scores["initialize_parameters_zeros"]
+    assert zeros[0] == zeros[1], zeros  # issue 11: a written callee, however wrong, costs nothing
+    assert sum(s for s, _, _ in scores.values()) == 10
+    gone = _chain(tmp_path, edition, None)
+    score, _, message = gone["initialize_parameters_random"]
+    assert (
+        score == 0 and "`initialize_parameters_he` (not defined in the notebook): write it first" in message
+    )
+    assert "NameError" in message, message
 
 
 @pytest.mark.parametrize("edition", sorted(EDITIONS))

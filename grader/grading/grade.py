@@ -109,7 +109,10 @@ def grade_parsed(
 
     A graded function that calls other graded functions runs with the reference's versions of
     them, whether the student's own are right or not, in an oracle process apart from the
-    student's code (see harness.py): it learns their answers, never their code. Functions that
+    student's code (see harness.py): it learns their answers, never their code. Only for those the
+    student wrote, though: a callee left as the template, or not defined, runs as the student's
+    own (as in their notebook), so a chain of calls never stands in for code not written (random
+    as the course's He rescaled, He left blank). Functions that
     reach each other through calls (a circle) cannot be judged apart, since each one's answer
     would lean on the reference's version of the others: a circle earns nothing.
     """
@@ -124,7 +127,8 @@ def grade_parsed(
         if others:
             done[f.name] = _in_circle(f, answers[f.name], others)
     ready = [f for f in a.functions if f.name not in done]
-    got, isolation = _round(ready, answers, calls, prep, options, session, _load_judge)
+    unwritten = {f.name: why for f in a.functions if (why := _unwritten(answers[f.name], prep))}
+    got, isolation = _round(ready, answers, calls, prep, options, session, _load_judge, unwritten)
     warnings: list[str] = []
     for f in ready:
         done[f.name], more = got[f.name]
@@ -211,8 +215,10 @@ def _round(
     options: Options,
     session: run.Session | None,
     meanwhile: Any,
+    unwritten: dict[str, str],
 ) -> tuple[dict[str, tuple[FunctionResult, list[str]]], tuple[str, ...]]:
-    """Run and judge some functions: each one's result and import notes, and the isolation notes."""
+    """Run and judge some functions: each one's result and import notes, and the isolation notes.
+    `unwritten`: the graded functions the student did not write, and why (see grade_parsed)."""
     early: dict[str, FunctionResult] = {}
     tasks = []
     for f in functions:
@@ -226,9 +232,12 @@ def _round(
             {"name": c.name, "args": prep.args(f.name, c.name), "setup": c.setup, "hidden": c.hidden}
             for c in f.cases
         ]
-        # the reference's versions of the graded functions it calls, run by an oracle (see grade_parsed)
+        # the reference's versions of the graded functions it calls, run by an oracle, for those the
+        # student wrote; the others are the student's own (see grade_parsed)
+        own = sorted(calls[f.name] & set(unwritten))
         timeout = options.timeout or f.timeout
-        task = task_for(ans, prep.given, cases, timeout, prep.peers, calls=calls[f.name])
+        ran = _with_own(ans, [answers[n] for n in own])
+        task = task_for(ran, prep.given, cases, timeout, prep.peers, calls=calls[f.name] - set(own))
         tasks.append(replace(task, max_bytes=prep.result_bytes(f.name)))
     raw, isolation, _ = (
         run.execute(prep.assignment, tasks, limits=options.limits, session=session, meanwhile=meanwhile)
@@ -240,6 +249,7 @@ def _round(
     out = {}
     for f in functions:
         res = early.get(f.name) or judge.function(f, answers[f.name], raw[f.name], prep, options.limits)
+        res = _write_first(res, sorted(calls[f.name] & set(unwritten)), unwritten)
         out[f.name] = (res, _import_notes(f, answers[f.name].units + prep.given, raw.get(f.name, {})))
     return out, isolation
 
@@ -266,6 +276,33 @@ def _import_notes(f: Function, units: tuple[Unit, ...], raw: dict[str, Any]) -> 
                 line = imports[name].source.strip().partition("\n")[0][:120]
                 notes.append(f"{name}: import failed ({etype}): `{line}`")
     return notes
+
+
+def _unwritten(ans: selection.Answer, prep: Prepared) -> str | None:
+    """Why the course's version may not answer for this graded function when another one calls
+    it: the student has not written it."""
+    if ans.definition is None:
+        return "not defined in the notebook"
+    if _untouched(ans, prep):
+        return "still the template as released"
+    return None
+
+
+def _with_own(ans: selection.Answer, callees: list[selection.Answer]) -> selection.Answer:
+    """The answer with the student's own code of the graded functions it calls that they did not
+    write (a template's definition; nothing for one not defined), before its own units."""
+    extra = tuple(dict.fromkeys(u for c in callees for u in c.units if u not in ans.units))
+    return replace(ans, units=extra + ans.units) if extra else ans
+
+
+def _write_first(res: FunctionResult, own: list[str], unwritten: dict[str, str]) -> FunctionResult:
+    """A failed function that calls graded functions the student did not write says so first."""
+    if not own or res.status == "passed":
+        return res
+    said = ", ".join(f"`{n}` ({unwritten[n]})" for n in own)
+    them = "them" if len(own) > 1 else "it"
+    first = f"it calls {said}: write {them} first (the course's version stands in only for code you wrote)"
+    return replace(res, message=f"{first}; {res.message}")
 
 
 def _load_judge() -> None:
