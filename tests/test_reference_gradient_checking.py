@@ -315,6 +315,20 @@ def test_case_values(outputs: dict[str, Any]) -> None:
     assert gcn["course_fixed"] < 2e-7 and gcn["course_fixed"] > 1e-7
     assert abs(gcn["large_epsilon"] - 1.68e-6) <= 0.01e-6  # O(eps^2) with eps = 1e-2
     assert gcn["other_draw"] > 0.1 and gcn["l2_cost_plain_gradients"] > 0.1
+    assert gcn["perturbed_gradients"] > 1e-3  # one entry moved: far above the threshold
+
+
+def test_the_contrast_gradients_come_from_no_function_a_student_can_call(
+    inputs: dict[str, Any], ns: dict[str, Any]
+) -> None:
+    """Red team 6: the contrast of the "below" cases must not be told apart by comparing the
+    gradients with the given backward_propagation_n's (its flaws)."""
+    for c in spec.load("gradient_checking").function("gradient_check_n").cases:
+        for name in c.contrast:
+            args = inputs["gradient_check_n"][name]
+            _, cache = ns["forward_propagation_n"](args["X"], args["Y"], args["parameters"])
+            flawed = ns["gradients_to_vector"](ns["backward_propagation_n"](args["X"], args["Y"], cache))
+            assert not np.allclose(flawed, ns["gradients_to_vector"](args["gradients"])), (c.name, name)
 
 
 def test_hidden_networks_exercise_many_parameters(

@@ -1,8 +1,9 @@
 """Case builders for the gradient-checking assignment.
 
 The one-parameter functions take plain numbers. `gradient_check_n` takes a network's
-parameters, a gradients dictionary, X and Y; the gradients come either from the notebook's given
-(deliberately wrong) `backward_propagation_n` or from the correct backward pass written here.
+parameters, a gradients dictionary, X and Y; the gradients come from the notebook's given
+(deliberately wrong) `backward_propagation_n`, from the correct backward pass written here, or
+from that pass with one entry moved (`perturbed`).
 Cases whose `setup` in assignment.toml swaps in another cost (an L2 penalty, tanh hidden units)
 get gradients from the matching backward pass below, so the numbers in both places must agree
 (lambd = 0.7).
@@ -63,17 +64,35 @@ def backward(X, Y, parameters, activation="relu", lambd=0.0):
             "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
 
 
-def _gradients(ref, X, Y, parameters, gradients, lambd):
+PARAMETER_GRADIENTS = ("dW1", "db1", "dW2", "db2", "dW3", "db3")
+
+
+def perturbed(grads, seed):
+    """Correct gradients with one entry of one parameter's gradient moved by 0.1 to 0.5 (its
+    place, sign and size drawn from `seed`): wrong in a way no function the student can call
+    reproduces, so a check can flag them only by estimating the gradient itself (the notebook's
+    flawed backward_propagation_n is no guide to them)."""
+    rng = np.random.RandomState(seed)
+    out = {k: np.array(v, dtype=float) for k, v in grads.items()}
+    key = PARAMETER_GRADIENTS[rng.randint(len(PARAMETER_GRADIENTS))]
+    index = tuple(rng.randint(n) for n in out[key].shape)
+    out[key][index] += rng.choice((-1.0, 1.0)) * rng.uniform(0.1, 0.5)
+    return out
+
+
+def _gradients(ref, X, Y, parameters, gradients, lambd, seed):
     if gradients == "given":  # the notebook's backward_propagation_n, bugs included
         _, cache = ref.forward_propagation_n(X, Y, parameters)
         return ref.backward_propagation_n(X, Y, cache)
     if gradients in ("relu", "tanh"):
         return backward(X, Y, parameters, gradients, lambd)
+    if gradients == "perturbed":
+        return perturbed(backward(X, Y, parameters, "relu", lambd), seed)
     raise ValueError(f"unknown gradients {gradients!r}")
 
 
-def _call(ref, X, Y, parameters, gradients, lambd, epsilon):
-    grads = _gradients(ref, X, Y, parameters, gradients, lambd)
+def _call(ref, X, Y, parameters, gradients, lambd, epsilon, seed=0):
+    grads = _gradients(ref, X, Y, parameters, gradients, lambd, seed)
     args = {"parameters": parameters, "gradients": grads, "X": X, "Y": Y}
     if epsilon is not None:
         args["epsilon"] = float(epsilon)
@@ -111,7 +130,7 @@ def course_network(ref, gradients="given", lambd=0.0, epsilon=None, seed=None, w
         parameters = _parameters(np.random.RandomState(seed))
     if well_conditioned:
         conditioned(X, Y, parameters, "tanh" if gradients == "tanh" else "relu")
-    return _call(ref, X, Y, parameters, gradients, lambd, epsilon)
+    return _call(ref, X, Y, parameters, gradients, lambd, epsilon, seed)
 
 
 def random_network(ref, seed, m, gradients="given", lambd=0.0, epsilon=None, well_conditioned=False):
@@ -122,4 +141,4 @@ def random_network(ref, seed, m, gradients="given", lambd=0.0, epsilon=None, wel
     parameters = _parameters(rng)
     if well_conditioned:
         conditioned(X, Y, parameters, "tanh" if gradients == "tanh" else "relu")
-    return _call(ref, X, Y, parameters, gradients, lambd, epsilon)
+    return _call(ref, X, Y, parameters, gradients, lambd, epsilon, seed)
