@@ -130,3 +130,29 @@ def test_no_report_nor_feedback_shows_what_the_hidden_stage_returned(no_secret: 
     assert not [s for s in spelled if s in every], [s for s in spelled if s in every]
     summary = json.loads(next((tmp_path / "gradescope").rglob("mallory*/results.json")).read_text())["output"]
     assert "warning" not in summary and "import failed" not in summary, summary
+
+
+def test_import_notes_are_the_graders_words_from_visible_cases_only() -> None:
+    from grader.grading import grade
+    from grader.reading.notebook import Unit
+
+    f = spec.load("initialization").function("initialize_parameters_zeros")
+    visible = next(c for c in f.cases if not c.hidden)
+    hidden = next(c for c in f.cases if c.hidden)
+    units = (
+        Unit("cell 2", "import sklearn\n"),
+        Unit("cell 3", "def initialize_parameters_zeros(d):\n    pass\n"),
+    )
+    said = "cell 2: import failed (ModuleNotFoundError: No module named 'sklearn')"
+    forged = [
+        "LEAK [2, 3, 7]",
+        "cell 2: import failed (ModuleNotFoundError: [2, 3, 7])",  # kept, as the grader's own words
+        "cell 3: import failed (ImportError: x)",  # not an import unit
+        "cell 2: import failed (LeakError_2_3_7: x)",  # not a built-in import error
+    ]
+    raw = {
+        "cases": {visible.name: {"ok": True, "notes": [said, *forged]}, hidden.name: {"notes": [said + "!"]}}
+    }
+    notes = grade._import_notes(f, units, raw)
+    assert notes == ["cell 2: import failed (ModuleNotFoundError): `import sklearn`"] * 2, notes
+    assert grade._import_notes(f, units, {"cases": {hidden.name: {"notes": [said]}}}) == []
