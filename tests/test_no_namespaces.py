@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +363,10 @@ def test_the_kernel_cannot_send_the_grader_to_another_socket(nocap: tuple[Path, 
         assert seen == [], "the grader connected to a socket the kernel pointed it to"
 
 
-def test_an_id_a_dead_grader_held_is_cleared_before_it_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+@contextmanager
+def _abandoned() -> Iterator[int]:
+    """A sandbox id a grader held when it died (its lock gone, nothing cleared), with a process of
+    that id's sandbox still running."""
     if os.geteuid() != 0:
         pytest.skip("switching to a sandbox user needs root")
     uid = isolation.sandbox_uid()
@@ -381,47 +385,29 @@ def test_an_id_a_dead_grader_held_is_cleared_before_it_is_drawn_again(monkeypatc
             time.sleep(0.01)
         assert leftovers.alive(uid) == [pid]
         os.close(isolation._LEASES.pop(uid))  # the grader died: its lock went, nothing was cleared
+        yield uid
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+def test_an_id_a_dead_grader_held_is_cleared_before_it_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    with _abandoned() as uid:
         monkeypatch.setattr(isolation, "SANDBOX_UIDS", range(uid, uid + 1))
         assert isolation.sandbox_uid() == uid
         assert leftovers.alive(uid) == [], "a new sandbox shares its user with a dead one's process"
         isolation.release_uid(uid)
-    finally:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
 
 
 def test_ids_dead_graders_held_are_cleared_without_being_drawn() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("switching to a sandbox user needs root")
-    uid = isolation.sandbox_uid()
-    pid = os.fork()
-    if pid == 0:  # what its sandbox started: still running when the grader died
-        try:
-            os.close(isolation._LEASES[uid])
-            os.setgid(leftovers.NOGROUP)
-            os.setuid(uid)
-            time.sleep(60)
-        finally:
-            os._exit(0)
-    try:
-        deadline = time.monotonic() + 10
-        while not leftovers.alive(uid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert leftovers.alive(uid) == [pid]
-        os.close(isolation._LEASES.pop(uid))  # the grader died: its lock went, nothing was cleared
+    with _abandoned() as uid:
         folder = Path(tempfile.gettempdir()) / "grader-uids"
         isolation._clear_abandoned(folder)  # what the next grader does once, beside its work
         assert leftovers.alive(uid) == [], "a dead grader's sandbox process runs on"
         assert (folder / str(uid)).read_bytes() == isolation.CLEAN
-    finally:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
 
 
 def test_clearing_survives_another_thread_collecting_its_child(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,19 @@ def _released_cell(a: spec.Assignment, name: str) -> str:
     raise AssertionError(name)
 
 
+def _rewrite(nb: dict, bodies: dict[str, str], cells: dict[str, str] | None = None) -> None:
+    """Each graded initialisation function in `bodies` gets that body; each in `cells` becomes
+    that whole cell."""
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for name, new in bodies.items():
+            if f"# GRADED FUNCTION: {name}" in source:
+                cell["source"] = f"# GRADED FUNCTION: {name}\nimport numpy as np\n\ndef {name}(layers_dims):\n{new}"
+        for name, whole in (cells or {}).items():
+            if f"# GRADED FUNCTION: {name}" in source:
+                cell["source"] = whole
+
+
 def _chain(tmp_path: Path, edition: str, he: str | None) -> dict[str, tuple[float, float, str]]:
     """Red team 6, finding 6: zeros is the course's random times 0, random the course's He
     rescaled, and He is `he` (the released template, or None: not defined at all)."""
@@ -103,15 +116,7 @@ def _chain(tmp_path: Path, edition: str, he: str | None) -> dict[str, tuple[floa
             "    return p\n"
         ),
     }
-    for cell in nb["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for name, new in body.items():
-            if f"# GRADED FUNCTION: {name}" in source:
-                cell["source"] = (
-                    f"# GRADED FUNCTION: {name}\nimport numpy as np\n\ndef {name}(layers_dims):\n{new}"
-                )
-        if "# GRADED FUNCTION: initialize_parameters_he" in source:
-            cell["source"] = he if he is not None else "# (left out)\n"
+    _rewrite(nb, body, {"initialize_parameters_he": he if he is not None else "# (left out)\n"})
     path = tmp_path / "chain.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     return _scores(path)
@@ -239,13 +244,7 @@ def test_two_functions_defined_through_each_others_reference_earn_nothing(
             " for k, v in p.items()}\n"
         ),
     }
-    for cell in nb["cells"]:
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for name, new in body.items():
-            if f"# GRADED FUNCTION: {name}" in source:
-                cell["source"] = (
-                    f"# GRADED FUNCTION: {name}\nimport numpy as np\n\ndef {name}(layers_dims):\n{new}"
-                )
+    _rewrite(nb, body)
     path = tmp_path / "circle.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     scores = _scores(path)
