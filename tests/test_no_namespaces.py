@@ -430,3 +430,45 @@ def test_clearing_survives_another_thread_collecting_its_child(monkeypatch: pyte
     finally:
         monkeypatch.undo()
         isolation.release_uid(uid)
+
+
+# without a network namespace the machine's abstract unix sockets are one connect away (no
+# filter can read the address): a service's, or another sandbox's
+KNOCK = """    import os, socket
+    said = "no try"
+    if os.getuid() not in (0, GRADER_UID):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(ADDRESS)
+            said = "connected"
+        except OSError as exc:
+            said = type(exc).__name__
+    raise RuntimeError("OBS%sSBO" % [os.getuid(), said])
+"""
+
+
+def test_no_abstract_socket_outside_the_sandbox_is_reached(nocap: tuple[Path, str]) -> None:
+    import socket
+
+    from grader.sandbox import landlock
+
+    base, grader_cmd = nocap
+    if landlock.version() < landlock.SCOPED_SINCE:
+        pytest.skip("the kernel's Landlock has no scopes (ABI 6)")
+    address = f"\0grader-test-{secrets.token_hex(6)}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(8)
+    listener.setblocking(False)
+    try:
+        knock = KNOCK.replace("GRADER_UID", str(os.getuid())).replace("ADDRESS", repr(address))
+        reports = _batch(base, grader_cmd, {"knocks": [IMPORTS, graded(ZEROS, knock)]})
+        uid, said = _seen(reports["knocks"])
+        try:
+            listener.accept()
+            reached = True
+        except BlockingIOError:
+            reached = False
+        assert said != "no try" and not reached, said
+    finally:
+        listener.close()

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from grader.cli import main
-from grader.sandbox import isolation, jail, syscalls
+from grader.sandbox import isolation, jail, landlock, syscalls
 from grader.sandbox.limits import Isolation, Limits
 from grader.sandbox.scratch import prepare_scratch, remove_scratch
 from tests.jailkit import exit_code_in_child, saw_in_function
@@ -156,8 +156,10 @@ def test_a_complete_isolation_needs_the_filter() -> None:
         "no syscall filter (the kernel refused a seccomp filter): student code may open network"
         " sockets, use SysV IPC, io_uring, ptrace and every other system call the kernel allows it"
     ]
-    without_ns = isolation._noted(Isolation(False, True, True, True, ipc=False)).notes
+    without_ns = isolation._noted(Isolation(False, True, True, True, ipc=False, files=False)).notes
     assert any("abstract unix sockets" in n for n in without_ns)  # what the filter cannot stop
+    scoped = isolation._noted(Isolation(False, True, True, True, ipc=False)).notes  # Landlock's scopes do
+    assert any("abstract unix sockets" in n for n in scoped) == (landlock.version() < landlock.SCOPED_SINCE)
     assert any("refuses SysV IPC and POSIX queues" in n for n in without_ns)
 
 

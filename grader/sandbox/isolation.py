@@ -159,7 +159,12 @@ def _clear_abandoned(folder: Path) -> None:
                 os.close(fd)
                 continue
             _LEASES[uid] = fd
-        release_uid(uid)  # clears it, marks it clean, unlocks it
+        clean = leftovers.clear(uid, reap=False)  # a dead grader's: its processes are not our children
+        with _LEASES_LOCK:
+            _LEASES.pop(uid, None)
+        if clean:
+            os.pwrite(fd, CLEAN, 0)
+        os.close(fd)  # unlocks it
 
 
 def release_uid(uid: int, *, contained: bool = False) -> None:
@@ -313,6 +318,13 @@ def _works(scratch: Path, layers: dict[str, Any]) -> bool:
         release_uid(cfg["uid"], contained=True)  # its one process ran no student code, and ended
 
 
+def _scoped(iso: Isolation) -> bool:
+    """Whether Landlock also refuses the sandbox abstract unix sockets outside it (ABI 6)."""
+    from grader.sandbox import landlock
+
+    return iso.files and landlock.version() >= landlock.SCOPED_SINCE
+
+
 def _noted(iso: Isolation) -> Isolation:
     """`iso` with a note for each layer it lacks (a private /proc and read-only mounts need the
     mount namespace, and /proc the PID namespace too: without them, they are lacking)."""
@@ -324,7 +336,9 @@ def _noted(iso: Isolation) -> Isolation:
             f"no syscall filter ({why}): student code may open network sockets, use SysV IPC,"
             " io_uring, ptrace and every other system call the kernel allows it"
         )
-    if not iso.network and iso.syscalls:
+    if not iso.network and iso.syscalls and _scoped(iso):
+        pass  # nothing of the network: the filter and Landlock's scopes refuse every way out
+    elif not iso.network and iso.syscalls:
         notes.append(
             "no network namespace: student code can reach the machine's abstract unix sockets (the"
             " syscall filter refuses it every other socket)"

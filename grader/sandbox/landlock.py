@@ -41,6 +41,11 @@ REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 ADDED = {1: (1 << 13) - 1, 2: REFER, 3: TRUNCATE, 5: IOCTL_DEV}
 ON_FILES = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # all a rule on a file may name
 
+# ABI 6 scopes: no abstract unix socket and no signal outside the sandbox's own Landlock domain
+# (without a network namespace, abstract sockets are the machine's, and no filter can read an
+# address: another sandbox's or a service's socket was one connect away)
+SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL, SCOPED_SINCE = 1, 2, 6
+
 READ = READ_FILE | READ_DIR
 RUN = READ | EXECUTE
 MAKE = MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM | REMOVE_DIR | REMOVE_FILE | REFER
@@ -143,7 +148,9 @@ def restrict(rules: list[tuple[str, int]]) -> None:
     if abi <= 0:
         raise OSError(38, f"no Landlock: {why_missing()}")
     mask = handled(abi)
-    attr = ctypes.c_uint64(mask)  # struct landlock_ruleset_attr's first field is all we use
+    # struct landlock_ruleset_attr: the file rights, the network rights (none), the scopes (ABI 6)
+    scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= SCOPED_SINCE else 0
+    attr = (ctypes.c_uint64 * 3)(mask, 0, scoped) if scoped else (ctypes.c_uint64 * 1)(mask)
     ruleset = _syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
     _ok(ruleset, "create_ruleset")
     try:

@@ -67,9 +67,11 @@ def _lock_file() -> int | None:
     return fd
 
 
-def clear(uid: int, places: Iterable[str] = SHARED) -> bool:
+def clear(uid: int, places: Iterable[str] = SHARED, *, reap: bool = True) -> bool:
     """End every process running as `uid` and remove what `uid` owns in `places`; whether no
-    process of it is left. Root only (we switch to `uid`); `uid` must be a sandbox's own."""
+    process of it is left. Root only (we switch to `uid`); `uid` must be a sandbox's own.
+    `reap=False` in a background thread: collecting any exited child (waitpid(-1)) there would
+    take another thread's child from under its own wait."""
     places = list(places)
     for _ in range(ATTEMPTS):
         pid = os.fork()
@@ -85,7 +87,10 @@ def clear(uid: int, places: Iterable[str] = SHARED) -> bool:
             pass
         if not alive(uid):
             return True
-        reap_orphans(0.01)  # the killed ones, re-parented to us (see worker.adopt_orphans)
+        if reap:
+            reap_orphans(0.01)  # the killed ones, re-parented to us (see worker.adopt_orphans)
+        else:
+            time.sleep(0.01)
     return False
 
 
