@@ -50,3 +50,28 @@ def test_no_hidden_case_runs_before_a_later_functions_visible_cases(tmp_path: Pa
     report = grader.grade(path, fast=True)
     base, now = _number(report, ZEROS, "base"), _number(report, RANDOM, "now")
     assert now - base < ADVANCE // 2, f"the counter moved by {now - base} between the two visible cases"
+
+
+# right on the visible case, and on a hidden one the process ends with an exit code spelled from
+# its inputs (or a signal): the way the hidden stage ended must reach no visible message
+# (red team 7, finding 1)
+EXIT = """    import os, signal
+    dims = list(layers_dims)
+    if dims != [3, 2, 1]:
+        if sum(dims) % 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(200 + sum(dims) % 50)
+    return {"W%d" % l: np.zeros((dims[l], dims[l - 1])) for l in range(1, len(dims))} | {
+        "b%d" % l: np.zeros((dims[l], 1)) for l in range(1, len(dims))}
+"""
+
+
+def test_how_a_hidden_stage_ended_reaches_no_visible_message(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "Initialization.ipynb", make_notebook([IMPORTS, graded(ZEROS, EXIT)]))
+    report = grader.grade(path, fast=True)
+    zeros = next(f for f in report.functions if f.name == ZEROS)
+    visible = [t for t in zeros.tests if not t.hidden]
+    assert visible and all(t.passed for t in visible), [t.message for t in visible]  # its own results
+    assert 0 < zeros.score < zeros.max_score
+    said = " ".join([zeros.message, *(t.message for t in zeros.tests)])
+    assert not re.search(r"code \d|SIG|signal|exited|killed", said), said

@@ -219,7 +219,7 @@ def execute(
                 got, notes, more = _execute_cached(a, part, limits, session, session.cache)
             output += more
             for name, raw in got.items():
-                results[name] = _joined(results.get(name), raw)
+                results[name] = _joined(results.get(name), raw) if hidden else raw
         if meanwhile is not None:
             meanwhile()
         return results, notes, output
@@ -234,11 +234,13 @@ def _stage(t: Task, hidden: bool) -> Task | None:
 
 
 def _joined(visible: dict[str, Any] | None, hidden: dict[str, Any]) -> dict[str, Any]:
-    """A function's result from its two stages: their cases together; a stage without results
-    (a timeout, a crash) is the function's, as when all its cases ran in one process."""
-    if visible is None or "cases" not in hidden:
-        return hidden
-    return {**visible, "cases": {**visible["cases"], **hidden["cases"]}}
+    """A function's result from its two stages: their cases together. A hidden stage that ended
+    without results (a timeout, a crash, an exit code of its choosing) costs its hidden cases
+    only, which then have no result; how it ended is never said, since the hidden inputs could
+    choose it, and the visible cases' messages are read before publication."""
+    if visible is None:
+        return hidden if "cases" in hidden else {"function": hidden.get("function"), "cases": {}}
+    return {**visible, "cases": {**visible["cases"], **hidden.get("cases", {})}}
 
 
 def _execute_cached(
