@@ -157,9 +157,10 @@ def test_a_complete_isolation_needs_the_filter() -> None:
         " sockets, use SysV IPC, io_uring, ptrace and every other system call the kernel allows it"
     ]
     without_ns = isolation._noted(Isolation(False, True, True, True, ipc=False, files=False)).notes
-    assert any("abstract unix sockets" in n for n in without_ns)  # what the filter cannot stop
+    assert any("abstract ones" in n for n in without_ns)  # what the filter cannot stop
     scoped = isolation._noted(Isolation(False, True, True, True, ipc=False)).notes  # Landlock's scopes do
-    assert any("abstract unix sockets" in n for n in scoped) == (landlock.version() < landlock.SCOPED_SINCE)
+    assert any("abstract ones" in n for n in scoped) == (landlock.version() < landlock.SCOPED_SINCE)
+    assert any("unix sockets that file permissions let" in n for n in scoped)  # pathname ones, always
     assert any("refuses SysV IPC and POSIX queues" in n for n in without_ns)
 
 

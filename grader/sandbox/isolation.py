@@ -336,12 +336,11 @@ def _noted(iso: Isolation) -> Isolation:
             f"no syscall filter ({why}): student code may open network sockets, use SysV IPC,"
             " io_uring, ptrace and every other system call the kernel allows it"
         )
-    if not iso.network and iso.syscalls and _scoped(iso):
-        pass  # nothing of the network: the filter and Landlock's scopes refuse every way out
-    elif not iso.network and iso.syscalls:
+    if not iso.network and iso.syscalls:
+        abstract = "" if _scoped(iso) else " and its abstract ones"
         notes.append(
-            "no network namespace: student code can reach the machine's abstract unix sockets (the"
-            " syscall filter refuses it every other socket)"
+            "no network namespace: student code can connect to the machine's unix sockets that file"
+            f" permissions let its user write{abstract} (the syscall filter refuses every other socket)"
         )
     elif not iso.network:
         notes.append("no network namespace: student code could reach the network")
