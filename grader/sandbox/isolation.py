@@ -262,6 +262,9 @@ def _probe(cfg: dict[str, Any]) -> bool:
     if pid == 0:
         try:
             jail.apply(cfg)
+            # what we inherited goes (as a worker's exec would close it): past the jail's limit
+            # on open files, a grader holding many would make every open below fail (EMFILE)
+            os.closerange(3, 1 << 20)
             ok = os.access(sys.executable, os.X_OK) and all(map(_opens, [sys.executable, *cfg["needed"]]))
             os._exit(0 if ok else 1)
         except BaseException:
